@@ -1,0 +1,194 @@
+//! Builds the server: state, routes, middleware, background workers, and a graceful stop.
+//! Tests start the real application on port 0 through [`Application::build`].
+
+use crate::auth::{Authenticator, NewCredential};
+use crate::config::{Config, Environment};
+use crate::error::{Error, ErrorType};
+use crate::store::{MerchantEnv, Store};
+use crate::{journey, merchant_api, workers};
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::RequestBodyTimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub auth: Arc<Authenticator>,
+    /// Where merchants and customers reach this server, e.g. `https://kyc.example.in`.
+    pub base_url: String,
+}
+
+/// The whole HTTP surface, as a pure function of the state.
+pub fn router(state: AppState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    let max_body = state.config.max_body_bytes;
+    let body_timeout = Duration::from_secs(state.config.body_timeout_seconds);
+    Router::new()
+        .nest("/verification", merchant_api::router())
+        .merge(journey::router())
+        .route("/healthz", get(health))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(RequestBodyTimeoutLayer::new(body_timeout))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("http", method = %req.method(), path = %req.uri().path(),
+                    request_id = %id, merchant = tracing::field::Empty)
+        }))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+async fn health(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {
+    match state.store.merchant_count().await {
+        Ok(_) => (StatusCode::OK, "ok").into_response(),
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn not_found() -> Error {
+    Error::new(
+        StatusCode::NOT_FOUND,
+        ErrorType::ValidationError,
+        "route_not_found",
+        "the requested URL does not exist.",
+    )
+}
+
+async fn method_not_allowed() -> Error {
+    Error::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorType::ValidationError,
+        "method_not_allowed",
+        "this method is not allowed on the requested URL.",
+    )
+}
+
+/// The bootstrap test merchant created on a sandbox's first start.
+pub struct Bootstrap {
+    pub client_id: String,
+    pub secret: String,
+}
+
+/// A server ready to run: bound to its port, database migrated.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    shutdown: CancellationToken,
+    pub bootstrap: Option<Bootstrap>,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            anyhow::anyhow!("creating data directory {}: {e}", config.data_dir.display())
+        })?;
+        let store = Store::open(&config.database_url()).await?;
+        let bootstrap = bootstrap_merchant(&store, &config).await?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("binding {}: {e}", config.listen))?;
+        let base_url = config.base_url(listener.local_addr()?);
+        let auth = Authenticator::new(
+            store.clone(),
+            config.environment,
+            Duration::from_secs(config.credential_cache_seconds),
+        );
+        let state = AppState {
+            store,
+            config: Arc::new(config),
+            auth: Arc::new(auth),
+            base_url,
+        };
+        Ok(Application {
+            listener,
+            state,
+            shutdown: CancellationToken::new(),
+            bootstrap,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener")
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.state.base_url
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+
+    /// Cancelling this token stops the server gracefully.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Serves until the shutdown token is cancelled: in-flight requests finish, workers
+    /// stop after their current step, the database is closed.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let Application {
+            listener,
+            state,
+            shutdown,
+            ..
+        } = self;
+        let expiry = tokio::spawn(workers::run_expiry(
+            state.store.clone(),
+            Duration::from_millis(state.config.expiry_interval_ms),
+            shutdown.clone(),
+        ));
+        let store = state.store.clone();
+        let app = router(state);
+        let stop = shutdown.clone();
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .await?;
+        shutdown.cancel();
+        let _ = expiry.await;
+        store.close().await;
+        Ok(())
+    }
+}
+
+/// On the first start of a sandbox (no merchant yet), creates a test merchant so that a
+/// new user can call the API at once. Its secret is returned to be shown once.
+async fn bootstrap_merchant(store: &Store, config: &Config) -> anyhow::Result<Option<Bootstrap>> {
+    if config.environment != Environment::Sandbox || store.merchant_count().await? > 0 {
+        return Ok(None);
+    }
+    let credential = NewCredential::generate(MerchantEnv::Test);
+    store
+        .create_merchant(
+            "Bootstrap test merchant",
+            MerchantEnv::Test,
+            &credential.client_id,
+            &credential.digest(),
+        )
+        .await?;
+    Ok(Some(Bootstrap {
+        client_id: credential.client_id,
+        secret: credential.secret,
+    }))
+}

@@ -1,0 +1,187 @@
+//! Reading what a client sent: the JSON body and the query string, field by field, so that
+//! every wrong input gets an error that names the field, in the API's error shape.
+//!
+//! Bodies are parsed into a JSON object first and fields are taken out one by one, which
+//! lets a wrong type say "verification_id value is invalid." rather than a serde message.
+
+use crate::error::{Error, ErrorType, Result};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+/// A request body that must be a JSON object.
+#[derive(Debug, Clone)]
+pub struct JsonBody(pub Map<String, Value>);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<JsonBody> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Error::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    ErrorType::ValidationError,
+                    "request_too_large",
+                    "request body is too large.",
+                )
+            } else {
+                // The body stopped arriving: the client went away or was too slow.
+                Error::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    ErrorType::ValidationError,
+                    "request_timeout",
+                    "request body was not received in time.",
+                )
+            }
+        })?;
+        JsonBody::parse(&bytes)
+    }
+}
+
+impl JsonBody {
+    pub fn parse(bytes: &[u8]) -> Result<JsonBody> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(Error::validation(
+                "request_body_missing",
+                "request body is missing.",
+            ));
+        }
+        match serde_json::from_slice::<Value>(bytes) {
+            Ok(Value::Object(map)) => Ok(JsonBody(map)),
+            Ok(_) => Err(Error::validation(
+                "request_body_invalid",
+                "request body must be a JSON object.",
+            )),
+            Err(_) => Err(Error::validation(
+                "request_body_invalid",
+                "request body is not valid JSON.",
+            )),
+        }
+    }
+
+    /// The raw value of `key`, with JSON `null` read as absent.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.0.get(key).filter(|v| !v.is_null())
+    }
+
+    /// A string field; any other JSON type is invalid.
+    pub fn str(&self, key: &str) -> Result<Option<&str>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.as_str())),
+            Some(_) => Err(Error::invalid(key)),
+        }
+    }
+
+    /// A positive int64 field, given as a JSON number or a string of digits (SDKs type
+    /// some ids as strings).
+    pub fn id(&self, key: &str) -> Result<Option<i64>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(value) => positive_id(value)
+                .map(Some)
+                .ok_or_else(|| Error::invalid(key)),
+        }
+    }
+}
+
+/// A positive int64 from a JSON number or a digit string.
+pub fn positive_id(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n.as_i64().filter(|n| *n > 0),
+        Value::String(s) => parse_id(s),
+        _ => None,
+    }
+}
+
+/// A positive int64 written in decimal digits only.
+pub fn parse_id(text: &str) -> Option<i64> {
+    if text.is_empty() || text.len() > 19 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse::<i64>().ok().filter(|n| *n > 0)
+}
+
+/// The query string as a map. A key given twice is refused (it has no single meaning).
+#[derive(Debug, Clone, Default)]
+pub struct Query(pub HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Query {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Query> {
+        Query::parse(parts.uri.query().unwrap_or(""))
+    }
+}
+
+impl Query {
+    pub fn parse(query: &str) -> Result<Query> {
+        let mut map = HashMap::new();
+        for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            if map.insert(key.to_string(), value.to_string()).is_some() {
+                return Err(Error::invalid(&key));
+            }
+        }
+        Ok(Query(map))
+    }
+
+    /// `None` when absent, `Some("")` when given empty.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_positive_decimal_int64() {
+        assert_eq!(parse_id("1"), Some(1));
+        assert_eq!(parse_id("9223372036854775807"), Some(i64::MAX));
+        for bad in [
+            "",
+            "0",
+            "-1",
+            "+1",
+            "1.0",
+            "9223372036854775808",
+            " 1",
+            "1e3",
+            "١",
+        ] {
+            assert_eq!(parse_id(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn bodies_must_be_json_objects() {
+        assert_eq!(
+            JsonBody::parse(b"").unwrap_err().code(),
+            "request_body_missing"
+        );
+        assert_eq!(
+            JsonBody::parse(b"[1]").unwrap_err().code(),
+            "request_body_invalid"
+        );
+        assert_eq!(
+            JsonBody::parse(b"{").unwrap_err().code(),
+            "request_body_invalid"
+        );
+        assert!(JsonBody::parse(br#"{"a":1}"#).is_ok());
+    }
+
+    #[test]
+    fn wrong_types_name_the_field() {
+        let body = JsonBody::parse(br#"{"verification_id": 5, "n": null}"#).unwrap();
+        assert_eq!(
+            body.str("verification_id").unwrap_err().code(),
+            "verification_id_value_invalid"
+        );
+        assert_eq!(body.str("n").unwrap(), None);
+    }
+}

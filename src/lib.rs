@@ -1,0 +1,16 @@
+//! `vkyc`: a self-hosted Video KYC (V-CIP) server that speaks the merchant API of
+//! Cashfree's hosted Video KYC service.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod input;
+pub mod journey;
+pub mod merchant_api;
+pub mod status;
+pub mod store;
+pub mod telemetry;
+pub mod validate;
+pub mod workers;

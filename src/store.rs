@@ -1,0 +1,766 @@
+//! All SQL lives here. One store over SQLite (the embedded default) or PostgreSQL (chosen
+//! by a `postgres://` URL), through sqlx's `Any` driver: queries use `$1`-style
+//! parameters, which both backends accept, and times are Unix milliseconds.
+//!
+//! A status move is applied in one transaction together with its history rows, by an
+//! update guarded on the row's version, so two racing moves have exactly one winner.
+
+use crate::error::{Error, Result};
+use crate::status::{self, Actor, Event, SubStatus};
+use anyhow::Context;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Handles to the database. SQLite allows one writer at a time, so its writes go through
+/// a pool of one connection (no lock errors, no busy waiting) while reads use several;
+/// PostgreSQL uses one pool for both.
+#[derive(Clone)]
+pub struct Store {
+    write: AnyPool,
+    read: AnyPool,
+    backend: Backend,
+}
+
+/// A merchant's environment: test credentials work on sandbox deployments, live ones on
+/// production deployments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MerchantEnv {
+    Test,
+    Live,
+}
+
+impl MerchantEnv {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MerchantEnv::Test => "test",
+            MerchantEnv::Live => "live",
+        }
+    }
+}
+
+impl FromStr for MerchantEnv {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<MerchantEnv> {
+        match s {
+            "test" => Ok(MerchantEnv::Test),
+            "live" => Ok(MerchantEnv::Live),
+            other => anyhow::bail!("environment must be test or live, not {other:?}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Merchant {
+    pub id: i64,
+    pub name: String,
+    pub env: MerchantEnv,
+}
+
+/// A credential as the authenticator needs it.
+#[derive(Debug, Clone)]
+pub struct Credential {
+    pub client_id: String,
+    pub merchant_id: i64,
+    pub env: MerchantEnv,
+    /// Hex SHA-256 digests of the secrets that are not revoked.
+    pub secret_digests: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: i64,
+    pub merchant_id: i64,
+    pub user_id: String,
+    pub phone: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub address: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub user_id: String,
+    pub phone: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub address: Option<String>,
+}
+
+/// A Video KYC request row.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub id: i64,
+    pub merchant_id: i64,
+    pub verification_id: String,
+    pub user_ref: i64,
+    pub user_id: String,
+    pub link_token: String,
+    pub link_expires_at: i64,
+    pub sub_status: SubStatus,
+    pub version: i64,
+    pub notification_types: Option<String>,
+    pub user_template: Option<String>,
+    pub agent_template: Option<String>,
+    pub aadhaar_details: Option<String>,
+    pub security_questions: Option<String>,
+    pub recording_link: Option<String>,
+    pub meeting_schedule: Option<i64>,
+    pub agent_remarks: Option<String>,
+    pub auditor_remarks: Option<String>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewRequest {
+    pub verification_id: String,
+    pub user_ref: i64,
+    pub user_id: String,
+    pub link_token: String,
+    pub link_expires_at: i64,
+    pub notification_types: Option<String>,
+    pub user_template: Option<String>,
+    pub agent_template: Option<String>,
+    pub aadhaar_details: Option<String>,
+    pub security_questions: Option<String>,
+}
+
+/// Fields a move may set beside the status (remarks, recording, meeting time).
+#[derive(Debug, Clone, Default)]
+pub struct Changes {
+    pub recording_link: Option<String>,
+    pub meeting_schedule: Option<Option<i64>>,
+    pub agent_remarks: Option<String>,
+    pub auditor_remarks: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HistoryRow {
+    pub at: i64,
+    pub actor: String,
+    pub event: String,
+    pub from_sub_status: Option<String>,
+    pub to_sub_status: String,
+    pub details: Option<String>,
+}
+
+/// Why a move was not applied. Either way nothing changed.
+#[derive(Debug, thiserror::Error)]
+pub enum MoveError {
+    #[error(transparent)]
+    Illegal(#[from] status::IllegalMove),
+    /// Another move changed the request first.
+    #[error("the request changed while this move was being applied")]
+    Lost,
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+const REQUEST_COLUMNS: &str = "id, merchant_id, verification_id, user_ref, user_id, link_token, \
+     link_expires_at, sub_status, version, notification_types, user_template, agent_template, \
+     aadhaar_details, security_questions, recording_link, meeting_schedule, agent_remarks, \
+     auditor_remarks, created_at";
+
+fn request_from_row(row: &AnyRow) -> Result<Request, sqlx::Error> {
+    let sub_status: String = row.try_get("sub_status")?;
+    let sub_status = SubStatus::parse(&sub_status).ok_or_else(|| {
+        sqlx::Error::Decode(format!("unknown sub_status {sub_status:?} in the database").into())
+    })?;
+    Ok(Request {
+        id: row.try_get("id")?,
+        merchant_id: row.try_get("merchant_id")?,
+        verification_id: row.try_get("verification_id")?,
+        user_ref: row.try_get("user_ref")?,
+        user_id: row.try_get("user_id")?,
+        link_token: row.try_get("link_token")?,
+        link_expires_at: row.try_get("link_expires_at")?,
+        sub_status,
+        version: row.try_get("version")?,
+        notification_types: row.try_get("notification_types")?,
+        user_template: row.try_get("user_template")?,
+        agent_template: row.try_get("agent_template")?,
+        aadhaar_details: row.try_get("aadhaar_details")?,
+        security_questions: row.try_get("security_questions")?,
+        recording_link: row.try_get("recording_link")?,
+        meeting_schedule: row.try_get("meeting_schedule")?,
+        agent_remarks: row.try_get("agent_remarks")?,
+        auditor_remarks: row.try_get("auditor_remarks")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
+    Ok(User {
+        id: row.try_get("id")?,
+        merchant_id: row.try_get("merchant_id")?,
+        user_id: row.try_get("user_id")?,
+        phone: row.try_get("phone")?,
+        email: row.try_get("email")?,
+        name: row.try_get("name")?,
+        address: row.try_get("address")?,
+    })
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://...` or `postgres://...`), creating a SQLite file if
+    /// needed, and applies the embedded migrations.
+    pub async fn open(url: &str) -> anyhow::Result<Store> {
+        sqlx::any::install_default_drivers();
+        let store = if url.starts_with("sqlite:") {
+            let url = if url.contains('?') {
+                url.to_string()
+            } else {
+                format!("{url}?mode=rwc")
+            };
+            // WAL lets readers run beside the writer; synchronous=FULL makes a commit
+            // durable before it returns, so a 200 means the row is on disk.
+            let pragmas = |pool: AnyPoolOptions| {
+                pool.after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                        )
+                        .await?;
+                        Ok(())
+                    })
+                })
+            };
+            let write = pragmas(AnyPoolOptions::new().max_connections(1))
+                .acquire_timeout(Duration::from_secs(30))
+                .connect(&url)
+                .await
+                .with_context(|| format!("opening {url}"))?;
+            let read = pragmas(AnyPoolOptions::new().max_connections(8))
+                .connect(&url)
+                .await
+                .with_context(|| format!("opening {url}"))?;
+            Store {
+                write,
+                read,
+                backend: Backend::Sqlite,
+            }
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let pool = AnyPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect(url)
+                .await
+                .context("connecting to PostgreSQL")?;
+            Store {
+                write: pool.clone(),
+                read: pool,
+                backend: Backend::Postgres,
+            }
+        } else {
+            anyhow::bail!("database_url must start with sqlite: or postgres:");
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies the embedded migrations that have not run yet.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        match self.backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.write).await,
+            Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&self.write).await,
+        }
+        .context("applying database migrations")
+    }
+
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+
+    // ---- merchants and credentials ----
+
+    pub async fn merchant_count(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM merchants")
+            .fetch_one(&self.read)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    /// Creates a merchant with one credential.
+    pub async fn create_merchant(
+        &self,
+        name: &str,
+        env: MerchantEnv,
+        client_id: &str,
+        secret_digest: &str,
+    ) -> Result<Merchant> {
+        let now = now_ms();
+        let mut tx = self.write.begin().await?;
+        let row = sqlx::query(
+            "INSERT INTO merchants (name, env, created_at) VALUES ($1, $2, $3) RETURNING id",
+        )
+        .bind(name)
+        .bind(env.as_str())
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let id: i64 = row.try_get("id")?;
+        sqlx::query(
+            "INSERT INTO credentials (client_id, merchant_id, secret_digest, created_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(client_id)
+        .bind(id)
+        .bind(secret_digest)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Merchant {
+            id,
+            name: name.to_string(),
+            env,
+        })
+    }
+
+    pub async fn merchants(&self) -> Result<Vec<(Merchant, Vec<String>)>> {
+        let rows = sqlx::query(
+            "SELECT m.id, m.name, m.env, c.client_id FROM merchants m \
+             LEFT JOIN credentials c ON c.merchant_id = m.id AND c.revoked_at IS NULL \
+             ORDER BY m.id, c.client_id",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        let mut out: Vec<(Merchant, Vec<String>)> = Vec::new();
+        for row in rows {
+            let id: i64 = row.try_get("id")?;
+            let client_id: Option<String> = row.try_get("client_id")?;
+            if out.last().map(|(m, _)| m.id) != Some(id) {
+                let env: String = row.try_get("env")?;
+                out.push((
+                    Merchant {
+                        id,
+                        name: row.try_get("name")?,
+                        env: env.parse().map_err(Error::internal)?,
+                    },
+                    Vec::new(),
+                ));
+            }
+            if let (Some(client_id), Some(last)) = (client_id, out.last_mut()) {
+                last.1.push(client_id);
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn credential(&self, client_id: &str) -> Result<Option<Credential>> {
+        let rows = sqlx::query(
+            "SELECT c.merchant_id, c.secret_digest, m.env FROM credentials c \
+             JOIN merchants m ON m.id = c.merchant_id \
+             WHERE c.client_id = $1 AND c.revoked_at IS NULL",
+        )
+        .bind(client_id)
+        .fetch_all(&self.read)
+        .await?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let env: String = first.try_get("env")?;
+        Ok(Some(Credential {
+            client_id: client_id.to_string(),
+            merchant_id: first.try_get("merchant_id")?,
+            env: env.parse().map_err(Error::internal)?,
+            secret_digests: rows
+                .iter()
+                .map(|r| r.try_get("secret_digest"))
+                .collect::<Result<_, _>>()?,
+        }))
+    }
+
+    // ---- users ----
+
+    /// Inserts a user; `Ok(None)` when the merchant already has that `user_id`.
+    pub async fn insert_user(&self, merchant_id: i64, user: &NewUser) -> Result<Option<User>> {
+        let now = now_ms();
+        let result = sqlx::query(
+            "INSERT INTO users (merchant_id, user_id, phone, email, name, address, created_at, \
+             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+        )
+        .bind(merchant_id)
+        .bind(&user.user_id)
+        .bind(&user.phone)
+        .bind(&user.email)
+        .bind(&user.name)
+        .bind(&user.address)
+        .bind(now)
+        .fetch_one(&self.write)
+        .await;
+        match result {
+            Ok(row) => Ok(Some(User {
+                id: row.try_get("id")?,
+                merchant_id,
+                user_id: user.user_id.clone(),
+                phone: user.phone.clone(),
+                email: user.email.clone(),
+                name: user.name.clone(),
+                address: user.address.clone(),
+            })),
+            Err(err) if is_unique_violation(&err) => Ok(None),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    pub async fn user_by_ref(&self, merchant_id: i64, id: i64) -> Result<Option<User>> {
+        let row = sqlx::query("SELECT * FROM users WHERE merchant_id = $1 AND id = $2")
+            .bind(merchant_id)
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.as_ref().map(user_from_row).transpose()?)
+    }
+
+    pub async fn user_by_user_id(&self, merchant_id: i64, user_id: &str) -> Result<Option<User>> {
+        let row = sqlx::query("SELECT * FROM users WHERE merchant_id = $1 AND user_id = $2")
+            .bind(merchant_id)
+            .bind(user_id)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.as_ref().map(user_from_row).transpose()?)
+    }
+
+    /// Writes the user's changeable fields (email, name, address).
+    pub async fn update_user(&self, user: &User) -> Result<()> {
+        sqlx::query(
+            "UPDATE users SET email = $1, name = $2, address = $3, updated_at = $4 \
+             WHERE merchant_id = $5 AND id = $6",
+        )
+        .bind(&user.email)
+        .bind(&user.name)
+        .bind(&user.address)
+        .bind(now_ms())
+        .bind(user.merchant_id)
+        .bind(user.id)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    // ---- requests ----
+
+    /// Inserts a request in the initial state with its first history row; `Ok(None)`
+    /// when the merchant already used that `verification_id`.
+    pub async fn insert_request(
+        &self,
+        merchant_id: i64,
+        new: &NewRequest,
+        actor: Actor,
+    ) -> Result<Option<Request>> {
+        let now = now_ms();
+        let initial = SubStatus::INITIAL;
+        let mut tx = self.write.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO requests (merchant_id, verification_id, user_ref, user_id, link_token, \
+             link_expires_at, status, sub_status, version, notification_types, user_template, \
+             agent_template, aadhaar_details, security_questions, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10, $11, $12, $13, $14, $14) \
+             RETURNING id",
+        )
+        .bind(merchant_id)
+        .bind(&new.verification_id)
+        .bind(new.user_ref)
+        .bind(&new.user_id)
+        .bind(&new.link_token)
+        .bind(new.link_expires_at)
+        .bind(initial.status().as_str())
+        .bind(initial.as_str())
+        .bind(&new.notification_types)
+        .bind(&new.user_template)
+        .bind(&new.agent_template)
+        .bind(&new.aadhaar_details)
+        .bind(&new.security_questions)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await;
+        let id: i64 = match inserted {
+            Ok(row) => row.try_get("id")?,
+            Err(err) if is_unique_violation(&err) => return Ok(None),
+            Err(err) => return Err(err.into()),
+        };
+        sqlx::query(
+            "INSERT INTO history (request_id, at, actor, event, from_status, from_sub_status, \
+             to_status, to_sub_status, details) VALUES ($1, $2, $3, 'created', NULL, NULL, $4, $5, NULL)",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(actor.as_str())
+        .bind(initial.status().as_str())
+        .bind(initial.as_str())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(Request {
+            id,
+            merchant_id,
+            verification_id: new.verification_id.clone(),
+            user_ref: new.user_ref,
+            user_id: new.user_id.clone(),
+            link_token: new.link_token.clone(),
+            link_expires_at: new.link_expires_at,
+            sub_status: initial,
+            version: 1,
+            notification_types: new.notification_types.clone(),
+            user_template: new.user_template.clone(),
+            agent_template: new.agent_template.clone(),
+            aadhaar_details: new.aadhaar_details.clone(),
+            security_questions: new.security_questions.clone(),
+            recording_link: None,
+            meeting_schedule: None,
+            agent_remarks: None,
+            auditor_remarks: None,
+            created_at: now,
+        }))
+    }
+
+    pub async fn request_by_ref(&self, merchant_id: i64, id: i64) -> Result<Option<Request>> {
+        let sql =
+            format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE merchant_id = $1 AND id = $2");
+        let row = sqlx::query(&sql)
+            .bind(merchant_id)
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.as_ref().map(request_from_row).transpose()?)
+    }
+
+    pub async fn request_by_verification_id(
+        &self,
+        merchant_id: i64,
+        verification_id: &str,
+    ) -> Result<Option<Request>> {
+        let sql = format!(
+            "SELECT {REQUEST_COLUMNS} FROM requests WHERE merchant_id = $1 AND verification_id = $2"
+        );
+        let row = sqlx::query(&sql)
+            .bind(merchant_id)
+            .bind(verification_id)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.as_ref().map(request_from_row).transpose()?)
+    }
+
+    pub async fn request_by_id(&self, id: i64) -> Result<Option<Request>> {
+        let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.as_ref().map(request_from_row).transpose()?)
+    }
+
+    /// Applies `events` in order to `request` as one move: the status machine decides
+    /// every step (an illegal step refuses the whole move), the row is updated only if
+    /// nobody moved it since it was read (its version), and one history row per step is
+    /// written in the same transaction. Returns the request as it now is.
+    pub async fn apply(
+        &self,
+        request: &Request,
+        events: &[Event],
+        actor: Actor,
+        details: Option<&serde_json::Value>,
+        changes: &Changes,
+    ) -> Result<Request, MoveError> {
+        let mut steps = Vec::with_capacity(events.len());
+        let mut state = request.sub_status;
+        for &event in events {
+            let to = status::next(state, event)?;
+            steps.push((event, state, to));
+            state = to;
+        }
+        let now = now_ms();
+        let details = details.map(|d| d.to_string());
+        let mut tx = self.write.begin().await?;
+        let updated = sqlx::query(
+            "UPDATE requests SET status = $1, sub_status = $2, version = version + 1, \
+             updated_at = $3, recording_link = COALESCE($4, recording_link), \
+             meeting_schedule = CASE WHEN $5 = 1 THEN $6 ELSE meeting_schedule END, \
+             agent_remarks = COALESCE($7, agent_remarks), \
+             auditor_remarks = COALESCE($8, auditor_remarks) \
+             WHERE id = $9 AND version = $10",
+        )
+        .bind(state.status().as_str())
+        .bind(state.as_str())
+        .bind(now)
+        .bind(&changes.recording_link)
+        .bind(i64::from(changes.meeting_schedule.is_some()))
+        .bind(changes.meeting_schedule.flatten())
+        .bind(&changes.agent_remarks)
+        .bind(&changes.auditor_remarks)
+        .bind(request.id)
+        .bind(request.version)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() != 1 {
+            return Err(MoveError::Lost);
+        }
+        for (event, from, to) in &steps {
+            sqlx::query(
+                "INSERT INTO history (request_id, at, actor, event, from_status, from_sub_status, \
+                 to_status, to_sub_status, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(request.id)
+            .bind(now)
+            .bind(actor.as_str())
+            .bind(event.as_str())
+            .bind(from.status().as_str())
+            .bind(from.as_str())
+            .bind(to.status().as_str())
+            .bind(to.as_str())
+            .bind(&details)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        let mut moved = request.clone();
+        moved.sub_status = state;
+        moved.version += 1;
+        if let Some(link) = &changes.recording_link {
+            moved.recording_link = Some(link.clone());
+        }
+        if let Some(schedule) = changes.meeting_schedule {
+            moved.meeting_schedule = schedule;
+        }
+        if let Some(remarks) = &changes.agent_remarks {
+            moved.agent_remarks = Some(remarks.clone());
+        }
+        if let Some(remarks) = &changes.auditor_remarks {
+            moved.auditor_remarks = Some(remarks.clone());
+        }
+        Ok(moved)
+    }
+
+    pub async fn history(&self, request_id: i64) -> Result<Vec<HistoryRow>> {
+        let rows = sqlx::query(
+            "SELECT at, actor, event, from_sub_status, to_sub_status, details FROM history \
+             WHERE request_id = $1 ORDER BY id",
+        )
+        .bind(request_id)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(HistoryRow {
+                    at: row.try_get("at")?,
+                    actor: row.try_get("actor")?,
+                    event: row.try_get("event")?,
+                    from_sub_status: row.try_get("from_sub_status")?,
+                    to_sub_status: row.try_get("to_sub_status")?,
+                    details: row.try_get("details")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Requests whose link expired by `now` and that can still expire, soonest first.
+    /// Served by the partial index `requests_expiry`.
+    pub async fn due_expiries(&self, now: i64, limit: i64) -> Result<Vec<Request>> {
+        let sql = format!(
+            "SELECT {REQUEST_COLUMNS} FROM requests \
+             WHERE status IN ('RECEIVED', 'PRE_VIDEO_CALL') AND link_expires_at <= $1 \
+             ORDER BY link_expires_at LIMIT $2"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(request_from_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    // ---- access tokens ----
+
+    pub async fn insert_access_token(
+        &self,
+        token_digest: &str,
+        request_id: i64,
+        expires_at: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO access_tokens (token_digest, request_id, expires_at, created_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(token_digest)
+        .bind(request_id)
+        .bind(expires_at)
+        .bind(now_ms())
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// The request an unexpired access token opens.
+    pub async fn access_token_request(&self, token_digest: &str, now: i64) -> Result<Option<i64>> {
+        let row = sqlx::query(
+            "SELECT request_id FROM access_tokens WHERE token_digest = $1 AND expires_at > $2",
+        )
+        .bind(token_digest)
+        .bind(now)
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.map(|r| r.try_get("request_id")).transpose()?)
+    }
+}
+
+impl Store {
+    /// The request a `vkyc_link` token opens.
+    pub async fn request_by_token(&self, token: &str) -> Result<Option<Request>> {
+        let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE link_token = $1");
+        let row = sqlx::query(&sql)
+            .bind(token)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.as_ref().map(request_from_row).transpose()?)
+    }
+}
+
+impl Store {
+    /// The query plan of [`Store::due_expiries`], for the test that it uses its index.
+    pub async fn explain_due_expiries(&self) -> Result<String> {
+        let select = "SELECT id FROM requests WHERE status IN ('RECEIVED', 'PRE_VIDEO_CALL') \
+                      AND link_expires_at <= $1 ORDER BY link_expires_at LIMIT 10";
+        let mut tx = self.read.begin().await?;
+        let (sql, column) = match self.backend {
+            Backend::Sqlite => (format!("EXPLAIN QUERY PLAN {select}"), "detail"),
+            Backend::Postgres => {
+                // A near-empty table is cheaper to scan; ask what the plan would be at size.
+                sqlx::query("SET LOCAL enable_seqscan = off")
+                    .execute(&mut *tx)
+                    .await?;
+                (format!("EXPLAIN {select}"), "QUERY PLAN")
+            }
+        };
+        let rows = sqlx::query(&sql).bind(now_ms()).fetch_all(&mut *tx).await?;
+        let mut plan = Vec::new();
+        for row in rows {
+            plan.push(row.try_get::<String, _>(column)?);
+        }
+        Ok(plan.join("\n"))
+    }
+}

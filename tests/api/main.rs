@@ -1,0 +1,14 @@
+//! The behavioural suite: the real server, started on port 0, driven over HTTP.
+//! It runs on SQLite by default and on PostgreSQL when `VKYC_TEST_PG_URL` names a server
+//! (each test then gets a database of its own).
+
+mod helpers;
+
+mod auth;
+mod bad_input;
+mod cli;
+mod expiry;
+mod history_and_sandbox;
+mod moves;
+mod users;
+mod vkyc;
