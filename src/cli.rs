@@ -119,8 +119,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let shutdown = app.shutdown_token();
     tokio::spawn(async move {
         crate::telemetry::stop_signal().await;
-        tracing::info!("stop signal received; finishing in-flight requests");
+        // Cancel first: logging can fail (a closed stderr) and must not stop the stop.
         shutdown.cancel();
+        tracing::info!("stop signal received; finishing in-flight requests");
     });
     // Printed, not logged: the bootstrap secret must not end up in log files.
     println!(

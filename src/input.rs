@@ -44,7 +44,10 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
 
 impl JsonBody {
     pub fn parse(bytes: &[u8]) -> Result<JsonBody> {
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        if bytes
+            .iter()
+            .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        {
             return Err(Error::validation(
                 "request_body_missing",
                 "request body is missing.",
@@ -123,7 +126,14 @@ impl Query {
         let mut map = HashMap::new();
         for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
             if map.insert(key.to_string(), value.to_string()).is_some() {
-                return Err(Error::invalid(&key));
+                // Name the key in the code only when it is one of ours (a plain name).
+                let plain =
+                    key.len() <= 40 && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+                return Err(if plain {
+                    Error::invalid(&key)
+                } else {
+                    Error::validation("request_query_invalid", "the query string is invalid.")
+                });
             }
         }
         Ok(Query(map))

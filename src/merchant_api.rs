@@ -609,7 +609,12 @@ async fn sandbox_advance(
         .str("sub_status")?
         .ok_or_else(|| Error::missing("sub_status"))?;
     let target = SubStatus::parse(target_text).ok_or_else(|| Error::invalid("sub_status"))?;
-    let reference = body.id("reference_id")?.map(|id| id.to_string());
+    // reference_id may come as a number or a string; find_request judges its text, so the
+    // answer is the same as GET /vkyc's.
+    let reference = body.get("reference_id").map(|v| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    });
     let request = find_request(
         &state,
         &caller,

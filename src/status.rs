@@ -265,6 +265,7 @@ const AADHAAR_ENTRY: &[SubStatus] = &[
     S::LinkGenerated,
     S::AadhaarVerificationFailed,
     S::AadhaarVerificationExpired,
+    S::TechnicalFailure,
 ];
 // The Aadhaar step is skipped when the merchant sent `aadhaar_details`, so the IP check
 // may follow the link directly. An IP outside India yields USER_LOCATION_OUTSIDE_INDIA;
@@ -312,6 +313,7 @@ const SCHEDULE_ENTRY: &[SubStatus] = &[
 const NO_AGENT_ENTRY: &[SubStatus] = &[
     S::UserDeviceCheckSuccess,
     S::UserQueued,
+    S::ScheduledUserQueued,
     S::NoAgentFound,
     S::UserMeetingCancelled,
     S::UserRejectedMeeting,
@@ -329,7 +331,9 @@ const CALL_OVER: &[SubStatus] = &[
     S::AgentDroppedOff,
 ];
 const AGENT_DECIDED: &[SubStatus] = &[S::AgentApproved, S::AgentRejected, S::AgentUnableToValidate];
-// A link expires only before the customer has reached the call.
+// A link expires only before the customer has reached the call: in every pre-call state,
+// and after an invitation that was declined or missed (no call took place). A call that
+// happened (ended or dropped) waits for the agent's decision instead.
 const BEFORE_CALL: &[SubStatus] = &[
     S::LinkGenerated,
     S::AadhaarVerificationSuccess,
@@ -350,16 +354,24 @@ const BEFORE_CALL: &[SubStatus] = &[
     S::AgentAssignedToUser,
     S::UserMeetingScheduled,
     S::UserMeetingCancelled,
+    S::UserRejectedMeeting,
+    S::UserMissedMeeting,
 ];
-// Every check step, where a technical fault can stop the journey.
+// Every check step, where a technical fault (a database, a service, the browser) can stop
+// the journey. Its retry starts the checks again from the Aadhaar or the IP step.
 const CHECKS: &[SubStatus] = &[
     S::LinkGenerated,
     S::AadhaarVerificationSuccess,
     S::AadhaarVerificationFailed,
     S::AadhaarVerificationExpired,
+    S::UserIpVerificationSuccessful,
     S::UserProxyDetected,
     S::TechnicalFailure,
+    S::UserLocationVerificationSuccess,
     S::UserLocationOutsideIndia,
+    S::UserLocationPermissionDisabled,
+    S::UserAudioCheckFailed,
+    S::UserVideoCheckFailed,
 ];
 // The merchant's balance is charged when the customer first reaches the queue.
 const CHARGEABLE: &[SubStatus] = &[S::UserDeviceCheckSuccess];
@@ -609,7 +621,8 @@ pub fn path(from: SubStatus, to: SubStatus) -> Option<Vec<Event>> {
     None
 }
 
-/// The sub-statuses a link expiry may still move (the expiry worker's index covers these).
+/// The sub-statuses a link expiry may still move. They all have status RECEIVED,
+/// PRE_VIDEO_CALL or VIDEO_CALL, which the expiry worker's partial index covers.
 pub fn expirable() -> &'static [SubStatus] {
     Event::LinkExpired.rule().from
 }

@@ -678,10 +678,15 @@ impl Store {
     /// Requests whose link expired by `now` and that can still expire, soonest first.
     /// Served by the partial index `requests_expiry`.
     pub async fn due_expiries(&self, now: i64, limit: i64) -> Result<Vec<Request>> {
+        let expirable: Vec<String> = status::expirable()
+            .iter()
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect();
         let sql = format!(
             "SELECT {REQUEST_COLUMNS} FROM requests \
-             WHERE status IN ('RECEIVED', 'PRE_VIDEO_CALL') AND link_expires_at <= $1 \
-             ORDER BY link_expires_at LIMIT $2"
+             WHERE status IN ('RECEIVED', 'PRE_VIDEO_CALL', 'VIDEO_CALL') AND link_expires_at <= $1 \
+             AND sub_status IN ({}) ORDER BY link_expires_at LIMIT $2",
+            expirable.join(", ")
         );
         let rows = sqlx::query(&sql)
             .bind(now)
@@ -743,7 +748,8 @@ impl Store {
 impl Store {
     /// The query plan of [`Store::due_expiries`], for the test that it uses its index.
     pub async fn explain_due_expiries(&self) -> Result<String> {
-        let select = "SELECT id FROM requests WHERE status IN ('RECEIVED', 'PRE_VIDEO_CALL') \
+        let select = "SELECT id FROM requests \
+                      WHERE status IN ('RECEIVED', 'PRE_VIDEO_CALL', 'VIDEO_CALL') \
                       AND link_expires_at <= $1 ORDER BY link_expires_at LIMIT 10";
         let mut tx = self.read.begin().await?;
         let (sql, column) = match self.backend {

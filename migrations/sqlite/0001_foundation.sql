@@ -59,9 +59,10 @@ CREATE TABLE requests (
     updated_at          INTEGER NOT NULL,
     UNIQUE (merchant_id, verification_id)
 );
--- The expiry worker reads only links that can still expire, soonest first.
+-- The expiry worker reads only links that can still expire, soonest first (the status
+-- machine's expirable sub-statuses all belong to these three phases).
 CREATE INDEX requests_expiry ON requests (link_expires_at)
-    WHERE status IN ('RECEIVED', 'PRE_VIDEO_CALL');
+    WHERE status IN ('RECEIVED', 'PRE_VIDEO_CALL', 'VIDEO_CALL');
 
 CREATE TABLE history (
     id               INTEGER PRIMARY KEY AUTOINCREMENT,

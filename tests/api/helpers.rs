@@ -11,8 +11,6 @@ pub struct TestApp {
     pub secret: String,
     pub store: Store,
     pub client: reqwest::Client,
-    pub config: Config,
-    pub shutdown: tokio_util::sync::CancellationToken,
     pub _dir: tempfile::TempDir,
 }
 
@@ -74,7 +72,6 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     };
     let base = app.base_url().to_string();
     let store = app.store().clone();
-    let shutdown = app.shutdown_token();
     tokio::spawn(app.run());
     TestApp {
         base,
@@ -82,8 +79,6 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         secret,
         store,
         client: reqwest::Client::new(),
-        config,
-        shutdown,
         _dir: dir,
     }
 }

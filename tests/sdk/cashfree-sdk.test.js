@@ -1,0 +1,478 @@
+'use strict';
+// The official Cashfree Node SDK (`cashfree-verification` 4.0.1), unchanged, against a real
+// `vkyc` server. Run from the repository root with `node --test tests/sdk/` after
+// `npm ci --prefix tests/sdk`.
+//
+// The server is `$VKYC_BIN`, or `target/debug/vkyc` (built with `cargo build` when
+// missing). It runs on a random port with a fresh data directory, and its first start
+// prints the merchant API address and the bootstrap test credentials.
+
+const { describe, it, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { spawn, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { Cashfree } = require('cashfree-verification');
+
+const REPO_ROOT = path.resolve(__dirname, '..', '..');
+const START_TIMEOUT_MS = 15_000;
+const STOP_TIMEOUT_MS = 10_000;
+// The SDK ignores this argument (it sends Cashfree.XApiVersion), but it must not be null.
+const VER = '2024-12-01';
+
+// ---- the server ----
+
+function serverBinary() {
+  if (process.env.VKYC_BIN) return path.resolve(process.env.VKYC_BIN);
+  const bin = path.join(REPO_ROOT, 'target', 'debug', 'vkyc');
+  // Others may be building at the same time: cargo waits for its lock, and a failed
+  // build (say, a half-edited source tree) is retried a few times.
+  for (let attempt = 1; !fs.existsSync(bin) && attempt <= 3; attempt++) {
+    const build = spawnSync('cargo', ['build'], { cwd: REPO_ROOT, stdio: ['ignore', 2, 2] }); // stdout is the runner's
+    if (build.status !== 0 && attempt < 3) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5000);
+  }
+  if (!fs.existsSync(bin)) {
+    throw new Error(`no server binary at ${bin}: build it with \`cargo build\` or set VKYC_BIN`);
+  }
+  return bin;
+}
+
+/** The environment of a server: ours, without any VKYC_* setting inherited from the caller. */
+function serverEnv(dataDir) {
+  const env = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (!key.startsWith('VKYC_')) env[key] = value;
+  }
+  return { ...env, VKYC_DATA_DIR: dataDir, VKYC_LISTEN: '127.0.0.1:0', VKYC_DATABASE_URL: '' };
+}
+
+/**
+ * Starts `vkyc serve` on `dataDir` and resolves once stdout has shown every line in
+ * `wanted` (name -> regex with one capture group): `{ proc, values, stdout(), stderr(),
+ * exited }`. Rejects with stdout and stderr on a timeout or an early exit.
+ */
+function startServer(bin, dataDir, wanted) {
+  const proc = spawn(bin, ['serve'], {
+    cwd: dataDir,
+    env: serverEnv(dataDir),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  proc.stdout.setEncoding('utf8');
+  proc.stderr.setEncoding('utf8');
+  const exited = new Promise((resolve) => proc.once('close', (code, signal) => resolve({ code, signal })));
+  const server = { proc, values: {}, stdout: () => out, stderr: () => err, exited };
+  // Never leave a server behind, even when this process dies before `after` runs: on an
+  // uncaught error the exit hook kills it; when this process is killed outright (the
+  // test runner does that to its children when it is itself killed, or when its output
+  // pipe closes) a detached watchdog does, and removes the data directory. SIGKILL,
+  // because once this process is gone the server's stderr is closed, and the server then
+  // ignores SIGTERM.
+  const reap = () => proc.kill('SIGKILL');
+  process.once('exit', reap);
+  const watchdog = spawn('sh', ['-c',
+    'while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 1; done; '
+    + 'kill -0 "$1" 2>/dev/null || { kill -KILL "$2" 2>/dev/null; sleep 1; rm -rf "$3"; }',
+    'vkyc-watchdog', String(process.pid), String(proc.pid), dataDir], { detached: true, stdio: 'ignore' });
+  watchdog.on('error', () => {});
+  watchdog.unref();
+  exited.then(() => {
+    process.removeListener('exit', reap);
+    if (watchdog.exitCode === null && watchdog.signalCode === null) watchdog.kill('SIGKILL');
+  });
+
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const finish = (error) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      if (error) {
+        proc.kill('SIGKILL');
+        reject(error);
+      } else {
+        resolve(server);
+      }
+    };
+    const describeOutput = () => `\n--- stdout ---\n${out}\n--- stderr ---\n${err}`;
+    const check = () => {
+      for (const [name, re] of Object.entries(wanted)) {
+        const m = out.match(re);
+        if (!m) return;
+        server.values[name] = m[1];
+      }
+      finish();
+    };
+    const timer = setTimeout(() => {
+      const missing = Object.keys(wanted).filter((name) => !wanted[name].test(out));
+      finish(new Error(`vkyc serve did not print ${missing.join(', ')} within ${START_TIMEOUT_MS} ms${describeOutput()}`));
+    }, START_TIMEOUT_MS);
+    proc.stdout.on('data', (chunk) => {
+      out += chunk;
+      check();
+    });
+    proc.stderr.on('data', (chunk) => {
+      err += chunk;
+    });
+    proc.once('error', (e) => finish(new Error(`could not start ${bin}: ${e.message}${describeOutput()}`)));
+    exited.then(({ code, signal }) =>
+      finish(new Error(`vkyc serve exited early (code ${code}, signal ${signal})${describeOutput()}`)),
+    );
+  });
+}
+
+/** SIGTERM, then SIGKILL if the server does not stop in time. */
+async function stopServer(server) {
+  if (!server || server.proc.exitCode !== null || server.proc.signalCode !== null) {
+    return server && server.exited;
+  }
+  server.proc.kill('SIGTERM');
+  let timer;
+  const killed = new Promise((resolve) => {
+    timer = setTimeout(() => {
+      server.proc.kill('SIGKILL');
+      resolve();
+    }, STOP_TIMEOUT_MS);
+  });
+  await Promise.race([server.exited, killed]);
+  clearTimeout(timer);
+  return server.exited;
+}
+
+const MERCHANT_API_LINE = /^merchant API: (http:\/\/127\.0\.0\.1:\d+\/verification)$/m;
+const CLIENT_ID_LINE = /^ {2}client id: +(CF\S+)$/m;
+const CLIENT_SECRET_LINE = /^ {2}client secret: +(cfsk_ma_test_\S+)$/m;
+
+// ---- assertions on SDK errors ----
+
+/** The SDK call must reject with an HTTP answer of exactly `status` and `body`. */
+async function expectApiError(call, status, body) {
+  await assert.rejects(call, (err) => {
+    assert.ok(err && err.response, `expected an HTTP error answer, got: ${err && err.stack}`);
+    assert.equal(err.response.status, status, `status of ${JSON.stringify(err.response.data)}`);
+    assert.deepEqual(err.response.data, body);
+    return true;
+  });
+}
+
+const validation = (code, message) => ({ type: 'validation_error', code, message });
+
+// ---- the tests ----
+
+describe('cashfree-verification 4.0.1 against vkyc', () => {
+  let bin;
+  let dataDir;
+  let server;
+  let apiUrl;
+  let clientId;
+  let clientSecret;
+
+  before(async () => {
+    bin = serverBinary();
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vkyc-sdk-'));
+    server = await startServer(bin, dataDir, {
+      apiUrl: MERCHANT_API_LINE,
+      clientId: CLIENT_ID_LINE,
+      clientSecret: CLIENT_SECRET_LINE,
+    });
+    ({ apiUrl, clientId, clientSecret } = server.values);
+
+    Cashfree.XEnableErrorAnalytics = false; // never report to the SDK's analytics service
+    Cashfree.XClientId = clientId;
+    Cashfree.XClientSecret = clientSecret;
+    Cashfree.basePath = apiUrl;
+  });
+
+  after(async () => {
+    await stopServer(server);
+    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  const phone = '9876543210';
+  const userId = `sdk_user_${process.pid}`;
+  const verificationId = `sdk_vkyc_${process.pid}`;
+  const aadhaarDetails = {
+    last_verified_at: '2025-01-15T10:00:00.000Z',
+    care_of: 'S/O Ramesh Kumar',
+    dob: '1990-05-17',
+    gender: 'M',
+    name: 'Suresh Kumar',
+    photo_link: 'https://example.com/photos/suresh.jpg',
+    split_address: {
+      country: 'India',
+      dist: 'Bengaluru Urban',
+      house: '12, 3rd Cross',
+      pincode: 560001,
+      state: 'Karnataka',
+      street: 'MG Road',
+      po: 'Bengaluru GPO',
+      subdist: 'Bengaluru North',
+      vtc: 'Bengaluru',
+    },
+  };
+  const securityQuestions = [
+    { order: 1, question: 'What is your date of birth?', answer: '17-05-1990' },
+    { order: 2, question: 'What is your father\u2019s name?', answer: 'Ramesh Kumar' },
+  ];
+
+  let user; // the body of POST /user
+  let initiated; // the body of POST /vkyc
+
+  it('printed the bootstrap test credentials on first start, and not into the log', () => {
+    assert.match(apiUrl, /^http:\/\/127\.0\.0\.1:\d+\/verification$/);
+    assert.match(clientId, /^CF[0-9A-F]+$/);
+    assert.match(clientSecret, /^cfsk_ma_test_[0-9a-f]+$/);
+    assert.ok(!server.stderr().includes(clientSecret), 'the secret must not be logged to stderr');
+  });
+
+  it('creates a user', async () => {
+    const res = await Cashfree.VrsCreateUser(VER, {
+      user_id: userId,
+      phone,
+      name: 'Suresh Kumar',
+      email: 'suresh@example.com',
+      address: '12, 3rd Cross, MG Road, Bengaluru 560001',
+    });
+    assert.equal(res.status, 200);
+    user = res.data;
+    assert.ok(Number.isSafeInteger(user.user_reference_id) && user.user_reference_id > 0,
+      `user_reference_id must be a positive integer, got ${JSON.stringify(user.user_reference_id)}`);
+    assert.deepEqual(user, {
+      user_id: userId,
+      user_reference_id: user.user_reference_id,
+      phone,
+      email: 'suresh@example.com',
+      name: 'Suresh Kumar',
+      address: '12, 3rd Cross, MG Road, Bengaluru 560001',
+    });
+  });
+
+  it('gets the user by user_id and by user_reference_id', async () => {
+    const byId = await Cashfree.VrsGetUser(VER, undefined, undefined, userId);
+    assert.equal(byId.status, 200);
+    assert.deepEqual(byId.data, user);
+
+    const byRef = await Cashfree.VrsGetUser(VER, undefined, String(user.user_reference_id), undefined);
+    assert.equal(byRef.status, 200);
+    assert.deepEqual(byRef.data, user);
+  });
+
+  it('updates the user name and email', async () => {
+    const res = await Cashfree.VrsUpdateUser(VER, {
+      user_id: userId,
+      name: 'Suresh K',
+      email: 'suresh.k@example.com',
+    });
+    assert.equal(res.status, 200);
+    user = { ...user, name: 'Suresh K', email: 'suresh.k@example.com' };
+    assert.deepEqual(res.data, user);
+
+    const again = await Cashfree.VrsGetUser(VER, undefined, undefined, userId);
+    assert.deepEqual(again.data, user);
+  });
+
+  it('initiates a Video KYC request', async () => {
+    const before = Date.now();
+    const res = await Cashfree.VrsInitiateVKYC(VER, {
+      verification_id: verificationId,
+      user_id: userId,
+      notification_types: ['sms', 'email'],
+      aadhaar_details: aadhaarDetails,
+      security_questions: securityQuestions,
+    });
+    const afterCall = Date.now();
+    assert.equal(res.status, 200);
+    initiated = res.data;
+
+    assert.deepEqual(Object.keys(initiated).sort(), [
+      'aadhaar_details', 'link_expiry', 'reference_id', 'security_questions', 'status',
+      'sub_status', 'user_id', 'user_reference_id', 'verification_id', 'vkyc_link',
+    ]);
+    assert.ok(Number.isSafeInteger(initiated.reference_id) && initiated.reference_id > 0,
+      `reference_id must be a positive integer, got ${JSON.stringify(initiated.reference_id)}`);
+    assert.equal(initiated.verification_id, verificationId);
+    assert.equal(initiated.status, 'RECEIVED');
+    assert.equal(initiated.sub_status, 'LINK_GENERATED');
+    assert.match(initiated.vkyc_link, /^http:\/\/127\.0\.0\.1:\d+\/v\/[0-9a-f]{40}$/);
+    assert.equal(new URL(initiated.vkyc_link).origin, new URL(apiUrl).origin);
+    assert.equal(initiated.user_reference_id, user.user_reference_id);
+    assert.equal(initiated.user_id, userId);
+    assert.deepEqual(initiated.aadhaar_details, aadhaarDetails);
+    assert.deepEqual(initiated.security_questions, securityQuestions);
+
+    // 72 hours from now, in the hosted API's form.
+    assert.match(initiated.link_expiry, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+    const expiry = Date.parse(initiated.link_expiry);
+    const hours72 = 72 * 3600 * 1000;
+    assert.ok(expiry >= before + hours72 - 2000 && expiry <= afterCall + hours72 + 2000,
+      `link_expiry ${initiated.link_expiry} is not 72 h after ${new Date(before).toISOString()}`);
+  });
+
+  it('gets the status by verification_id and by reference_id, as seed 000 shows it', async () => {
+    const expected = {
+      verification_id: verificationId,
+      reference_id: initiated.reference_id,
+      user_reference_id: user.user_reference_id,
+      user_id: userId,
+      status: 'RECEIVED',
+      sub_status: 'LINK_GENERATED',
+      vkyc_link: initiated.vkyc_link,
+      link_expiry: initiated.link_expiry,
+      recording_link: null,
+      meeting_schedule: null,
+      auditor_remarks: null,
+      agent_remarks: null,
+    };
+    const byVid = await Cashfree.VrsVkycGetStatus(VER, undefined, verificationId, undefined);
+    assert.equal(byVid.status, 200);
+    assert.deepEqual(Object.keys(byVid.data), Object.keys(expected));
+    assert.deepEqual(byVid.data, expected);
+
+    const byRef = await Cashfree.VrsVkycGetStatus(VER, undefined, undefined, String(initiated.reference_id));
+    assert.equal(byRef.status, 200);
+    assert.deepEqual(Object.keys(byRef.data), Object.keys(expected));
+    assert.deepEqual(byRef.data, expected);
+  });
+
+  it('generates an access token for the embeddable journey', async () => {
+    const before = Date.now();
+    const res = await Cashfree.VrsVkycGenerateAuthToken(VER, {
+      app_id: clientId,
+      product: 'VKYC',
+      metadata: { vkyc_request_id: String(initiated.reference_id) },
+      authenticated_user: { identifier_type: 'phone', identifier_value: phone },
+    });
+    assert.equal(res.status, 200);
+    assert.deepEqual(Object.keys(res.data).sort(), ['access_token', 'expiry']);
+    assert.equal(typeof res.data.access_token, 'string');
+    assert.ok(res.data.access_token.length >= 32, 'access_token is too short');
+    assert.equal(typeof res.data.expiry, 'string');
+    const expiry = Date.parse(res.data.expiry);
+    assert.ok(Number.isFinite(expiry), `expiry ${res.data.expiry} is not a date`);
+    assert.ok(expiry > before, `expiry ${res.data.expiry} is not in the future`);
+    assert.ok(expiry <= Date.parse(initiated.link_expiry), 'the token outlives the link');
+  });
+
+  describe('GET /vkyc errors of seed 000', () => {
+    it('no id: 400 verification_id_missing', async () => {
+      await expectApiError(
+        () => Cashfree.VrsVkycGetStatus(VER, undefined, undefined, undefined),
+        400, validation('verification_id_missing', 'verification_id is missing in the request.'));
+    });
+
+    it('special characters: 400 verification_id_value_invalid', async () => {
+      await expectApiError(
+        () => Cashfree.VrsVkycGetStatus(VER, undefined, 'bad id!#', undefined),
+        400, validation('verification_id_value_invalid',
+          'verification_id can include only alphanum, dot, hyphen and underscores.'));
+    });
+
+    it('too long: 400 verification_id_value_invalid', async () => {
+      await expectApiError(
+        () => Cashfree.VrsVkycGetStatus(VER, undefined, 'a'.repeat(51), undefined),
+        400, validation('verification_id_value_invalid', 'verification ID entered is invalid.'));
+    });
+
+    it('empty verification_id: 400 verification_id_value_missing', async () => {
+      await expectApiError(
+        () => Cashfree.VrsVkycGetStatus(VER, undefined, '', undefined),
+        400, validation('verification_id_value_missing', 'verification_id is missing in the request.'));
+    });
+
+    it('invalid reference_id: 400 reference_id_value_invalid', async () => {
+      await expectApiError(
+        () => Cashfree.VrsVkycGetStatus(VER, undefined, undefined, 'abc'),
+        400, validation('reference_id_value_invalid', 'reference ID value is invalid.'));
+    });
+
+    it('empty reference_id: 400 reference_id_value_missing', async () => {
+      await expectApiError(
+        () => Cashfree.VrsVkycGetStatus(VER, undefined, undefined, ''),
+        400, validation('reference_id_value_missing', 'reference_id is missing in the request.'));
+    });
+
+    it('unknown verification_id: 404 verification_id_not_found', async () => {
+      await expectApiError(
+        () => Cashfree.VrsVkycGetStatus(VER, undefined, 'no_such_verification', undefined),
+        404, validation('verification_id_not_found', 'verification_id does not exist.'));
+    });
+
+    it('unknown reference_id: 404 reference_id_not_found', async () => {
+      await expectApiError(
+        () => Cashfree.VrsVkycGetStatus(VER, undefined, undefined, String(initiated.reference_id + 1_000_000)),
+        404, validation('reference_id_not_found', 'reference_id does not exist.'));
+    });
+
+    it('wrong secret: 401 authentication_failed', async () => {
+      const saved = Cashfree.XClientSecret;
+      Cashfree.XClientSecret = `cfsk_ma_test_${'0'.repeat(64)}`;
+      try {
+        await expectApiError(
+          () => Cashfree.VrsVkycGetStatus(VER, undefined, verificationId, undefined),
+          401, {
+            type: 'authentication_error',
+            code: 'authentication_failed',
+            message: 'Invalid clientId and clientSecret combination',
+          });
+      } finally {
+        Cashfree.XClientSecret = saved;
+      }
+    });
+
+    it('no client id: 400 x-client-id_missing', async () => {
+      const saved = Cashfree.XClientId;
+      Cashfree.XClientId = null;
+      try {
+        await expectApiError(
+          () => Cashfree.VrsVkycGetStatus(VER, undefined, verificationId, undefined),
+          400, validation('x-client-id_missing', 'x-client-id is missing in the request.'));
+      } finally {
+        Cashfree.XClientId = saved;
+      }
+    });
+
+    it('the restored credentials work again', async () => {
+      const res = await Cashfree.VrsVkycGetStatus(VER, undefined, verificationId, undefined);
+      assert.equal(res.status, 200);
+    });
+  });
+
+  describe('POST /vkyc errors', () => {
+    it('a repeated verification_id: 409 verification_id_already_exists', async () => {
+      await expectApiError(
+        () => Cashfree.VrsInitiateVKYC(VER, { verification_id: verificationId, user_id: userId }),
+        409, validation('verification_id_already_exists', 'verification id already exists'));
+    });
+
+    it('an unknown user_id: 404 user_id_not_found', async () => {
+      await expectApiError(
+        () => Cashfree.VrsInitiateVKYC(VER, { verification_id: `${verificationId}_2`, user_id: 'no_such_user' }),
+        404, validation('user_id_not_found', 'user_id does not exist.'));
+      // Nothing was created under that verification_id.
+      await expectApiError(
+        () => Cashfree.VrsVkycGetStatus(VER, undefined, `${verificationId}_2`, undefined),
+        404, validation('verification_id_not_found', 'verification_id does not exist.'));
+    });
+  });
+
+  // Last: stops the first server. The secret is shown once, and what it created lasts.
+  it('a second start on the same data directory does not print a client secret', async () => {
+    await stopServer(server);
+    server = await startServer(bin, dataDir, { apiUrl: MERCHANT_API_LINE });
+    Cashfree.basePath = server.values.apiUrl;
+
+    const res = await Cashfree.VrsVkycGetStatus(VER, undefined, verificationId, undefined);
+    assert.equal(res.status, 200, 'the bootstrap credentials and the request survive a restart');
+    assert.equal(res.data.reference_id, initiated.reference_id);
+
+    // Read everything the second server prints, up to its exit.
+    await stopServer(server);
+    const out = server.stdout();
+    assert.match(out, MERCHANT_API_LINE);
+    assert.doesNotMatch(out, /client secret/i, `second start printed:\n${out}`);
+    assert.ok(!out.includes(clientSecret), 'the bootstrap secret was printed again');
+    assert.ok(!server.stderr().includes(clientSecret), 'the bootstrap secret was logged');
+  });
+});
