@@ -1,9 +1,10 @@
 //! Builds the server: state, routes, middleware, background workers, and a graceful stop.
 //! Tests start the real application on port 0 through [`Application::build`].
 
-use crate::auth::{Authenticator, NewCredential};
+use crate::auth::{AuthSettings, Authenticator, NewCredential};
 use crate::config::{Config, Environment};
 use crate::error::{Error, ErrorType};
+use crate::secrets::{self, MasterKey};
 use crate::store::{MerchantEnv, Store};
 use crate::{journey, merchant_api, workers};
 use axum::extract::{DefaultBodyLimit, Request};
@@ -25,6 +26,8 @@ pub struct AppState {
     pub store: Store,
     pub config: Arc<Config>,
     pub auth: Arc<Authenticator>,
+    /// Seals and opens the secrets kept at rest.
+    pub key: MasterKey,
     /// Where merchants and customers reach this server, e.g. `https://kyc.example.in`.
     pub base_url: String,
 }
@@ -100,21 +103,31 @@ impl Application {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             anyhow::anyhow!("creating data directory {}: {e}", config.data_dir.display())
         })?;
+        let key = MasterKey::load_or_create(&secrets::key_path(
+            &config.data_dir,
+            &config.master_key_file,
+        ))?;
         let store = Store::open(&config.database_url()).await?;
-        let bootstrap = bootstrap_merchant(&store, &config).await?;
+        let bootstrap = bootstrap_merchant(&store, &config, &key).await?;
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| anyhow::anyhow!("binding {}: {e}", config.listen))?;
         let base_url = config.base_url(listener.local_addr()?);
         let auth = Authenticator::new(
             store.clone(),
-            config.environment,
-            Duration::from_secs(config.credential_cache_seconds),
+            AuthSettings {
+                environment: config.environment,
+                cache_ttl: Duration::from_secs(config.credential_cache_seconds),
+                key: key.clone(),
+                trusted_proxies: crate::auth::parse_ip_list(&config.trusted_proxies)?,
+                signature_window: Duration::from_secs(config.signature_window_seconds),
+            },
         );
         let state = AppState {
             store,
             config: Arc::new(config),
             auth: Arc::new(auth),
+            key,
             base_url,
         };
         Ok(Application {
@@ -135,6 +148,10 @@ impl Application {
 
     pub fn store(&self) -> &Store {
         &self.state.store
+    }
+
+    pub fn master_key(&self) -> &MasterKey {
+        &self.state.key
     }
 
     /// Cancelling this token stops the server gracefully.
@@ -174,7 +191,11 @@ impl Application {
 
 /// On the first start of a sandbox (no merchant yet), creates a test merchant so that a
 /// new user can call the API at once. Its secret is returned to be shown once.
-async fn bootstrap_merchant(store: &Store, config: &Config) -> anyhow::Result<Option<Bootstrap>> {
+async fn bootstrap_merchant(
+    store: &Store,
+    config: &Config,
+    key: &MasterKey,
+) -> anyhow::Result<Option<Bootstrap>> {
     if config.environment != Environment::Sandbox || store.merchant_count().await? > 0 {
         return Ok(None);
     }
@@ -185,6 +206,7 @@ async fn bootstrap_merchant(store: &Store, config: &Config) -> anyhow::Result<Op
             MerchantEnv::Test,
             &credential.client_id,
             &credential.digest(),
+            &credential.sealed(key),
         )
         .await?;
     Ok(Some(Bootstrap {

@@ -1,9 +1,10 @@
 //! The `vkyc` command line: serve, migrate, print the default config, manage merchants.
 
 use crate::app::Application;
-use crate::auth::NewCredential;
+use crate::auth::{parse_ip_list, NewCredential};
 use crate::config::{Config, DEFAULT_CONFIG};
-use crate::store::{MerchantEnv, Store};
+use crate::secrets::{self, MasterKey};
+use crate::store::{Merchant, MerchantEnv, Store};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -32,6 +33,15 @@ pub enum Command {
     /// Manage merchants and their API credentials.
     #[command(subcommand)]
     Merchant(MerchantCommand),
+    /// Manage the master key that seals secrets at rest.
+    #[command(subcommand, name = "master-key")]
+    MasterKey(MasterKeyCommand),
+}
+
+#[derive(Subcommand)]
+pub enum MasterKeyCommand {
+    /// Seal every stored secret under a new master key and replace the key file.
+    Rotate,
 }
 
 #[derive(Subcommand)]
@@ -46,6 +56,34 @@ pub enum MerchantCommand {
     },
     /// List merchants and their client ids.
     List,
+    /// Give a client id a second, new secret (both work until the old one is revoked).
+    RotateSecret {
+        #[arg(long)]
+        client_id: String,
+    },
+    /// Revoke the older of a client id's two secrets, ending a rotation.
+    RevokeSecret {
+        #[arg(long)]
+        client_id: String,
+    },
+    /// Allow calls only from these addresses or CIDR ranges (IPv4 or IPv6).
+    AllowIp {
+        #[arg(long)]
+        client_id: String,
+        /// An address or range; repeat for more (at most 10, as the hosted service).
+        #[arg(long = "ip", required = true)]
+        ips: Vec<String>,
+    },
+    /// Require an x-cf-signature: create an RSA key pair and print the public key.
+    Keygen {
+        #[arg(long)]
+        client_id: String,
+    },
+    /// Remove the merchant's second factor (IP allow-list or signature).
+    ClearSecondFactor {
+        #[arg(long)]
+        client_id: String,
+    },
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -67,15 +105,33 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Merchant(command) => {
             std::fs::create_dir_all(&config.data_dir)?;
+            let key = MasterKey::load_or_create(&secrets::key_path(
+                &config.data_dir,
+                &config.master_key_file,
+            ))?;
             let store = Store::open(&config.database_url()).await?;
-            let result = merchant(&store, command).await;
+            let result = merchant(&store, &key, command).await;
+            store.close().await;
+            result
+        }
+        Command::MasterKey(MasterKeyCommand::Rotate) => {
+            std::fs::create_dir_all(&config.data_dir)?;
+            let store = Store::open(&config.database_url()).await?;
+            let result = rotate_master_key(&config, &store).await;
             store.close().await;
             result
         }
     }
 }
 
-async fn merchant(store: &Store, command: MerchantCommand) -> anyhow::Result<()> {
+async fn find_merchant(store: &Store, client_id: &str) -> anyhow::Result<Merchant> {
+    store
+        .merchant_by_client_id(client_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no merchant has client id {client_id}"))
+}
+
+async fn merchant(store: &Store, key: &MasterKey, command: MerchantCommand) -> anyhow::Result<()> {
     match command {
         MerchantCommand::Create { name, env } => {
             let env: MerchantEnv = env.parse()?;
@@ -87,6 +143,7 @@ async fn merchant(store: &Store, command: MerchantCommand) -> anyhow::Result<()>
                     env,
                     &credential.client_id,
                     &credential.digest(),
+                    &credential.sealed(key),
                 )
                 .await?;
             println!(
@@ -97,7 +154,6 @@ async fn merchant(store: &Store, command: MerchantCommand) -> anyhow::Result<()>
             println!("client id:     {}", credential.client_id);
             println!("client secret: {}", credential.secret);
             println!("The secret is shown only this once: store it now.");
-            Ok(())
         }
         MerchantCommand::List => {
             for (merchant, client_ids) in store.merchants().await? {
@@ -109,9 +165,108 @@ async fn merchant(store: &Store, command: MerchantCommand) -> anyhow::Result<()>
                     client_ids.join(",")
                 );
             }
-            Ok(())
+        }
+        MerchantCommand::RotateSecret { client_id } => {
+            let merchant = find_merchant(store, &client_id).await?;
+            let mut credential = NewCredential::generate(merchant.env);
+            credential.client_id = client_id.clone();
+            let added = store
+                .add_secret(
+                    merchant.id,
+                    &client_id,
+                    &credential.digest(),
+                    &credential.sealed(key),
+                )
+                .await?;
+            anyhow::ensure!(
+                added,
+                "{client_id} already has two secrets: revoke the old one first (vkyc merchant revoke-secret)"
+            );
+            println!("client id:         {client_id}");
+            println!("new client secret: {}", credential.secret);
+            println!(
+                "Both secrets work until `vkyc merchant revoke-secret --client-id {client_id}`."
+            );
+        }
+        MerchantCommand::RevokeSecret { client_id } => {
+            find_merchant(store, &client_id).await?;
+            anyhow::ensure!(
+                store.revoke_oldest_secret(&client_id).await?,
+                "{client_id} has only one secret; rotate first (vkyc merchant rotate-secret)"
+            );
+            println!("the older secret of {client_id} is revoked");
+        }
+        MerchantCommand::AllowIp { client_id, ips } => {
+            let merchant = find_merchant(store, &client_id).await?;
+            anyhow::ensure!(ips.len() <= 10, "at most 10 addresses or ranges");
+            let nets = parse_ip_list(&ips)?;
+            let list: Vec<String> = nets.iter().map(|n| n.to_string()).collect();
+            let json = serde_json::to_string(&list)?;
+            store
+                .set_second_factor(merchant.id, "ip", Some(&json), None)
+                .await?;
+            println!("{client_id} may call only from: {}", list.join(", "));
+        }
+        MerchantCommand::Keygen { client_id } => {
+            use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+            let merchant = find_merchant(store, &client_id).await?;
+            let private = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048)?;
+            let public_pem = private.to_public_key().to_public_key_pem(LineEnding::LF)?;
+            let sealed = key.seal(private.to_pkcs8_der()?.as_bytes());
+            store
+                .set_second_factor(merchant.id, "signature", None, Some((&public_pem, &sealed)))
+                .await?;
+            println!(
+                "{client_id} must now send x-cf-signature. Give the merchant this public key:"
+            );
+            print!("{public_pem}");
+        }
+        MerchantCommand::ClearSecondFactor { client_id } => {
+            let merchant = find_merchant(store, &client_id).await?;
+            store
+                .set_second_factor(merchant.id, "none", None, None)
+                .await?;
+            println!("{client_id} has no second factor");
         }
     }
+    Ok(())
+}
+
+/// Writes the new key beside the old one first, re-seals every value in one transaction,
+/// then moves the new key into place, keeping the old one as `<file>.old`. A crash
+/// in between leaves either the old key valid, or the new one in `<file>.new`.
+async fn rotate_master_key(config: &Config, store: &Store) -> anyhow::Result<()> {
+    let path = secrets::key_path(&config.data_dir, &config.master_key_file);
+    let from_env = std::env::var("VKYC_MASTER_KEY").is_ok_and(|v| !v.trim().is_empty());
+    let old = MasterKey::load_or_create(&path)?;
+    let new = MasterKey::generate();
+    let staged = path.with_extension("key.new");
+    if !from_env {
+        let _ = std::fs::remove_file(&staged);
+        new.write(&staged)?;
+    }
+    let mut values = store.sealed_values().await?;
+    for (_, _, sealed) in values.iter_mut() {
+        *sealed = new.seal(&old.open(sealed)?);
+    }
+    store.reseal(&values).await?;
+    if from_env {
+        println!(
+            "{} values re-sealed. Set VKYC_MASTER_KEY to the new key now:",
+            values.len()
+        );
+        println!("{}", new.to_hex());
+    } else {
+        std::fs::rename(&path, path.with_extension("key.old"))?;
+        std::fs::rename(&staged, &path)?;
+        println!(
+            "{} values re-sealed; new key in {} (the old one in {}.old)",
+            values.len(),
+            path.display(),
+            path.with_extension("key").display()
+        );
+    }
+    Ok(())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -55,6 +55,25 @@ credential_cache_seconds = 30
 
 # Log output: "pretty" or "json". The level comes from RUST_LOG (default "info").
 log_format = "pretty"
+
+# The master key that seals client secrets and signature keys at rest: 64 hex digits in
+# this file. Empty: <data_dir>/master.key, created with mode 0600 on first start. The
+# environment variable VKYC_MASTER_KEY (the 64 hex digits themselves) wins over both.
+master_key_file = ""
+
+# Proxies or load balancers in front of this server, as addresses or CIDR ranges. When a
+# call comes from one of them, the right-most X-Forwarded-For entry that is not itself a
+# trusted proxy is the caller's address (for IP allow-lists); otherwise the header is
+# ignored. As an environment variable: VKYC_TRUSTED_PROXIES='["10.0.0.0/8"]'.
+trusted_proxies = []
+
+# How long an x-cf-signature stays valid after the time it carries, in seconds. Each
+# signature is accepted once within that window.
+signature_window_seconds = 300
+
+# Calls per minute per merchant when the merchant has no limit of its own (0: no limit).
+# The hosted service's tiers are 100 (standard), 200 (medium) and 5 (restricted).
+default_rate_limit_per_minute = 100
 "#;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +98,10 @@ pub struct Config {
     pub expiry_interval_ms: u64,
     pub credential_cache_seconds: u64,
     pub log_format: String,
+    pub master_key_file: String,
+    pub trusted_proxies: Vec<String>,
+    pub signature_window_seconds: u64,
+    pub default_rate_limit_per_minute: u32,
 }
 
 impl Default for Config {
@@ -114,6 +137,11 @@ impl Config {
         anyhow::ensure!(
             matches!(self.log_format.as_str(), "pretty" | "json"),
             "log_format must be \"pretty\" or \"json\""
+        );
+        crate::auth::parse_ip_list(&self.trusted_proxies).context("trusted_proxies")?;
+        anyhow::ensure!(
+            (1..=3600).contains(&self.signature_window_seconds),
+            "signature_window_seconds must be between 1 and 3600"
         );
         if !self.public_base_url.is_empty() {
             url::Url::parse(&self.public_base_url).context("public_base_url is not a URL")?;

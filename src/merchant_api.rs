@@ -35,7 +35,12 @@ impl FromRequestParts<AppState> for Merchant {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Merchant> {
-        let caller = state.auth.authenticate(&parts.headers).await?;
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip())
+            .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
+        let caller = state.auth.authenticate(&parts.headers, peer).await?;
         tracing::Span::current().record("merchant", caller.merchant_id);
         Ok(Merchant(caller))
     }

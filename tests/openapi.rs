@@ -98,6 +98,7 @@ async fn start(environment: Environment) -> Server {
                     MerchantEnv::Live,
                     &credential.client_id,
                     &credential.digest(),
+                    &credential.sealed(app.master_key()),
                 )
                 .await
                 .unwrap();

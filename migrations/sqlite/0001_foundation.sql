@@ -8,15 +8,20 @@ CREATE TABLE merchants (
     created_at  INTEGER NOT NULL
 );
 
--- Only a SHA-256 digest of each client secret is kept: secrets are 256 random bits, so
--- the digest reveals nothing and checking it is fast.
+-- A client id may hold two secrets at once (old and new, while the merchant rotates).
+-- secret_digest (SHA-256) checks a call: secrets are 256 random bits, so the digest reveals
+-- nothing and checking it is fast. secret_enc is the secret encrypted under the master key,
+-- because webhooks are signed with it.
 CREATE TABLE credentials (
-    client_id     TEXT    PRIMARY KEY,
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    client_id     TEXT    NOT NULL,
     merchant_id   INTEGER NOT NULL REFERENCES merchants (id),
     secret_digest TEXT    NOT NULL,
+    secret_enc    TEXT    NOT NULL,
     created_at    INTEGER NOT NULL,
     revoked_at    INTEGER
 );
+CREATE INDEX credentials_client ON credentials (client_id);
 CREATE INDEX credentials_merchant ON credentials (merchant_id);
 
 -- users.id is the API's user_reference_id.

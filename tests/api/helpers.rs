@@ -10,6 +10,8 @@ pub struct TestApp {
     pub client_id: String,
     pub secret: String,
     pub store: Store,
+    pub key: vkyc::secrets::MasterKey,
+    pub database_url: String,
     pub client: reqwest::Client,
     pub _dir: tempfile::TempDir,
 }
@@ -49,6 +51,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         ..Config::default()
     };
     adjust(&mut config);
+    let database_url = config.database_url.clone();
     let app = Application::build(config.clone())
         .await
         .expect("the app builds");
@@ -64,6 +67,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
                     vkyc::store::MerchantEnv::Live,
                     &live.client_id,
                     &live.digest(),
+                    &live.sealed(app.master_key()),
                 )
                 .await
                 .unwrap();
@@ -72,12 +76,15 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     };
     let base = app.base_url().to_string();
     let store = app.store().clone();
+    let key = app.master_key().clone();
     tokio::spawn(app.run());
     TestApp {
         base,
         client_id,
         secret,
         store,
+        key,
+        database_url,
         client: reqwest::Client::new(),
         _dir: dir,
     }
@@ -186,6 +193,7 @@ impl TestApp {
                 vkyc::store::MerchantEnv::Test,
                 &credential.client_id,
                 &credential.digest(),
+                &credential.sealed(&self.key),
             )
             .await
             .unwrap();
@@ -203,5 +211,26 @@ pub async fn send(req: reqwest::RequestBuilder) -> Reply {
         status,
         body,
         headers,
+    }
+}
+
+impl TestApp {
+    /// Runs the `vkyc` command line on this app's data directory and database, as an
+    /// operator would beside the running server.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_vkyc"))
+            .args(args)
+            .env("VKYC_DATA_DIR", self._dir.path())
+            .env("VKYC_DATABASE_URL", &self.database_url)
+            .env_remove("VKYC_CONFIG")
+            .env_remove("VKYC_MASTER_KEY")
+            .output()
+            .expect("vkyc runs");
+        assert!(
+            out.status.success(),
+            "vkyc {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
     }
 }

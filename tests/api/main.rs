@@ -10,5 +10,6 @@ mod cli;
 mod expiry;
 mod history_and_sandbox;
 mod moves;
+mod security;
 mod users;
 mod vkyc;
