@@ -28,6 +28,7 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     /// Seals and opens the secrets kept at rest.
     pub key: MasterKey,
+    pub limiter: Arc<crate::ratelimit::RateLimiter>,
     /// Where merchants and customers reach this server, e.g. `https://kyc.example.in`.
     pub base_url: String,
 }
@@ -124,10 +125,11 @@ impl Application {
             },
         );
         let state = AppState {
-            store,
+            store: store.clone(),
             config: Arc::new(config),
             auth: Arc::new(auth),
             key,
+            limiter: Arc::new(crate::ratelimit::RateLimiter::new(store.clone())),
             base_url,
         };
         Ok(Application {

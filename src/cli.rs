@@ -79,6 +79,14 @@ pub enum MerchantCommand {
         #[arg(long)]
         client_id: String,
     },
+    /// Set the merchant's calls per minute: standard (100), medium (200), restricted (5),
+    /// a number, unlimited, or default (the deployment's default_rate_limit_per_minute).
+    RateLimit {
+        #[arg(long)]
+        client_id: String,
+        #[arg(long)]
+        limit: String,
+    },
     /// Remove the merchant's second factor (IP allow-list or signature).
     ClearSecondFactor {
         #[arg(long)]
@@ -220,6 +228,25 @@ async fn merchant(store: &Store, key: &MasterKey, command: MerchantCommand) -> a
                 "{client_id} must now send x-cf-signature. Give the merchant this public key:"
             );
             print!("{public_pem}");
+        }
+        MerchantCommand::RateLimit { client_id, limit } => {
+            let merchant = find_merchant(store, &client_id).await?;
+            let per_minute = match limit.as_str() {
+                "default" => None,
+                text => Some(crate::ratelimit::parse_limit(text).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "--limit must be standard, medium, restricted, unlimited, default or a number"
+                    )
+                })?),
+            };
+            store
+                .set_rate_limit(merchant.id, per_minute.map(i64::from))
+                .await?;
+            match per_minute {
+                None => println!("{client_id} uses the deployment's default rate limit"),
+                Some(0) => println!("{client_id} has no rate limit"),
+                Some(n) => println!("{client_id} may make {n} calls per minute"),
+            }
         }
         MerchantCommand::ClearSecondFactor { client_id } => {
             let merchant = find_merchant(store, &client_id).await?;

@@ -9,6 +9,7 @@ pub mod error;
 pub mod input;
 pub mod journey;
 pub mod merchant_api;
+pub mod ratelimit;
 pub mod secrets;
 pub mod status;
 pub mod store;

@@ -41,6 +41,14 @@ impl FromRequestParts<AppState> for Merchant {
             .map(|c| c.0.ip())
             .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
         let caller = state.auth.authenticate(&parts.headers, peer).await?;
+        // Counted only once the caller is known: a stranger cannot spend a merchant's quota.
+        let limit = caller
+            .rate_limit_per_minute
+            .unwrap_or(state.config.default_rate_limit_per_minute);
+        state
+            .limiter
+            .check(caller.merchant_id, limit, crate::store::now_ms())
+            .await?;
         tracing::Span::current().record("merchant", caller.merchant_id);
         Ok(Merchant(caller))
     }

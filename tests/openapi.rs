@@ -84,6 +84,7 @@ async fn start(environment: Environment) -> Server {
         data_dir: dir.path().to_path_buf(),
         environment,
         body_timeout_seconds: 2,
+        default_rate_limit_per_minute: 0,
         ..Default::default()
     };
     let app = vkyc::app::Application::build(config).await.unwrap();

@@ -5,6 +5,8 @@
 //! A status move is applied in one transaction together with its history rows, by an
 //! update guarded on the row's version, so two racing moves have exactly one winner.
 
+mod rate_limits;
+
 use crate::error::{Error, Result};
 use crate::status::{self, Actor, Event, SubStatus};
 use anyhow::Context;

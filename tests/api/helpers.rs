@@ -48,6 +48,8 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         data_dir: dir.path().to_path_buf(),
         database_url: test_database(dir.path()).await,
         environment: Environment::Sandbox,
+        // Tests make many calls quickly; the rate-limit tests set their own limits.
+        default_rate_limit_per_minute: 0,
         ..Config::default()
     };
     adjust(&mut config);

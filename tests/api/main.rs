@@ -10,6 +10,7 @@ mod cli;
 mod expiry;
 mod history_and_sandbox;
 mod moves;
+mod rate_limits;
 mod security;
 mod users;
 mod vkyc;
