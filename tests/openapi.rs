@@ -949,7 +949,11 @@ async fn the_fixture_is_the_seed_yaml_block() {
 #[test]
 fn get_vkyc_and_its_components_are_the_seeds() {
     let doc = document();
-    let seed = seed();
+    // The seed with its two self-contradictions resolved as the server answers.
+    let mut seed = seed();
+    for (pointer, key, actual) in SEED_DEVIATIONS {
+        seed.pointer_mut(pointer).unwrap()[*key] = json!(actual);
+    }
     assert_eq!(doc["paths"]["/vkyc"]["get"], seed["paths"]["/vkyc"]["get"]);
     assert_eq!(
         doc["paths"]["/vkyc"]["get"]["operationId"],
@@ -1014,13 +1018,14 @@ fn get_vkyc_and_its_components_are_the_seeds() {
 fn seed_deviations_are_real_and_the_server_follows_the_seed_example() {
     let doc = document();
     let example = &response_examples(&doc, &doc["paths"]["/vkyc"]["get"], "200")[0].1;
+    let seed = seed();
     for (pointer, key, actual) in SEED_DEVIATIONS {
-        let schema = doc.pointer(pointer).unwrap();
         assert_ne!(
-            schema[*key],
+            seed.pointer(pointer).unwrap()[*key],
             json!(actual),
             "{pointer}: not a deviation any more"
         );
+        assert_eq!(doc.pointer(pointer).unwrap()[*key], json!(actual), "{pointer}");
         let property = pointer.rsplit('/').next().unwrap();
         let value = &example[property];
         match *key {
@@ -1539,7 +1544,11 @@ async fn request_schemas_say_what_the_validation_does() {
         }
 
         for (key, property) in schema["properties"].as_object().unwrap() {
-            let property = resolve(&doc, property);
+            // A nullable reference is written `allOf: [{$ref}]` in OpenAPI 3.0.
+            let property = match property.get("allOf") {
+                Some(all) => resolve(&doc, &all[0]),
+                None => resolve(&doc, property),
+            };
             let invalid = Some(format!("{key}_value_invalid"));
             let with = |value: Value| {
                 let mut body = base.clone();
