@@ -114,6 +114,7 @@ impl Application {
             .await
             .map_err(|e| anyhow::anyhow!("binding {}: {e}", config.listen))?;
         let base_url = config.base_url(listener.local_addr()?);
+        store.set_link_base(&base_url);
         let auth = Authenticator::new(
             store.clone(),
             AuthSettings {
@@ -175,6 +176,24 @@ impl Application {
             Duration::from_millis(state.config.expiry_interval_ms),
             shutdown.clone(),
         ));
+        let deliverer = crate::webhooks::Deliverer::new(
+            state.store.clone(),
+            state.key.clone(),
+            crate::webhooks::DeliverySettings {
+                schedule: state.config.webhook_retry_schedule_seconds.clone(),
+                timeout: Duration::from_secs(state.config.webhook_timeout_seconds),
+                concurrency: state.config.webhook_concurrency,
+                batch: 64,
+                // Longer than a delivery can take, so a live worker keeps its claim.
+                lease: Duration::from_secs(state.config.webhook_timeout_seconds + 30),
+                allow_internal: state.config.webhook_allow_private_addresses,
+            },
+        )?;
+        let webhooks = tokio::spawn(crate::webhooks::run(
+            deliverer,
+            Duration::from_millis(state.config.webhook_interval_ms),
+            shutdown.clone(),
+        ));
         let store = state.store.clone();
         let app = router(state);
         let stop = shutdown.clone();
@@ -186,6 +205,7 @@ impl Application {
         .await?;
         shutdown.cancel();
         let _ = expiry.await;
+        let _ = webhooks.await;
         store.close().await;
         Ok(())
     }

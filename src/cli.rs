@@ -87,6 +87,25 @@ pub enum MerchantCommand {
         #[arg(long)]
         limit: String,
     },
+    /// Set the URL that receives the merchant's webhooks (`--url none` removes it).
+    Webhook {
+        #[arg(long)]
+        client_id: String,
+        #[arg(long)]
+        url: String,
+    },
+    /// List the merchant's latest webhook deliveries.
+    Deliveries {
+        #[arg(long)]
+        client_id: String,
+    },
+    /// Send one of the merchant's webhook deliveries again.
+    Resend {
+        #[arg(long)]
+        client_id: String,
+        #[arg(long)]
+        delivery: i64,
+    },
     /// Remove the merchant's second factor (IP allow-list or signature).
     ClearSecondFactor {
         #[arg(long)]
@@ -118,7 +137,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 &config.master_key_file,
             ))?;
             let store = Store::open(&config.database_url()).await?;
-            let result = merchant(&store, &key, command).await;
+            let result = merchant(&store, &key, &config, command).await;
             store.close().await;
             result
         }
@@ -139,7 +158,12 @@ async fn find_merchant(store: &Store, client_id: &str) -> anyhow::Result<Merchan
         .ok_or_else(|| anyhow::anyhow!("no merchant has client id {client_id}"))
 }
 
-async fn merchant(store: &Store, key: &MasterKey, command: MerchantCommand) -> anyhow::Result<()> {
+async fn merchant(
+    store: &Store,
+    key: &MasterKey,
+    config: &Config,
+    command: MerchantCommand,
+) -> anyhow::Result<()> {
     match command {
         MerchantCommand::Create { name, env } => {
             let env: MerchantEnv = env.parse()?;
@@ -247,6 +271,48 @@ async fn merchant(store: &Store, key: &MasterKey, command: MerchantCommand) -> a
                 Some(0) => println!("{client_id} has no rate limit"),
                 Some(n) => println!("{client_id} may make {n} calls per minute"),
             }
+        }
+        MerchantCommand::Webhook { client_id, url } => {
+            let merchant = find_merchant(store, &client_id).await?;
+            if url == "none" {
+                store.set_webhook_url(merchant.id, None).await?;
+                println!("{client_id} has no webhook URL");
+            } else {
+                let allow = config.webhook_allow_private_addresses;
+                let url = crate::webhooks::check_url(&url, allow)
+                    .map_err(|reason| anyhow::anyhow!("--url: {reason}"))?;
+                store
+                    .set_webhook_url(merchant.id, Some(url.as_str()))
+                    .await?;
+                println!("{client_id} webhooks go to {url}");
+            }
+        }
+        MerchantCommand::Deliveries { client_id } => {
+            let merchant = find_merchant(store, &client_id).await?;
+            for d in store.deliveries(merchant.id, None, 100).await? {
+                println!(
+                    "{}\t{}\t{}\t{}#{}\t{}\tattempts={}\t{}",
+                    d.id,
+                    d.status,
+                    d.event_type,
+                    d.verification_id,
+                    d.seq,
+                    d.url,
+                    d.attempts,
+                    d.last_error.unwrap_or_default()
+                );
+            }
+        }
+        MerchantCommand::Resend {
+            client_id,
+            delivery,
+        } => {
+            let merchant = find_merchant(store, &client_id).await?;
+            let id = store
+                .resend(merchant.id, delivery)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("{client_id} has no delivery {delivery}"))?;
+            println!("delivery {delivery} queued again as delivery {id}");
         }
         MerchantCommand::ClearSecondFactor { client_id } => {
             let merchant = find_merchant(store, &client_id).await?;

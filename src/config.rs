@@ -74,6 +74,19 @@ signature_window_seconds = 300
 # Calls per minute per merchant when the merchant has no limit of its own (0: no limit).
 # The hosted service's tiers are 100 (standard), 200 (medium) and 5 (restricted).
 default_rate_limit_per_minute = 100
+
+# Webhooks. Seconds to wait after each failed attempt (with up to 20 % jitter); after the
+# last, the delivery is marked failed. The default retries for about 27.6 hours.
+webhook_retry_schedule_seconds = [5, 300, 1800, 7200, 18000, 36000, 36000]
+# How long a receiver may take to answer, in seconds.
+webhook_timeout_seconds = 10
+# How many deliveries run at once (one slow receiver does not hold up the others).
+webhook_concurrency = 16
+# How often the delivery worker looks for due deliveries, in milliseconds.
+webhook_interval_ms = 500
+# Allow webhook URLs on loopback, private and link-local addresses. Off, so that a
+# merchant cannot make this server call into the network it runs in.
+webhook_allow_private_addresses = false
 "#;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,6 +115,11 @@ pub struct Config {
     pub trusted_proxies: Vec<String>,
     pub signature_window_seconds: u64,
     pub default_rate_limit_per_minute: u32,
+    pub webhook_retry_schedule_seconds: Vec<u64>,
+    pub webhook_timeout_seconds: u64,
+    pub webhook_concurrency: usize,
+    pub webhook_interval_ms: u64,
+    pub webhook_allow_private_addresses: bool,
 }
 
 impl Default for Config {
@@ -142,6 +160,10 @@ impl Config {
         anyhow::ensure!(
             (1..=3600).contains(&self.signature_window_seconds),
             "signature_window_seconds must be between 1 and 3600"
+        );
+        anyhow::ensure!(
+            (1..=300).contains(&self.webhook_timeout_seconds),
+            "webhook_timeout_seconds must be between 1 and 300"
         );
         if !self.public_base_url.is_empty() {
             url::Url::parse(&self.public_base_url).context("public_base_url is not a URL")?;

@@ -15,4 +15,6 @@ pub mod status;
 pub mod store;
 pub mod telemetry;
 pub mod validate;
+pub mod views;
+pub mod webhooks;
 pub mod workers;

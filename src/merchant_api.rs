@@ -9,6 +9,7 @@ use crate::input::{parse_id, JsonBody, Query};
 use crate::status::{self, Actor, Event, SubStatus};
 use crate::store::{Changes, MerchantEnv, MoveError, NewRequest, NewUser, Request, User};
 use crate::validate;
+use crate::views::{iso_millis, VkycStatus};
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -25,6 +26,9 @@ pub fn router() -> Router<AppState> {
         .route("/vkyc/history", get(vkyc_history))
         .route("/oauth/token", post(create_token))
         .route("/sandbox/vkyc/advance", post(sandbox_advance))
+        .route("/webhooks/deliveries", get(list_deliveries))
+        .route("/webhooks/deliveries/{id}", get(get_delivery))
+        .route("/webhooks/deliveries/{id}/resend", post(resend_delivery))
         .route("/openapi.json", get(openapi))
 }
 
@@ -65,24 +69,6 @@ async fn openapi() -> axum::response::Response {
 }
 
 use axum::response::IntoResponse;
-
-// ---- times ----
-
-/// `2025-08-03T00:00:00.000Z`, the form of `link_expiry` in the hosted API.
-pub fn iso_millis(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
-}
-
-/// `2025-07-19T14:30:00Z`, the form of `meeting_schedule`.
-fn iso_seconds(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
-}
 
 /// India Standard Time, the zone of the token `expiry` in the hosted API.
 fn iso_ist(ms: i64) -> String {
@@ -251,42 +237,6 @@ async fn update_user(
 
 // ---- Video KYC requests ----
 
-/// The body of `GET /vkyc`, field for field as seed 000 shows it.
-#[derive(Serialize)]
-pub struct VkycStatus {
-    pub verification_id: String,
-    pub reference_id: i64,
-    pub user_reference_id: i64,
-    pub user_id: String,
-    pub status: &'static str,
-    pub sub_status: &'static str,
-    pub vkyc_link: String,
-    pub link_expiry: String,
-    pub recording_link: Option<String>,
-    pub meeting_schedule: Option<String>,
-    pub auditor_remarks: Option<String>,
-    pub agent_remarks: Option<String>,
-}
-
-impl VkycStatus {
-    pub fn of(request: &Request, base_url: &str) -> VkycStatus {
-        VkycStatus {
-            verification_id: request.verification_id.clone(),
-            reference_id: request.id,
-            user_reference_id: request.user_ref,
-            user_id: request.user_id.clone(),
-            status: request.sub_status.status().as_str(),
-            sub_status: request.sub_status.as_str(),
-            vkyc_link: format!("{base_url}/v/{}", request.link_token),
-            link_expiry: iso_millis(request.link_expires_at),
-            recording_link: request.recording_link.clone(),
-            meeting_schedule: request.meeting_schedule.map(iso_seconds),
-            auditor_remarks: request.auditor_remarks.clone(),
-            agent_remarks: request.agent_remarks.clone(),
-        }
-    }
-}
-
 async fn create_vkyc(
     State(state): State<AppState>,
     Merchant(caller): Merchant,
@@ -326,9 +276,23 @@ async fn create_vkyc(
         Some(text) => validate::link_expiry(text, now, max)?,
         None => now + state.config.default_link_expiry_hours as i64 * hour,
     };
+    let webhook_url = body
+        .str("webhook_url")?
+        .map(|url| {
+            crate::webhooks::check_url(url, state.config.webhook_allow_private_addresses)
+                .map(|u| u.to_string())
+                .map_err(|reason| {
+                    Error::validation(
+                        "webhook_url_value_invalid",
+                        format!("webhook_url value is invalid: {reason}."),
+                    )
+                })
+        })
+        .transpose()?;
     let user = find_user(&state, &caller, reference.as_deref(), user_id).await?;
 
     let new = NewRequest {
+        webhook_url,
         verification_id,
         user_ref: user.id,
         user_id: user.user_id.clone(),
@@ -677,4 +641,94 @@ pub fn move_error(err: MoveError) -> Error {
         ),
         MoveError::Db(err) => Error::from(err),
     }
+}
+
+// ---- webhook deliveries (our extension) ----
+
+pub fn delivery_json(d: &crate::store::DeliveryRow) -> Value {
+    json!({
+        "id": d.id,
+        "event_id": d.event_id,
+        "event_type": d.event_type,
+        "verification_id": d.verification_id,
+        "sequence": d.seq,
+        "url": d.url,
+        "status": d.status,
+        "attempts": d.attempts,
+        "next_attempt_at": d.next_attempt_at.map(iso_millis),
+        "created_at": iso_millis(d.created_at),
+        "delivered_at": d.delivered_at.map(iso_millis),
+        "last_status_code": d.last_status_code,
+        "last_error": d.last_error,
+    })
+}
+
+/// The caller's deliveries, newest first (at most 100), optionally of one request.
+async fn list_deliveries(
+    State(state): State<AppState>,
+    Merchant(caller): Merchant,
+    query: Query,
+) -> Result<Json<Value>> {
+    let request = match (query.get("verification_id"), query.get("reference_id")) {
+        (None, None) => None,
+        (vid, rid) => Some(find_request(&state, &caller, vid, rid).await?.id),
+    };
+    let rows = state
+        .store
+        .deliveries(caller.merchant_id, request, 100)
+        .await?;
+    let deliveries: Vec<Value> = rows.iter().map(delivery_json).collect();
+    Ok(Json(json!({ "deliveries": deliveries })))
+}
+
+fn delivery_id(text: &str) -> Result<i64> {
+    parse_id(text).ok_or_else(|| Error::invalid("delivery_id"))
+}
+
+/// One delivery with every attempt: time, latency, response code, the first bytes of the
+/// response or the error.
+async fn get_delivery(
+    State(state): State<AppState>,
+    Merchant(caller): Merchant,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<Value>> {
+    let (delivery, attempts) = state
+        .store
+        .delivery(caller.merchant_id, delivery_id(&id)?)
+        .await?
+        .ok_or_else(|| Error::not_found("delivery_id"))?;
+    let mut out = delivery_json(&delivery);
+    out["attempt_log"] = attempts
+        .iter()
+        .map(|a| {
+            json!({
+                "attempt": a.attempt,
+                "time": iso_millis(a.at),
+                "latency_ms": a.latency_ms,
+                "status_code": a.status_code,
+                "response": a.response_snippet,
+                "error": a.error,
+            })
+        })
+        .collect();
+    Ok(Json(out))
+}
+
+/// Queues the delivery's event to its URL again, as a new delivery.
+async fn resend_delivery(
+    State(state): State<AppState>,
+    Merchant(caller): Merchant,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<Value>> {
+    let new_id = state
+        .store
+        .resend(caller.merchant_id, delivery_id(&id)?)
+        .await?
+        .ok_or_else(|| Error::not_found("delivery_id"))?;
+    let (delivery, _) = state
+        .store
+        .delivery(caller.merchant_id, new_id)
+        .await?
+        .ok_or_else(|| Error::internal(anyhow::anyhow!("a new delivery vanished")))?;
+    Ok(Json(delivery_json(&delivery)))
 }

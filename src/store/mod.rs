@@ -13,7 +13,11 @@ use anyhow::Context;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+mod webhooks;
+pub use webhooks::{AttemptRow, ClaimedDelivery, DeliveryRow};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -29,6 +33,9 @@ pub struct Store {
     write: AnyPool,
     read: AnyPool,
     backend: Backend,
+    /// The public base URL, for the `vkyc_link` inside webhook events; set once the
+    /// server knows where it listens.
+    link_base: Arc<OnceLock<String>>,
 }
 
 /// A merchant's environment: test credentials work on sandbox deployments, live ones on
@@ -125,6 +132,9 @@ pub struct Request {
     pub agent_remarks: Option<String>,
     pub auditor_remarks: Option<String>,
     pub created_at: i64,
+    pub webhook_url: Option<String>,
+    /// How many webhook events the request has produced.
+    pub event_seq: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -139,6 +149,7 @@ pub struct NewRequest {
     pub agent_template: Option<String>,
     pub aadhaar_details: Option<String>,
     pub security_questions: Option<String>,
+    pub webhook_url: Option<String>,
 }
 
 /// Fields a move may set beside the status (remarks, recording, meeting time).
@@ -183,7 +194,7 @@ fn is_unique_violation(err: &sqlx::Error) -> bool {
 const REQUEST_COLUMNS: &str = "id, merchant_id, verification_id, user_ref, user_id, link_token, \
      link_expires_at, sub_status, version, notification_types, user_template, agent_template, \
      aadhaar_details, security_questions, recording_link, meeting_schedule, agent_remarks, \
-     auditor_remarks, created_at";
+     auditor_remarks, created_at, webhook_url, event_seq";
 
 fn request_from_row(row: &AnyRow) -> Result<Request, sqlx::Error> {
     let sub_status: String = row.try_get("sub_status")?;
@@ -210,6 +221,8 @@ fn request_from_row(row: &AnyRow) -> Result<Request, sqlx::Error> {
         agent_remarks: row.try_get("agent_remarks")?,
         auditor_remarks: row.try_get("auditor_remarks")?,
         created_at: row.try_get("created_at")?,
+        webhook_url: row.try_get("webhook_url")?,
+        event_seq: row.try_get("event_seq")?,
     })
 }
 
@@ -263,6 +276,7 @@ impl Store {
                 write,
                 read,
                 backend: Backend::Sqlite,
+                link_base: Arc::default(),
             }
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = AnyPoolOptions::new()
@@ -275,6 +289,7 @@ impl Store {
                 write: pool.clone(),
                 read: pool,
                 backend: Backend::Postgres,
+                link_base: Arc::default(),
             }
         } else {
             anyhow::bail!("database_url must start with sqlite: or postgres:");
@@ -285,6 +300,15 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Sets the public base URL that webhook events show in `vkyc_link` (first call wins).
+    pub fn set_link_base(&self, base_url: &str) {
+        let _ = self.link_base.set(base_url.to_string());
+    }
+
+    fn link_base(&self) -> &str {
+        self.link_base.get().map(String::as_str).unwrap_or("")
     }
 
     /// Applies the embedded migrations that have not run yet.
@@ -662,8 +686,9 @@ impl Store {
         let inserted = sqlx::query(
             "INSERT INTO requests (merchant_id, verification_id, user_ref, user_id, link_token, \
              link_expires_at, status, sub_status, version, notification_types, user_template, \
-             agent_template, aadhaar_details, security_questions, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10, $11, $12, $13, $14, $14) \
+             agent_template, aadhaar_details, security_questions, created_at, updated_at, \
+             webhook_url, event_seq) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10, $11, $12, $13, $14, $14, $15, 1) \
              RETURNING id",
         )
         .bind(merchant_id)
@@ -680,6 +705,7 @@ impl Store {
         .bind(&new.aadhaar_details)
         .bind(&new.security_questions)
         .bind(now)
+        .bind(&new.webhook_url)
         .fetch_one(&mut *tx)
         .await;
         let id: i64 = match inserted {
@@ -698,8 +724,7 @@ impl Store {
         .bind(initial.as_str())
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
-        Ok(Some(Request {
+        let request = Request {
             id,
             merchant_id,
             verification_id: new.verification_id.clone(),
@@ -719,7 +744,13 @@ impl Store {
             agent_remarks: None,
             auditor_remarks: None,
             created_at: now,
-        }))
+            webhook_url: new.webhook_url.clone(),
+            event_seq: 1,
+        };
+        self.write_events(&mut tx, std::slice::from_ref(&request), 1, now)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(request))
     }
 
     pub async fn request_by_ref(&self, merchant_id: i64, id: i64) -> Result<Option<Request>> {
@@ -785,7 +816,7 @@ impl Store {
              updated_at = $3, recording_link = COALESCE($4, recording_link), \
              meeting_schedule = CASE WHEN $5 = 1 THEN $6 ELSE meeting_schedule END, \
              agent_remarks = COALESCE($7, agent_remarks), \
-             auditor_remarks = COALESCE($8, auditor_remarks) \
+             auditor_remarks = COALESCE($8, auditor_remarks), event_seq = event_seq + $11 \
              WHERE id = $9 AND version = $10",
         )
         .bind(state.status().as_str())
@@ -798,6 +829,7 @@ impl Store {
         .bind(&changes.auditor_remarks)
         .bind(request.id)
         .bind(request.version)
+        .bind(steps.len() as i64)
         .execute(&mut *tx)
         .await?;
         if updated.rows_affected() != 1 {
@@ -820,10 +852,10 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        tx.commit().await?;
         let mut moved = request.clone();
         moved.sub_status = state;
         moved.version += 1;
+        moved.event_seq += steps.len() as i64;
         if let Some(link) = &changes.recording_link {
             moved.recording_link = Some(link.clone());
         }
@@ -836,6 +868,25 @@ impl Store {
         if let Some(remarks) = &changes.auditor_remarks {
             moved.auditor_remarks = Some(remarks.clone());
         }
+        // One event per step, each showing the request as that step left it (the
+        // remarks and times of this move appear with its last step).
+        let snapshots: Vec<Request> = steps
+            .iter()
+            .enumerate()
+            .map(|(i, (_, _, to))| {
+                if i + 1 == steps.len() {
+                    moved.clone()
+                } else {
+                    Request {
+                        sub_status: *to,
+                        ..request.clone()
+                    }
+                }
+            })
+            .collect();
+        self.write_events(&mut tx, &snapshots, request.event_seq + 1, now)
+            .await?;
+        tx.commit().await?;
         Ok(moved)
     }
 

@@ -14,3 +14,4 @@ mod rate_limits;
 mod security;
 mod users;
 mod vkyc;
+mod webhooks;
