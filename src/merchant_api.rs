@@ -681,8 +681,17 @@ async fn list_deliveries(
     Ok(Json(json!({ "deliveries": deliveries })))
 }
 
-fn delivery_id(text: &str) -> Result<i64> {
-    parse_id(text).ok_or_else(|| Error::invalid("delivery_id"))
+/// The `{id}` of a deliveries URL; a segment that is not even text is just as invalid.
+fn delivery_id(
+    segment: std::result::Result<
+        axum::extract::Path<String>,
+        axum::extract::rejection::PathRejection,
+    >,
+) -> Result<i64> {
+    segment
+        .ok()
+        .and_then(|axum::extract::Path(text)| parse_id(&text))
+        .ok_or_else(|| Error::invalid("delivery_id"))
 }
 
 /// One delivery with every attempt: time, latency, response code, the first bytes of the
@@ -690,11 +699,11 @@ fn delivery_id(text: &str) -> Result<i64> {
 async fn get_delivery(
     State(state): State<AppState>,
     Merchant(caller): Merchant,
-    axum::extract::Path(id): axum::extract::Path<String>,
+    id: std::result::Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Result<Json<Value>> {
     let (delivery, attempts) = state
         .store
-        .delivery(caller.merchant_id, delivery_id(&id)?)
+        .delivery(caller.merchant_id, delivery_id(id)?)
         .await?
         .ok_or_else(|| Error::not_found("delivery_id"))?;
     let mut out = delivery_json(&delivery);
@@ -718,11 +727,11 @@ async fn get_delivery(
 async fn resend_delivery(
     State(state): State<AppState>,
     Merchant(caller): Merchant,
-    axum::extract::Path(id): axum::extract::Path<String>,
+    id: std::result::Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Result<Json<Value>> {
     let new_id = state
         .store
-        .resend(caller.merchant_id, delivery_id(&id)?)
+        .resend(caller.merchant_id, delivery_id(id)?)
         .await?
         .ok_or_else(|| Error::not_found("delivery_id"))?;
     let (delivery, _) = state

@@ -168,7 +168,7 @@ pub fn check_url(text: &str, allow_internal: bool) -> Result<url::Url, &'static 
     if !matches!(url.scheme(), "http" | "https") {
         return Err("the scheme must be http or https");
     }
-    if text.len() > 2000 {
+    if text.chars().count() > 2000 {
         return Err("the URL is too long");
     }
     let internal = match url.host() {

@@ -5,12 +5,13 @@
 //! - `GET /vkyc` and every component it references are exactly the seed's (the fixture
 //!   `tests/fixtures/get-vkyc.openapi.yaml`, converted from YAML);
 //! - every documented operation is routed, an unknown URL is `route_not_found`;
-//! - every error example is reproduced over HTTP, status and body, except the few listed
-//!   in [`NOT_REPRODUCIBLE`] with the reason;
+//! - every error example is reproduced over HTTP, status and body (and the documented
+//!   response headers), except the few listed in [`NOT_REPRODUCIBLE`] with the reason;
+//!   second factors and rate limits on servers of their own;
 //! - every 200 example has the keys of a real answer, and real answers conform to the
 //!   documented schemas (types, nullability, enums, formats, no undocumented property);
-//! - the request body schemas say what the validation does: required fields, types,
-//!   maximum lengths, patterns and enums.
+//! - the request body schemas and the parameters say what the validation does: required
+//!   fields, types, maximum lengths, patterns and enums.
 
 use reqwest::header::HeaderValue;
 use reqwest::Method;
@@ -30,11 +31,6 @@ const API_VERSION: &str = "2024-12-01";
 /// Error examples whose trigger is not reproducible over HTTP against a plain server, with
 /// the reason. Every other error example of the document must be reproduced.
 const NOT_REPRODUCIBLE: &[(&str, &str)] = &[
-    ("IP not whitelisted", "no IP allow-list is implemented yet"),
-    (
-        "x-cf-signature header missing",
-        "no signature factor is implemented yet",
-    ),
     ("Internal Server Error", "needs a failing database"),
     ("Request changed", "needs two moves racing on one request"),
 ];
@@ -59,6 +55,9 @@ const SEED_DEVIATIONS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// The field that errors about a path parameter name: (parameter, field).
+const PATH_PARAMETER_FIELDS: &[(&str, &str)] = &[("id", "delivery_id")];
+
 const PHONE: &str = "9876543210";
 const FIX_USER: &str = "fixture_user";
 const FIX_VKYC: &str = "fixture_vkyc";
@@ -71,15 +70,23 @@ struct Server {
     base: String,
     client_id: String,
     secret: String,
+    merchant_id: i64,
+    store: vkyc::store::Store,
+    key: vkyc::secrets::MasterKey,
     http: reqwest::Client,
     _dir: tempfile::TempDir,
 }
 
-/// Starts the real server. A sandbox gets its bootstrap test merchant; a production
-/// deployment has none, so a live merchant is created for it.
 async fn start(environment: Environment) -> Server {
+    start_with(environment, |_| {}).await
+}
+
+/// Starts the real server, its configuration changed by `adjust`. A sandbox gets its
+/// bootstrap test merchant; a production deployment has none, so a live merchant is
+/// created for it.
+async fn start_with(environment: Environment, adjust: impl FnOnce(&mut Config)) -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let config = Config {
+    let mut config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().to_path_buf(),
         environment,
@@ -87,6 +94,7 @@ async fn start(environment: Environment) -> Server {
         default_rate_limit_per_minute: 0,
         ..Default::default()
     };
+    adjust(&mut config);
     let app = vkyc::app::Application::build(config).await.unwrap();
     let base = app.base_url().to_string();
     let (client_id, secret) = match app.bootstrap.as_ref() {
@@ -106,15 +114,43 @@ async fn start(environment: Environment) -> Server {
             (credential.client_id.clone(), credential.secret.clone())
         }
     };
+    let store = app.store().clone();
+    let key = app.master_key().clone();
+    let merchant_id = store
+        .merchant_by_client_id(&client_id)
+        .await
+        .unwrap()
+        .expect("the merchant of the credentials")
+        .id;
     tokio::spawn(app.run());
     Server {
         base,
         client_id,
         secret,
+        merchant_id,
+        store,
+        key,
         http: reqwest::Client::new(),
         _dir: dir,
     }
 }
+
+/// Which server of the [`Fixture`] a call goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Target {
+    Sandbox,
+    Production,
+    /// A merchant whose IP allow-list admits no caller of the tests.
+    IpAllowList,
+    /// A merchant that must sign its calls (`x-cf-signature`).
+    Signed,
+    /// A merchant allowed [`RATE_LIMIT`] calls a minute.
+    RateLimited,
+}
+
+/// The rate limit of [`Target::RateLimited`]: the default of a deployment, which the
+/// document's example names.
+const RATE_LIMIT: u32 = 100;
 
 /// One HTTP call to a documented path (relative to `/verification`).
 #[derive(Clone, Debug)]
@@ -125,8 +161,10 @@ struct Call {
     body: Option<Vec<u8>>,
     remove: Vec<&'static str>,
     set: Vec<(&'static str, HeaderValue)>,
-    on_production: bool,
+    target: Target,
     slow_body: bool,
+    /// Sent twice; the second answer counts.
+    replay: bool,
 }
 
 impl Call {
@@ -138,8 +176,9 @@ impl Call {
             body: None,
             remove: Vec::new(),
             set: Vec::new(),
-            on_production: false,
+            target: Target::Sandbox,
             slow_body: false,
+            replay: false,
         }
     }
     fn query(mut self, query: &str) -> Call {
@@ -162,20 +201,49 @@ impl Call {
         self.set.push((header, value));
         self
     }
-    fn on_production(mut self) -> Call {
-        self.on_production = true;
+    fn on(mut self, target: Target) -> Call {
+        self.target = target;
         self
+    }
+    fn on_production(self) -> Call {
+        self.on(Target::Production)
     }
     fn slow_body(mut self) -> Call {
         self.slow_body = true;
         self
     }
+    fn replayed(mut self) -> Call {
+        self.replay = true;
+        self
+    }
+}
+
+/// The path of an operation with its path parameter filled in.
+fn concrete_path(path: &str, id: &str) -> String {
+    path.replace("{id}", id)
+}
+
+/// An answer: status, headers, and the JSON body (or the text, as a JSON string).
+struct Answer {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: Value,
 }
 
 /// The status and the JSON body (or the text, as a JSON string) of an answer.
 async fn send(server: &Server, call: &Call) -> (u16, Value) {
+    let answer = send_full(server, call).await;
+    (answer.status, answer.body)
+}
+
+async fn send_full(server: &Server, call: &Call) -> Answer {
     if call.slow_body {
-        return send_slowly(server, call).await;
+        let (status, body) = send_slowly(server, call).await;
+        return Answer {
+            status,
+            headers: Default::default(),
+            body,
+        };
     }
     let mut url = format!("{}/verification{}", server.base, call.path);
     if !call.query.is_empty() {
@@ -202,9 +270,14 @@ async fn send(server: &Server, call: &Call) -> (u16, Value) {
     }
     let response = request.send().await.unwrap();
     let status = response.status().as_u16();
+    let headers = response.headers().clone();
     let text = response.text().await.unwrap();
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    (status, body)
+    Answer {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// Sends the headers and the start of a body that never completes, over a raw socket.
@@ -553,18 +626,101 @@ fn same_shape(example: &Value, real: &Value, at: &str, errors: &mut Vec<String>)
 
 // ---------------------------------------------------------------- fixtures
 
-/// A sandbox with a user, a live request and an expired one, and a production
-/// deployment with a live merchant.
+/// A sandbox with a user, a live request and an expired one; a production deployment
+/// with a live merchant; and one server each for a merchant with an IP allow-list, one
+/// that signs its calls, and one with a rate limit.
 struct Fixture {
     sandbox: Server,
     production: Server,
+    ip_allow_list: Server,
+    signed: Server,
+    /// The public key of the `signed` merchant, to make its `x-cf-signature`s with.
+    public_key: rsa::RsaPublicKey,
+    rate_limited: Server,
     user_ref: i64,
     expired_ref: i64,
+}
+
+impl Fixture {
+    fn server(&self, target: Target) -> &Server {
+        match target {
+            Target::Sandbox => &self.sandbox,
+            Target::Production => &self.production,
+            Target::IpAllowList => &self.ip_allow_list,
+            Target::Signed => &self.signed,
+            Target::RateLimited => &self.rate_limited,
+        }
+    }
+
+    /// An `x-cf-signature` of the signed merchant for a time `offset` seconds from now.
+    fn signature(&self, offset: i64) -> HeaderValue {
+        let seconds = chrono::Utc::now().timestamp() + offset;
+        let message = format!("{}.{seconds}", self.signed.client_id);
+        sign(&self.public_key, &message).parse().unwrap()
+    }
+}
+
+/// `x-cf-signature`: Base64 of RSA-OAEP (SHA-1) encryption of `message` under `key`.
+fn sign(key: &rsa::RsaPublicKey, message: &str) -> String {
+    use base64::Engine;
+    let sealed = key
+        .encrypt(
+            &mut rand::thread_rng(),
+            rsa::Oaep::new::<sha1::Sha1>(),
+            message.as_bytes(),
+        )
+        .unwrap();
+    base64::engine::general_purpose::STANDARD.encode(sealed)
+}
+
+/// A key pair for the merchant of `server`, which must then sign its calls; returns the
+/// public key.
+async fn require_signatures(server: &Server) -> rsa::RsaPublicKey {
+    use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+    let private = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+    let public = private.to_public_key();
+    let public_pem = public.to_public_key_pem(LineEnding::LF).unwrap();
+    let sealed = server.key.seal(private.to_pkcs8_der().unwrap().as_bytes());
+    server
+        .store
+        .set_second_factor(
+            server.merchant_id,
+            "signature",
+            None,
+            Some((&public_pem, &sealed)),
+        )
+        .await
+        .unwrap();
+    public
 }
 
 async fn fixture() -> Fixture {
     let sandbox = start(Environment::Sandbox).await;
     let production = start(Environment::Production).await;
+    // The caller's address comes from X-Forwarded-For (sent by a "proxy" on 127.0.0.1),
+    // so that the example's address can be reproduced.
+    let ip_allow_list = start_with(Environment::Sandbox, |c| {
+        c.credential_cache_seconds = 0;
+        c.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await;
+    ip_allow_list
+        .store
+        .set_second_factor(
+            ip_allow_list.merchant_id,
+            "ip",
+            Some("[\"10.9.9.9/32\"]"),
+            None,
+        )
+        .await
+        .unwrap();
+    let signed = start_with(Environment::Sandbox, |c| c.credential_cache_seconds = 0).await;
+    let public_key = require_signatures(&signed).await;
+    let rate_limited = start_with(Environment::Sandbox, |c| {
+        c.default_rate_limit_per_minute = RATE_LIMIT
+    })
+    .await;
+
     let user = ok(
         &sandbox,
         Method::POST,
@@ -594,7 +750,32 @@ async fn fixture() -> Fixture {
         expired_ref: expired["reference_id"].as_i64().unwrap(),
         sandbox,
         production,
+        ip_allow_list,
+        signed,
+        public_key,
+        rate_limited,
     }
+}
+
+/// Sends a trigger to its server. A replayed call is sent twice and the second answer
+/// counts. A call of the rate-limited merchant is sent until it is refused: the limit is
+/// per clock minute, so a window may turn over between two calls; twice the limit and
+/// more calls reach a refusal whatever the clock does.
+async fn reproduce(f: &Fixture, call: &Call) -> Answer {
+    let server = f.server(call.target);
+    if call.replay {
+        send_full(server, call).await;
+    }
+    let mut answer = send_full(server, call).await;
+    if call.target == Target::RateLimited {
+        for _ in 0..2 * RATE_LIMIT + 2 {
+            if answer.status == 429 {
+                break;
+            }
+            answer = send_full(server, call).await;
+        }
+    }
+    answer
 }
 
 fn aadhaar() -> Value {
@@ -615,10 +796,41 @@ fn aadhaar() -> Value {
 /// The call that makes the server answer the error example `name` of operation `op`, or
 /// `None` when the test knows none.
 fn trigger(f: &Fixture, op: &Operation, name: &str) -> Option<Call> {
-    let call = Call::new(op.method.clone(), &op.path);
+    let call = Call::new(
+        op.method.clone(),
+        &concrete_path(&op.path, &UNKNOWN_ID.to_string()),
+    );
     let bad = |bytes: &'static [u8]| HeaderValue::from_bytes(bytes).unwrap();
-    // Header and body errors, the same for every operation.
+    // Header and body errors, second factors and the rate limit, the same for every
+    // operation.
     match name {
+        "IP not whitelisted" => {
+            return Some(
+                call.on(Target::IpAllowList)
+                    .header("x-forwarded-for", HeaderValue::from_static("106.51.91.104")),
+            )
+        }
+        "x-cf-signature header missing" => return Some(call.on(Target::Signed)),
+        "x-cf-signature invalid" => {
+            return Some(
+                call.on(Target::Signed)
+                    .header("x-cf-signature", HeaderValue::from_static("AAAA")),
+            )
+        }
+        "x-cf-signature expired" => {
+            return Some(
+                call.on(Target::Signed)
+                    .header("x-cf-signature", f.signature(-3600)),
+            )
+        }
+        "x-cf-signature already used" => {
+            return Some(
+                call.on(Target::Signed)
+                    .header("x-cf-signature", f.signature(0))
+                    .replayed(),
+            )
+        }
+        "Rate limit exceeded" => return Some(call.on(Target::RateLimited)),
         "x-client-id missing" | "Client ID/Client Secret in Missing" => {
             return Some(call.without("x-client-id"))
         }
@@ -803,6 +1015,21 @@ fn trigger(f: &Fixture, op: &Operation, name: &str) -> Option<Call> {
         ("vkyc-create-request", "Link expiry out of range") => {
             new_vkyc(json!({"link_expiry": "2000-01-01"}))
         }
+        ("vkyc-create-request", "Webhook URL not a string") => {
+            new_vkyc(json!({"webhook_url": 12345}))
+        }
+        ("vkyc-create-request", "Invalid webhook URL") => {
+            new_vkyc(json!({"webhook_url": "merchant.example.in/hooks"}))
+        }
+        ("vkyc-create-request", "Webhook URL not http or https") => {
+            new_vkyc(json!({"webhook_url": "ftp://merchant.example.in/hooks"}))
+        }
+        ("vkyc-create-request", "Webhook URL too long") => new_vkyc(json!({
+            "webhook_url": format!("https://merchant.example.in/{}", "a".repeat(2000))
+        })),
+        ("vkyc-create-request", "Webhook URL at an internal address") => {
+            new_vkyc(json!({"webhook_url": "http://10.0.0.5/hooks"}))
+        }
         ("vkyc-create-request", "User reference ID not found") => {
             body(json!({"verification_id": "new_vkyc", "user_reference_id": UNKNOWN_ID}))
         }
@@ -811,21 +1038,24 @@ fn trigger(f: &Fixture, op: &Operation, name: &str) -> Option<Call> {
             new_vkyc(json!({"verification_id": FIX_VKYC}))
         }
 
-        // GET /vkyc (the seed's names) and GET /vkyc/history name a request alike.
-        ("vkyc-get-status" | "vkyc-get-history", name) => match name {
-            "Verification ID Missing" => query(""),
-            "Verification ID With Special Chars" => query("verification_id=a%20b"),
-            "Invalid Verification Id" | "Verification ID too long" => {
-                query(&format!("verification_id={long}"))
+        // GET /vkyc (the seed's names), GET /vkyc/history and GET /webhooks/deliveries
+        // name a request alike.
+        ("vkyc-get-status" | "vkyc-get-history" | "vkyc-list-webhook-deliveries", name) => {
+            match name {
+                "Verification ID Missing" => query(""),
+                "Verification ID With Special Chars" => query("verification_id=a%20b"),
+                "Invalid Verification Id" | "Verification ID too long" => {
+                    query(&format!("verification_id={long}"))
+                }
+                "Verification Id Missing" | "Verification ID empty" => query("verification_id="),
+                "Invalid VKYC Request Id" | "Invalid reference ID" => query("reference_id=abc"),
+                "VKYC Request Id Missing" | "Reference ID empty" => query("reference_id="),
+                "VKYC Reference Id not found" => query(&format!("reference_id={UNKNOWN_ID}")),
+                "VKYC Verification Id not found" => query("verification_id=nobody"),
+                "Repeated query parameter" => query("verification_id=a&verification_id=b"),
+                _ => None,
             }
-            "Verification Id Missing" | "Verification ID empty" => query("verification_id="),
-            "Invalid VKYC Request Id" | "Invalid reference ID" => query("reference_id=abc"),
-            "VKYC Request Id Missing" | "Reference ID empty" => query("reference_id="),
-            "VKYC Reference Id not found" => query(&format!("reference_id={UNKNOWN_ID}")),
-            "VKYC Verification Id not found" => query("verification_id=nobody"),
-            "Repeated query parameter" => query("verification_id=a&verification_id=b"),
-            _ => None,
-        },
+        }
 
         ("vkyc-create-access-token", name) => match name {
             "App ID missing" => token(json!({"app_id": null})),
@@ -853,6 +1083,19 @@ fn trigger(f: &Fixture, op: &Operation, name: &str) -> Option<Call> {
             }
             _ => None,
         },
+
+        ("vkyc-get-webhook-delivery" | "vkyc-resend-webhook-delivery", name) => {
+            let at = |id: &str| {
+                let mut call = call.clone();
+                call.path = concrete_path(&op.path, id);
+                Some(call)
+            };
+            match name {
+                "Invalid delivery ID" => at("abc"),
+                "Delivery ID not found" => at(&UNKNOWN_ID.to_string()),
+                _ => None,
+            }
+        }
 
         ("vkyc-sandbox-advance", name) => match name {
             "Sub status missing" => body(json!({"verification_id": FIX_VKYC})),
@@ -1025,7 +1268,11 @@ fn seed_deviations_are_real_and_the_server_follows_the_seed_example() {
             json!(actual),
             "{pointer}: not a deviation any more"
         );
-        assert_eq!(doc.pointer(pointer).unwrap()[*key], json!(actual), "{pointer}");
+        assert_eq!(
+            doc.pointer(pointer).unwrap()[*key],
+            json!(actual),
+            "{pointer}"
+        );
         let property = pointer.rsplit('/').next().unwrap();
         let value = &example[property];
         match *key {
@@ -1064,6 +1311,9 @@ fn the_document_is_consistent() {
             "vkyc-get-history",
             "vkyc-create-access-token",
             "vkyc-sandbox-advance",
+            "vkyc-list-webhook-deliveries",
+            "vkyc-get-webhook-delivery",
+            "vkyc-resend-webhook-delivery",
         ]
     );
     let mut errors = Vec::new();
@@ -1083,7 +1333,8 @@ fn the_document_is_consistent() {
             "{} does not take x-api-version",
             op.id
         );
-        let extension = matches!(op.path.as_str(), "/vkyc/history" | "/sandbox/vkyc/advance");
+        let extension = matches!(op.path.as_str(), "/vkyc/history" | "/sandbox/vkyc/advance")
+            || op.path.starts_with("/webhooks/");
         assert_eq!(
             o.get("x-vkyc-extension") == Some(&json!(true)),
             extension,
@@ -1093,6 +1344,39 @@ fn the_document_is_consistent() {
         let mut statuses = vec!["200", "400", "401", "500"];
         if o.get("requestBody").is_some() {
             statuses.extend(["408", "413"]);
+        }
+        // GET /vkyc is the seed's, which lists neither; the server answers both there too.
+        if op.id != "vkyc-get-status" {
+            statuses.extend(["403", "429"]);
+            assert!(
+                o["parameters"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&json!({"$ref": "#/components/parameters/x_cf_signature"})),
+                "{} does not take x-cf-signature",
+                op.id
+            );
+            let retry_after = &resolve(&doc, &o["responses"]["429"])["headers"]["Retry-After"];
+            assert_eq!(retry_after["required"], true, "{}: Retry-After", op.id);
+            assert_eq!(
+                retry_after["schema"]["type"], "integer",
+                "{}: Retry-After",
+                op.id
+            );
+        }
+        // Every path parameter is declared, and required.
+        for name in op.path.split('/').filter_map(|segment| {
+            segment
+                .strip_prefix('{')
+                .and_then(|rest| rest.strip_suffix('}'))
+        }) {
+            let declared = o["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| resolve(&doc, p))
+                .any(|p| p["in"] == "path" && p["name"] == name && p["required"] == true);
+            assert!(declared, "{}: path parameter {name}", op.id);
         }
         for status in statuses {
             assert!(
@@ -1112,8 +1396,13 @@ fn the_document_is_consistent() {
                     let keys: Vec<&String> = value.as_object().unwrap().keys().collect();
                     assert_eq!(keys, ["type", "code", "message"], "{at}");
                     assert!(
-                        ["validation_error", "authentication_error", "internal_error"]
-                            .contains(&value["type"].as_str().unwrap()),
+                        [
+                            "validation_error",
+                            "authentication_error",
+                            "rate_limit_error",
+                            "internal_error"
+                        ]
+                        .contains(&value["type"].as_str().unwrap()),
                         "{at}"
                     );
                 }
@@ -1148,7 +1437,8 @@ async fn every_documented_operation_is_routed() {
         .clone();
     let http = reqwest::Client::new();
     for op in operations(&doc) {
-        let url = format!("{}/verification{}", server.base, op.path);
+        let path = concrete_path(&op.path, "1");
+        let url = format!("{}/verification{path}", server.base);
         let response = http.request(op.method.clone(), &url).send().await.unwrap();
         let status = response.status().as_u16();
         let body: Value = response.json().await.unwrap();
@@ -1183,7 +1473,10 @@ async fn every_documented_operation_is_routed() {
         );
     }
     // A documented path with a method it does not have.
-    let paths: BTreeSet<String> = operations(&doc).into_iter().map(|o| o.path).collect();
+    let paths: BTreeSet<String> = operations(&doc)
+        .into_iter()
+        .map(|o| concrete_path(&o.path, "1"))
+        .collect();
     for path in paths {
         let response = http
             .delete(format!("{}/verification{path}", server.base))
@@ -1220,18 +1513,37 @@ async fn every_error_example_is_reproduced() {
                     }
                     continue;
                 };
-                let server = if call.on_production {
-                    &f.production
-                } else {
-                    &f.sandbox
-                };
-                let (got_status, got) = send(server, &call).await;
+                let answer = reproduce(&f, &call).await;
+                let (got_status, got) = (answer.status, &answer.body);
                 let want_status: u16 = status.parse().unwrap();
-                if (got_status, &got) != (want_status, &expected) {
+                if (got_status, got) != (want_status, &expected) {
                     failures.push(format!(
                         "{} {status} {name:?}: got {got_status} {got}, documented {expected}",
                         op.id
                     ));
+                }
+                // The documented response headers: present when required, and within
+                // their schema's bounds.
+                let response = resolve(&doc, &op.op["responses"][status]);
+                for (header, spec) in response["headers"].as_object().into_iter().flatten() {
+                    let at = format!("{} {status} {name:?}: {header}", op.id);
+                    let Some(value) = answer.headers.get(header.as_str()) else {
+                        if spec["required"] == true {
+                            failures.push(format!("{at} is missing"));
+                        }
+                        continue;
+                    };
+                    let value = value.to_str().unwrap_or_default();
+                    let schema = &spec["schema"];
+                    if schema["type"] == "integer" {
+                        let fits = value.parse::<i64>().is_ok_and(|n| {
+                            schema["minimum"].as_i64().is_none_or(|min| n >= min)
+                                && schema["maximum"].as_i64().is_none_or(|max| n <= max)
+                        });
+                        if !fits {
+                            failures.push(format!("{at}: {value:?} is not within {schema}"));
+                        }
+                    }
                 }
                 reproduced += 1;
             }
@@ -1338,8 +1650,9 @@ async fn get_vkyc_answers_exactly_the_documented_properties() {
 }
 
 /// Substitutes the values of a request example that cannot be fixed in a document: the
-/// caller's client id, a reference id, a date in the allowed window.
-fn concrete(mut example: Value, client_id: &str, reference_id: i64) -> Value {
+/// caller's client id, a reference id, a date in the allowed window, a webhook URL that
+/// reaches a receiver of the test.
+fn concrete(mut example: Value, client_id: &str, reference_id: i64, webhook_url: &str) -> Value {
     if example.get("app_id").is_some() {
         example["app_id"] = json!(client_id);
         example["metadata"]["vkyc_request_id"] = json!(reference_id);
@@ -1348,16 +1661,88 @@ fn concrete(mut example: Value, client_id: &str, reference_id: i64) -> Value {
         let date = chrono::Utc::now().date_naive() + chrono::Days::new(3);
         example["link_expiry"] = json!(date.format("%Y-%m-%d").to_string());
     }
+    if example.get("webhook_url").is_some() {
+        example["webhook_url"] = json!(webhook_url);
+    }
     example
+}
+
+/// A webhook receiver that answers every call 200; returns its base URL.
+async fn start_receiver() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new().fallback(|| async { "ok" });
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
+}
+
+/// A URL on a loopback port where nothing listens.
+fn closed_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}/hooks/vkyc")
+}
+
+/// Compares a real 200 answer with a 200 example of the document and its schema.
+struct Comparison<'a> {
+    doc: &'a Value,
+    ops: &'a [Operation],
+    errors: Vec<String>,
+    compared: BTreeSet<(String, String)>,
+}
+
+impl Comparison<'_> {
+    fn compare(&mut self, id: &str, response: &str, real: &Value) {
+        let op = operation(self.ops, id);
+        let (_, example) = response_examples(self.doc, &op.op, "200")
+            .into_iter()
+            .find(|(n, _)| n == response)
+            .unwrap_or_else(|| panic!("{id} has no 200 example {response:?}"));
+        same_shape(
+            &example,
+            real,
+            &format!("{id} {response:?}"),
+            &mut self.errors,
+        );
+        let schema = response_schema(self.doc, &op.op, "200");
+        conform(
+            self.doc,
+            &schema,
+            real,
+            &format!("{id} real answer"),
+            &mut self.errors,
+        );
+        self.compared.insert((id.to_string(), response.to_string()));
+    }
 }
 
 #[tokio::test]
 async fn success_examples_match_real_answers() {
-    let server = start(Environment::Sandbox).await;
+    // Webhooks go to a receiver of the test; a failed attempt is retried after a second,
+    // and then after five minutes.
+    let server = start_with(Environment::Sandbox, |c| {
+        c.webhook_allow_private_addresses = true;
+        c.webhook_interval_ms = 50;
+        c.webhook_retry_schedule_seconds = vec![1, 300];
+    })
+    .await;
+    let receiver = start_receiver().await;
+    let merchant_url = format!("{receiver}/hooks/merchant");
+    let request_url = format!("{receiver}/hooks/request");
+    server
+        .store
+        .set_webhook_url(server.merchant_id, Some(&merchant_url))
+        .await
+        .unwrap();
     let doc = document();
     let ops = operations(&doc);
-    let mut errors = Vec::new();
-    let mut compared = BTreeSet::new();
+    let mut check = Comparison {
+        doc: &doc,
+        ops: &ops,
+        errors: Vec::new(),
+        compared: BTreeSet::new(),
+    };
     let mut reference_id = 0;
 
     // The request examples, sent in an order that makes each one valid, each paired with
@@ -1407,25 +1792,12 @@ async fn success_examples_match_real_answers() {
                 .into_iter()
                 .find(|(n, _)| n == request)
                 .unwrap_or_else(|| panic!("{id} has no request example {request:?}"));
-            sent = concrete(example, &server.client_id, reference_id);
+            sent = concrete(example, &server.client_id, reference_id, &request_url);
             call = call.json(sent.clone());
         }
         let (status, real) = send(&server, &call).await;
         assert_eq!(status, 200, "{id} {request:?}: {real}");
-        let (_, example) = response_examples(&doc, &op.op, "200")
-            .into_iter()
-            .find(|(n, _)| n == response)
-            .unwrap_or_else(|| panic!("{id} has no 200 example {response:?}"));
-        same_shape(&example, &real, &format!("{id} {response:?}"), &mut errors);
-        let schema = response_schema(&doc, &op.op, "200");
-        conform(
-            &doc,
-            &schema,
-            &real,
-            &format!("{id} real answer"),
-            &mut errors,
-        );
-        compared.insert((id.to_string(), response.to_string()));
+        check.compare(id, response, &real);
 
         // What was sent comes back.
         for key in [
@@ -1450,17 +1822,128 @@ async fn success_examples_match_real_answers() {
             assert!(real["expiry"].as_str().unwrap().ends_with("+05:30"));
         }
     }
+
+    // Webhook deliveries. The request with a webhook_url has its event delivered to the
+    // merchant's URL and to its own; one more request names a URL where nothing listens,
+    // which fails twice and is then due again in five minutes.
+    let unreachable = closed_url();
+    ok(
+        &server,
+        Method::POST,
+        "/vkyc",
+        Some(json!({
+            "verification_id": "vkyc_unreachable",
+            "user_id": "vkyc_user_id1",
+            "webhook_url": unreachable,
+        })),
+    )
+    .await;
+    let settled = |list: &Value, want: &str| {
+        let all = list["deliveries"].as_array().unwrap();
+        !all.is_empty() && all.iter().all(|d| d["status"] == want)
+    };
+    let mut list = Value::Null;
+    let mut failing = Value::Null;
+    for _ in 0..300 {
+        list = ok(
+            &server,
+            Method::GET,
+            "/webhooks/deliveries?verification_id=vkyc_verification_id2",
+            None,
+        )
+        .await;
+        let to_closed = ok(
+            &server,
+            Method::GET,
+            "/webhooks/deliveries?verification_id=vkyc_unreachable",
+            None,
+        )
+        .await;
+        failing = to_closed["deliveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["url"] == unreachable.as_str())
+            .cloned()
+            .unwrap_or(Value::Null);
+        if settled(&list, "delivered") && failing["attempts"] == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(settled(&list, "delivered"), "{list}");
+    assert_eq!(failing["attempts"], 2, "{failing}");
+    assert_eq!(failing["status"], "pending", "{failing}");
+    check.compare("vkyc-list-webhook-deliveries", "Success", &list);
+    let urls: BTreeSet<&str> = list["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["url"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        urls,
+        BTreeSet::from([merchant_url.as_str(), request_url.as_str()])
+    );
+    // Every request's deliveries are the merchant's deliveries of that request.
+    let everything = ok(&server, Method::GET, "/webhooks/deliveries", None).await;
+    check.compare("vkyc-list-webhook-deliveries", "Success", &everything);
+    for delivery in list["deliveries"].as_array().unwrap() {
+        assert!(
+            everything["deliveries"]
+                .as_array()
+                .unwrap()
+                .contains(delivery),
+            "{delivery}"
+        );
+    }
+
+    let delivered = &list["deliveries"][0];
+    let path = |id: &Value, suffix: &str| format!("/webhooks/deliveries/{id}{suffix}");
+    let one = ok(&server, Method::GET, &path(&delivered["id"], ""), None).await;
+    check.compare("vkyc-get-webhook-delivery", "Delivered", &one);
+    assert_eq!(one["attempt_log"].as_array().unwrap().len(), 1, "{one}");
+    assert_eq!(one["attempt_log"][0]["status_code"], 200, "{one}");
+    let mut without_log = one.clone();
+    without_log.as_object_mut().unwrap().remove("attempt_log");
+    assert_eq!(&without_log, delivered);
+
+    let down = ok(&server, Method::GET, &path(&failing["id"], ""), None).await;
+    check.compare("vkyc-get-webhook-delivery", "Failing", &down);
+    assert_eq!(down["attempt_log"].as_array().unwrap().len(), 2, "{down}");
+    assert!(down["last_error"].is_string(), "{down}");
+    assert!(down["next_attempt_at"].is_string(), "{down}");
+
+    let resent = ok(
+        &server,
+        Method::POST,
+        &path(&delivered["id"], "/resend"),
+        None,
+    )
+    .await;
+    check.compare("vkyc-resend-webhook-delivery", "Success", &resent);
+    assert_ne!(resent["id"], delivered["id"]);
+    for key in [
+        "event_id",
+        "event_type",
+        "sequence",
+        "url",
+        "verification_id",
+    ] {
+        assert_eq!(resent[key], delivered[key], "resend: {key}");
+    }
+
     // Every 200 example of the document was compared.
     for op in &ops {
         for (name, _) in response_examples(&doc, &op.op, "200") {
             assert!(
-                compared.contains(&(op.id.clone(), name.clone())),
+                check.compared.contains(&(op.id.clone(), name.clone())),
                 "{} 200 {name:?} was not compared with a real answer",
                 op.id
             );
         }
     }
-    assert!(errors.is_empty(), "\n{}", errors.join("\n"));
+    assert!(check.errors.is_empty(), "\n{}", check.errors.join("\n"));
 }
 
 /// What the validation answers for one body: the error code, or `None` on success.
@@ -1500,7 +1983,12 @@ async fn request_schemas_say_what_the_validation_does() {
         let schema_pointer = request_schema(&doc, &op.op);
         let schema = doc.pointer(&schema_pointer).unwrap().clone();
         let (_, example) = request_examples(&doc, &op.op).remove(0);
-        let base = concrete(example, &server.client_id, reference_id);
+        let base = concrete(
+            example,
+            &server.client_id,
+            reference_id,
+            "https://merchant.example.in/hooks/vkyc",
+        );
         let mut expect = |what: String, got: (u16, Option<String>), want: Option<String>| {
             checked += 1;
             let fine = match &want {
@@ -1633,6 +2121,45 @@ async fn request_schemas_say_what_the_validation_does() {
                 {
                     failures.push(format!("{} ?{name}={value}: got {status} {answer}", op.id));
                 }
+            }
+        }
+    }
+    // Path parameters, where their schemas constrain them. Errors name them as the
+    // server does: `{id}` of a delivery is `delivery_id`.
+    for op in &ops {
+        for parameter in op.op["parameters"].as_array().unwrap() {
+            let parameter = resolve(&doc, parameter);
+            if parameter["in"] != "path" || parameter["schema"].get("pattern").is_none() {
+                continue;
+            }
+            let name = parameter["name"].as_str().unwrap();
+            let field = PATH_PARAMETER_FIELDS
+                .iter()
+                .find(|(p, _)| *p == name)
+                .map(|(_, f)| *f)
+                .unwrap_or_else(|| panic!("{}: no field for the path parameter {name}", op.id));
+            for value in ["abc", "0", "-1", "1.5", "%20"] {
+                let call = Call::new(op.method.clone(), &concrete_path(&op.path, value));
+                let (status, answer) = send(&server, &call).await;
+                checked += 1;
+                if (status, answer["code"].as_str())
+                    != (400, Some(&*format!("{field}_value_invalid")))
+                {
+                    failures.push(format!("{} {name}={value}: got {status} {answer}", op.id));
+                }
+            }
+            // A well-formed id passes the validation (and is not found).
+            let call = Call::new(
+                op.method.clone(),
+                &concrete_path(&op.path, &UNKNOWN_ID.to_string()),
+            );
+            let (status, answer) = send(&server, &call).await;
+            checked += 1;
+            if (status, answer["code"].as_str()) != (404, Some(&*format!("{field}_not_found"))) {
+                failures.push(format!(
+                    "{} {name}={UNKNOWN_ID}: got {status} {answer}",
+                    op.id
+                ));
             }
         }
     }

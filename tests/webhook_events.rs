@@ -6,7 +6,8 @@ use vkyc::webhooks::{event_type, HOSTED_EVENTS};
 
 #[test]
 fn the_documented_event_table_is_the_codes() {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/webhooks.md")).unwrap();
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/webhooks.md")).unwrap();
     let mut documented: BTreeMap<String, String> = BTreeMap::new();
     let mut hosted = Vec::new();
     for line in doc.lines().filter(|l| l.starts_with("| `VKYC_")) {
@@ -17,14 +18,20 @@ fn the_documented_event_table_is_the_codes() {
         }
         for sub in cells[3].split(',') {
             let sub = sub.trim().trim_matches('`').to_string();
-            assert!(documented.insert(sub.clone(), event.clone()).is_none(), "{sub} twice");
+            assert!(
+                documented.insert(sub.clone(), event.clone()).is_none(),
+                "{sub} twice"
+            );
         }
     }
     let code: BTreeMap<String, String> = SubStatus::ALL
         .iter()
         .map(|s| (s.as_str().to_string(), event_type(*s).to_string()))
         .collect();
-    assert_eq!(documented, code, "every sub-status, with the event the code sends");
+    assert_eq!(
+        documented, code,
+        "every sub-status, with the event the code sends"
+    );
     hosted.sort();
     let mut expected: Vec<String> = HOSTED_EVENTS.iter().map(|s| s.to_string()).collect();
     expected.sort();

@@ -402,3 +402,33 @@ async fn a_request_can_name_a_second_url_and_internal_addresses_are_refused_unle
     }
     assert_eq!(error, "refused: internal addresses are not allowed");
 }
+
+#[tokio::test]
+async fn a_delivery_id_that_is_not_a_number_or_not_even_text_is_invalid() {
+    let app = spawn_app().await;
+    for id in ["abc", "0", "%FF", "1%00"] {
+        app.call(Method::GET, &format!("/webhooks/deliveries/{id}"), None)
+            .await
+            .assert_error(
+                400,
+                "validation_error",
+                "delivery_id_value_invalid",
+                "delivery_id value is invalid.",
+            );
+        app.call(
+            Method::POST,
+            &format!("/webhooks/deliveries/{id}/resend"),
+            None,
+        )
+        .await
+        .assert_code(400, "delivery_id_value_invalid");
+    }
+    app.call(Method::GET, "/webhooks/deliveries/77", None)
+        .await
+        .assert_error(
+            404,
+            "validation_error",
+            "delivery_id_not_found",
+            "delivery_id does not exist.",
+        );
+}
