@@ -36,7 +36,20 @@ pub struct Store {
     /// The public base URL, for the `vkyc_link` inside webhook events; set once the
     /// server knows where it listens.
     link_base: Arc<OnceLock<String>>,
+    /// On SQLite, creates go to one writer task that commits them in groups.
+    creates: Option<tokio::sync::mpsc::Sender<CreateJob>>,
 }
+
+/// A create waiting for the group-commit writer, and where to send its outcome.
+struct CreateJob {
+    merchant_id: i64,
+    new: NewRequest,
+    actor: Actor,
+    reply: tokio::sync::oneshot::Sender<Result<Option<Request>>>,
+}
+
+/// The most creates one group commit takes.
+const GROUP_COMMIT_MAX: usize = 256;
 
 /// A merchant's environment: test credentials work on sandbox deployments, live ones on
 /// production deployments.
@@ -263,20 +276,33 @@ impl Store {
                     })
                 })
             };
+            // A SQLite connection does not go stale like a network one: skip the ping
+            // that would cost a round trip to its worker thread on every query.
             let write = pragmas(AnyPoolOptions::new().max_connections(1))
+                .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(30))
                 .connect(&url)
                 .await
                 .with_context(|| format!("opening {url}"))?;
             let read = pragmas(AnyPoolOptions::new().max_connections(8))
+                .test_before_acquire(false)
                 .connect(&url)
                 .await
                 .with_context(|| format!("opening {url}"))?;
-            Store {
+            let inner = Store {
                 write,
                 read,
                 backend: Backend::Sqlite,
                 link_base: Arc::default(),
+                creates: None,
+            };
+            // The writer holds a store without the sender, so it ends when the last
+            // handle that can send is dropped.
+            let (sender, receiver) = tokio::sync::mpsc::channel(4 * GROUP_COMMIT_MAX);
+            tokio::spawn(group_commit(inner.clone(), receiver));
+            Store {
+                creates: Some(sender),
+                ..inner
             }
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = AnyPoolOptions::new()
@@ -290,6 +316,7 @@ impl Store {
                 read: pool,
                 backend: Backend::Postgres,
                 link_base: Arc::default(),
+                creates: None,
             }
         } else {
             anyhow::bail!("database_url must start with sqlite: or postgres:");
@@ -680,9 +707,44 @@ impl Store {
         new: &NewRequest,
         actor: Actor,
     ) -> Result<Option<Request>> {
+        if let Some(creates) = &self.creates {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            let job = CreateJob {
+                merchant_id,
+                new: new.clone(),
+                actor,
+                reply,
+            };
+            creates
+                .send(job)
+                .await
+                .map_err(|_| Error::internal(anyhow::anyhow!("the database writer has stopped")))?;
+            return answer.await.map_err(|_| {
+                Error::internal(anyhow::anyhow!("the database writer has stopped"))
+            })?;
+        }
+        let mut tx = self.write.begin().await?;
+        let created = self
+            .insert_request_in(&mut tx, merchant_id, new, actor)
+            .await?;
+        if created.is_some() {
+            tx.commit().await?;
+        }
+        Ok(created)
+    }
+
+    /// The statements of one create, inside `tx`: the request, its first history row and
+    /// its first event. `Ok(None)` when the merchant already used the `verification_id`
+    /// (on SQLite only that statement is undone; the transaction goes on).
+    async fn insert_request_in(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        merchant_id: i64,
+        new: &NewRequest,
+        actor: Actor,
+    ) -> Result<Option<Request>, sqlx::Error> {
         let now = now_ms();
         let initial = SubStatus::INITIAL;
-        let mut tx = self.write.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO requests (merchant_id, verification_id, user_ref, user_id, link_token, \
              link_expires_at, status, sub_status, version, notification_types, user_template, \
@@ -706,12 +768,12 @@ impl Store {
         .bind(&new.security_questions)
         .bind(now)
         .bind(&new.webhook_url)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await;
         let id: i64 = match inserted {
             Ok(row) => row.try_get("id")?,
             Err(err) if is_unique_violation(&err) => return Ok(None),
-            Err(err) => return Err(err.into()),
+            Err(err) => return Err(err),
         };
         sqlx::query(
             "INSERT INTO history (request_id, at, actor, event, from_status, from_sub_status, \
@@ -722,7 +784,7 @@ impl Store {
         .bind(actor.as_str())
         .bind(initial.status().as_str())
         .bind(initial.as_str())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         let request = Request {
             id,
@@ -747,9 +809,8 @@ impl Store {
             webhook_url: new.webhook_url.clone(),
             event_seq: 1,
         };
-        self.write_events(&mut tx, std::slice::from_ref(&request), 1, now)
+        self.write_events(tx, std::slice::from_ref(&request), 1, now)
             .await?;
-        tx.commit().await?;
         Ok(Some(request))
     }
 
@@ -1005,5 +1066,45 @@ impl Store {
             plan.push(row.try_get::<String, _>(column)?);
         }
         Ok(plan.join("\n"))
+    }
+}
+
+/// The SQLite writer for creates: takes every create waiting (up to [`GROUP_COMMIT_MAX`]),
+/// runs them in one transaction and commits once, so one fsync serves many creates. Each
+/// caller hears of its create only after the commit, so an answer still means "on disk".
+/// A repeated `verification_id` fails alone; any other error fails the whole group,
+/// which is rolled back (nothing of it is stored).
+async fn group_commit(store: Store, mut jobs: tokio::sync::mpsc::Receiver<CreateJob>) {
+    let mut batch = Vec::with_capacity(GROUP_COMMIT_MAX);
+    while jobs.recv_many(&mut batch, GROUP_COMMIT_MAX).await > 0 {
+        let outcome: Result<Vec<Option<Request>>, sqlx::Error> = async {
+            let mut tx = store.write.begin().await?;
+            let mut created = Vec::with_capacity(batch.len());
+            for job in &batch {
+                created.push(
+                    store
+                        .insert_request_in(&mut tx, job.merchant_id, &job.new, job.actor)
+                        .await?,
+                );
+            }
+            tx.commit().await?;
+            Ok(created)
+        }
+        .await;
+        match outcome {
+            Ok(created) => {
+                for (job, request) in batch.drain(..).zip(created) {
+                    let _ = job.reply.send(Ok(request));
+                }
+            }
+            Err(err) => {
+                tracing::error!(error = ?err, creates = batch.len(), "a group of creates failed");
+                for job in batch.drain(..) {
+                    let _ = job.reply.send(Err(Error::internal(anyhow::anyhow!(
+                        "the group commit failed"
+                    ))));
+                }
+            }
+        }
     }
 }

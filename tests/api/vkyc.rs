@@ -395,3 +395,41 @@ async fn an_access_token_is_bound_to_the_request_and_its_user() {
         .await
         .assert_code(404, "vkyc_request_id_not_found");
 }
+
+#[tokio::test]
+async fn concurrent_creates_each_get_their_own_answer_and_all_are_stored() {
+    let app = spawn_app().await;
+    app.create_user("u").await;
+    // 60 creates at once, each verification_id sent twice: one 200 and one 409 each.
+    let calls = (0..60).map(|i| {
+        let app = &app;
+        async move {
+            let reply = app
+                .call(
+                    Method::POST,
+                    "/vkyc",
+                    Some(json!({"verification_id": format!("c{}", i % 30), "user_id": "u"})),
+                )
+                .await;
+            (i % 30, reply.status.as_u16(), reply.body)
+        }
+    });
+    let replies = futures::future::join_all(calls).await;
+    for id in 0..30 {
+        let mut statuses: Vec<u16> = replies.iter().filter(|r| r.0 == id).map(|r| r.1).collect();
+        statuses.sort();
+        assert_eq!(statuses, [200, 409], "c{id}");
+        let created = replies.iter().find(|r| r.0 == id && r.1 == 200).unwrap();
+        let stored = app.status(&format!("c{id}")).await;
+        assert_eq!(stored["reference_id"], created.2["reference_id"]);
+        let history = app
+            .call(
+                Method::GET,
+                &format!("/vkyc/history?verification_id=c{id}"),
+                None,
+            )
+            .await
+            .ok();
+        assert_eq!(history["history"].as_array().unwrap().len(), 1);
+    }
+}
