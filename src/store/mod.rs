@@ -862,6 +862,50 @@ impl Store {
         details: Option<&serde_json::Value>,
         changes: &Changes,
     ) -> Result<Request, MoveError> {
+        let mut tx = self.write.begin().await?;
+        let moved = self
+            .apply_in(&mut tx, request, events, actor, details, changes)
+            .await?;
+        tx.commit().await?;
+        Ok(moved)
+    }
+
+    /// Applies one `event` to each request, all in one transaction (one commit for the
+    /// lot, as the expiry worker needs for many links at once). A request that moved
+    /// meanwhile, or for which the event is not legal, is left as it is and reported in
+    /// its slot; any database error undoes the whole batch.
+    pub async fn apply_each(
+        &self,
+        requests: &[Request],
+        event: Event,
+        actor: Actor,
+    ) -> Result<Vec<Result<Request, MoveError>>, sqlx::Error> {
+        let mut tx = self.write.begin().await?;
+        let mut out = Vec::with_capacity(requests.len());
+        for request in requests {
+            match self
+                .apply_in(&mut tx, request, &[event], actor, None, &Changes::default())
+                .await
+            {
+                Err(MoveError::Db(err)) => return Err(err),
+                other => out.push(other),
+            }
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// The statements of one move inside `tx`; nothing is written when it is illegal or
+    /// lost.
+    async fn apply_in(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        request: &Request,
+        events: &[Event],
+        actor: Actor,
+        details: Option<&serde_json::Value>,
+        changes: &Changes,
+    ) -> Result<Request, MoveError> {
         let mut steps = Vec::with_capacity(events.len());
         let mut state = request.sub_status;
         for &event in events {
@@ -871,7 +915,6 @@ impl Store {
         }
         let now = now_ms();
         let details = details.map(|d| d.to_string());
-        let mut tx = self.write.begin().await?;
         let updated = sqlx::query(
             "UPDATE requests SET status = $1, sub_status = $2, version = version + 1, \
              updated_at = $3, recording_link = COALESCE($4, recording_link), \
@@ -891,7 +934,7 @@ impl Store {
         .bind(request.id)
         .bind(request.version)
         .bind(steps.len() as i64)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         if updated.rows_affected() != 1 {
             return Err(MoveError::Lost);
@@ -910,7 +953,7 @@ impl Store {
             .bind(to.status().as_str())
             .bind(to.as_str())
             .bind(&details)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         }
         let mut moved = request.clone();
@@ -945,9 +988,8 @@ impl Store {
                 }
             })
             .collect();
-        self.write_events(&mut tx, &snapshots, request.event_seq + 1, now)
+        self.write_events(tx, &snapshots, request.event_seq + 1, now)
             .await?;
-        tx.commit().await?;
         Ok(moved)
     }
 

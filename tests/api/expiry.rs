@@ -112,3 +112,42 @@ async fn the_expiry_query_uses_its_index() {
     let plan = app.store.explain_due_expiries().await.unwrap();
     assert!(plan.contains("requests_expiry"), "plan: {plan}");
 }
+
+#[tokio::test]
+async fn many_links_due_together_all_expire_in_one_step_with_their_history() {
+    let app = spawn_app_with(|c| c.expiry_interval_ms = 3_600_000).await;
+    let user = app.create_user("u").await;
+    let soon = now_ms() + 60_000;
+    let creates = (0..1_100).map(|i| {
+        let store = app.store.clone();
+        let user_ref = user["user_reference_id"].as_i64().unwrap();
+        async move {
+            let new = vkyc::store::NewRequest {
+                verification_id: format!("bulk{i}"),
+                user_ref,
+                user_id: "u".into(),
+                link_token: format!("{:040x}", i),
+                link_expires_at: soon,
+                notification_types: None,
+                user_template: None,
+                agent_template: None,
+                aadhaar_details: None,
+                security_questions: None,
+                webhook_url: None,
+            };
+            store
+                .insert_request(1, &new, Actor::Merchant)
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    });
+    let created = futures::future::join_all(creates).await;
+    assert_eq!(expire_due(&app.store, soon + 1).await.unwrap(), 1_100);
+    for request in created.iter().step_by(97) {
+        let now = app.store.request_by_id(request.id).await.unwrap().unwrap();
+        assert_eq!(now.sub_status.as_str(), "VKYC_EXPIRED");
+        let history = app.store.history(request.id).await.unwrap();
+        assert_eq!(history.last().unwrap().event, "link_expired");
+    }
+}
