@@ -109,6 +109,10 @@ impl Application {
             &config.master_key_file,
         ))?;
         let store = Store::open(&config.database_url()).await?;
+        // One process owns a SQLite file: leases left by a crashed run are nobody's.
+        if store.backend() == crate::store::Backend::Sqlite {
+            store.release_leases().await?;
+        }
         let bootstrap = bootstrap_merchant(&store, &config, &key).await?;
         let listener = TcpListener::bind(config.listen)
             .await
@@ -183,7 +187,9 @@ impl Application {
                 schedule: state.config.webhook_retry_schedule_seconds.clone(),
                 timeout: Duration::from_secs(state.config.webhook_timeout_seconds),
                 concurrency: state.config.webhook_concurrency,
-                batch: 64,
+                // Claim no more than can be sent at once, so every claimed delivery is
+                // under way at once and done well within its lease.
+                batch: state.config.webhook_concurrency.max(1) as i64,
                 // Longer than a delivery can take, so a live worker keeps its claim.
                 lease: Duration::from_secs(state.config.webhook_timeout_seconds + 30),
                 allow_internal: state.config.webhook_allow_private_addresses,

@@ -121,6 +121,17 @@ impl Store {
         Ok(())
     }
 
+    /// Frees every claimed delivery, for a process that knows it is the only one.
+    pub async fn release_leases(&self) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE webhook_deliveries SET lease_until = NULL \
+             WHERE status = 'pending' AND lease_until IS NOT NULL",
+        )
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Sets (or with `None` removes) a merchant's webhook URL.
     pub async fn set_webhook_url(&self, merchant_id: i64, url: Option<&str>) -> Result<()> {
         sqlx::query("UPDATE merchants SET webhook_url = $1 WHERE id = $2")

@@ -7,6 +7,7 @@ mod helpers;
 mod auth;
 mod bad_input;
 mod cli;
+mod crash;
 mod expiry;
 mod history_and_sandbox;
 mod moves;
