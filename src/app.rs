@@ -30,7 +30,7 @@ pub struct AppState {
     pub key: MasterKey,
     pub limiter: Arc<crate::ratelimit::RateLimiter>,
     /// Where merchants and customers reach this server, e.g. `https://kyc.example.in`.
-    pub base_url: String,
+    pub base_url: Arc<str>,
 }
 
 /// The whole HTTP surface, as a pure function of the state.
@@ -135,7 +135,7 @@ impl Application {
             auth: Arc::new(auth),
             key,
             limiter: Arc::new(crate::ratelimit::RateLimiter::new(store.clone())),
-            base_url,
+            base_url: base_url.into(),
         };
         Ok(Application {
             listener,
