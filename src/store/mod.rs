@@ -308,6 +308,19 @@ impl Store {
             let pool = AnyPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(5))
+                // A request cancelled at the wrong moment can leave a connection inside
+                // a transaction (sqlx 0.8.6); the server ends such a session instead of
+                // letting its locks stall every later call. No statement waits forever.
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute(
+                            "SET idle_in_transaction_session_timeout = '10s'; \
+                             SET lock_timeout = '10s'; SET statement_timeout = '30s';",
+                        )
+                        .await?;
+                        Ok(())
+                    })
+                })
                 .connect(url)
                 .await
                 .context("connecting to PostgreSQL")?;
