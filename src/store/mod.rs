@@ -38,6 +38,10 @@ pub struct Store {
     link_base: Arc<OnceLock<String>>,
     /// On SQLite, creates go to one writer task that commits them in groups.
     creates: Option<tokio::sync::mpsc::Sender<CreateJob>>,
+    /// Rate-limit counters. On PostgreSQL their own connections, which commit without
+    /// waiting for the disk: a count lost in a crash costs nothing, and a durable write
+    /// on every call would cost a disk flush per request.
+    counters: AnyPool,
 }
 
 /// A create waiting for the group-commit writer, and where to send its outcome.
@@ -290,6 +294,7 @@ impl Store {
                 .await
                 .with_context(|| format!("opening {url}"))?;
             let inner = Store {
+                counters: write.clone(),
                 write,
                 read,
                 backend: Backend::Sqlite,
@@ -305,19 +310,30 @@ impl Store {
                 ..inner
             }
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            // A request cancelled at the wrong moment can leave a connection inside a
+            // transaction (sqlx 0.8.6); the server ends such a session instead of letting
+            // its locks stall every later call. No statement waits forever.
+            const TIMEOUTS: &str = "SET idle_in_transaction_session_timeout = '10s'; \
+                                    SET lock_timeout = '10s'; SET statement_timeout = '30s';";
             let pool = AnyPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(5))
-                // A request cancelled at the wrong moment can leave a connection inside
-                // a transaction (sqlx 0.8.6); the server ends such a session instead of
-                // letting its locks stall every later call. No statement waits forever.
                 .after_connect(|conn, _| {
                     Box::pin(async move {
-                        conn.execute(
-                            "SET idle_in_transaction_session_timeout = '10s'; \
-                             SET lock_timeout = '10s'; SET statement_timeout = '30s';",
-                        )
-                        .await?;
+                        conn.execute(TIMEOUTS).await?;
+                        Ok(())
+                    })
+                })
+                .connect(url)
+                .await
+                .context("connecting to PostgreSQL")?;
+            let counters = AnyPoolOptions::new()
+                .max_connections(4)
+                .acquire_timeout(Duration::from_secs(5))
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute(TIMEOUTS).await?;
+                        conn.execute("SET synchronous_commit = off").await?;
                         Ok(())
                     })
                 })
@@ -330,6 +346,7 @@ impl Store {
                 backend: Backend::Postgres,
                 link_base: Arc::default(),
                 creates: None,
+                counters,
             }
         } else {
             anyhow::bail!("database_url must start with sqlite: or postgres:");
@@ -363,6 +380,7 @@ impl Store {
     pub async fn close(&self) {
         self.write.close().await;
         self.read.close().await;
+        self.counters.close().await;
     }
 
     // ---- merchants and credentials ----

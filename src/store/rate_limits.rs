@@ -23,7 +23,7 @@ impl Store {
         )
         .bind(merchant_id)
         .bind(window_start)
-        .fetch_one(&self.write)
+        .fetch_one(&self.counters)
         .await?;
         Ok(row.try_get("calls")?)
     }
