@@ -83,10 +83,7 @@ async fn hook(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> 
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.timestamp_millis()),
         sent_ms: header_i64(&headers, "x-webhook-timestamp"),
-        event_id: parsed
-            .as_ref()
-            .and_then(|e| e.event_id)
-            .map(str::to_owned),
+        event_id: parsed.as_ref().and_then(|e| e.event_id).map(str::to_owned),
         sequence: parsed.as_ref().and_then(|e| e.sequence),
         attempt: header_i64(&headers, "x-webhook-attempt"),
     };

@@ -273,7 +273,7 @@ impl Deliverer {
             .await?;
         let count = claimed.len();
         use futures::StreamExt;
-        futures::stream::iter(claimed)
+        let results: Vec<(ClaimedDelivery, Outcome, Option<i64>)> = futures::stream::iter(claimed)
             .map(|delivery| async move {
                 let outcome = self.attempt(&delivery).await;
                 let next = if outcome.succeeded() {
@@ -286,14 +286,16 @@ impl Deliverer {
                         crate::store::now_ms(),
                     )
                 };
-                if let Err(err) = self.store.record_attempt(&delivery, &outcome, next).await {
-                    // The lease runs out and the delivery is tried again: at least once.
-                    tracing::warn!(error = ?err, delivery = delivery.id, "recording a webhook attempt failed");
-                }
+                (delivery, outcome, next)
             })
             .buffer_unordered(self.settings.concurrency.max(1))
-            .collect::<Vec<()>>()
+            .collect()
             .await;
+        // One commit for the pass. If it fails, the leases run out and the deliveries
+        // are sent again: at least once.
+        if let Err(err) = self.store.record_attempts(&results).await {
+            tracing::warn!(error = ?err, deliveries = results.len(), "recording webhook attempts failed");
+        }
         Ok(count)
     }
 

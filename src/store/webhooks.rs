@@ -174,18 +174,22 @@ impl Store {
             .iter()
             .map(|r| r.try_get("id"))
             .collect::<Result<_, _>>()?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            let row = sqlx::query(
-                "SELECT d.id, e.event_id, d.url, e.body, d.attempts, \
-                   (SELECT c.secret_enc FROM credentials c WHERE c.merchant_id = d.merchant_id \
-                      AND c.revoked_at IS NULL ORDER BY c.id DESC LIMIT 1) AS secret_enc \
-                 FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id \
-                 WHERE d.id = $1",
-            )
-            .bind(id)
-            .fetch_one(&self.read)
-            .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The ids are numbers from the database: safe to write into the statement.
+        let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+        let sql = format!(
+            "SELECT d.id, e.event_id, d.url, e.body, d.attempts, \
+               (SELECT c.secret_enc FROM credentials c WHERE c.merchant_id = d.merchant_id \
+                  AND c.revoked_at IS NULL ORDER BY c.id DESC LIMIT 1) AS secret_enc \
+             FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id \
+             WHERE d.id IN ({}) ORDER BY d.id",
+            list.join(", ")
+        );
+        let rows = sqlx::query(&sql).fetch_all(&self.write).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
             out.push(ClaimedDelivery {
                 id: row.try_get("id")?,
                 event_id: row.try_get("event_id")?,
@@ -200,51 +204,52 @@ impl Store {
         Ok(out)
     }
 
-    /// Records an attempt and settles the delivery: delivered, due again at `next`, or
-    /// failed for good when `next` is `None` after a failure.
-    pub async fn record_attempt(
+    /// Records attempts and settles their deliveries (delivered, due again at `next`, or
+    /// failed for good when `next` is `None` after a failure), all in one transaction: a
+    /// worker's whole pass costs one commit.
+    pub async fn record_attempts(
         &self,
-        delivery: &ClaimedDelivery,
-        outcome: &Outcome,
-        next: Option<i64>,
+        results: &[(ClaimedDelivery, Outcome, Option<i64>)],
     ) -> Result<()> {
         let now = now_ms();
-        let attempt = delivery.attempts + 1;
         let mut tx = self.write.begin().await?;
-        sqlx::query(
-            "INSERT INTO webhook_attempts (delivery_id, attempt, at, latency_ms, status_code, \
-             response_snippet, error) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(delivery.id)
-        .bind(attempt)
-        .bind(now)
-        .bind(outcome.latency_ms)
-        .bind(outcome.status_code.map(i64::from))
-        .bind(&outcome.snippet)
-        .bind(&outcome.error)
-        .execute(&mut *tx)
-        .await?;
-        let status = if outcome.succeeded() {
-            "delivered"
-        } else if next.is_some() {
-            "pending"
-        } else {
-            "failed"
-        };
-        sqlx::query(
-            "UPDATE webhook_deliveries SET status = $1, attempts = $2, next_attempt_at = $3, \
-             lease_until = NULL, delivered_at = $4, last_status_code = $5, last_error = $6 \
-             WHERE id = $7",
-        )
-        .bind(status)
-        .bind(attempt)
-        .bind(next.unwrap_or(now))
-        .bind(outcome.succeeded().then_some(now))
-        .bind(outcome.status_code.map(i64::from))
-        .bind(&outcome.error)
-        .bind(delivery.id)
-        .execute(&mut *tx)
-        .await?;
+        for (delivery, outcome, next) in results {
+            let attempt = delivery.attempts + 1;
+            sqlx::query(
+                "INSERT INTO webhook_attempts (delivery_id, attempt, at, latency_ms, status_code, \
+                 response_snippet, error) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(delivery.id)
+            .bind(attempt)
+            .bind(now)
+            .bind(outcome.latency_ms)
+            .bind(outcome.status_code.map(i64::from))
+            .bind(&outcome.snippet)
+            .bind(&outcome.error)
+            .execute(&mut *tx)
+            .await?;
+            let status = if outcome.succeeded() {
+                "delivered"
+            } else if next.is_some() {
+                "pending"
+            } else {
+                "failed"
+            };
+            sqlx::query(
+                "UPDATE webhook_deliveries SET status = $1, attempts = $2, next_attempt_at = $3, \
+                 lease_until = NULL, delivered_at = $4, last_status_code = $5, last_error = $6 \
+                 WHERE id = $7",
+            )
+            .bind(status)
+            .bind(attempt)
+            .bind(next.unwrap_or(now))
+            .bind(outcome.succeeded().then_some(now))
+            .bind(outcome.status_code.map(i64::from))
+            .bind(&outcome.error)
+            .bind(delivery.id)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
     }
