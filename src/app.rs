@@ -45,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+        .layer(axum::middleware::from_fn(run_to_completion))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(RequestBodyTimeoutLayer::new(body_timeout))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
@@ -58,6 +59,18 @@ pub fn router(state: AppState) -> Router {
                     request_id = %id, merchant = tracing::field::Empty)
         }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// Runs each request on its own task, so that a client that goes away does not cancel
+/// its handler half-way through a database transaction (sqlx can then hand back a
+/// connection still inside `BEGIN`). What a handler started, it finishes.
+async fn run_to_completion(req: Request, next: axum::middleware::Next) -> axum::response::Response {
+    match tokio::spawn(next.run(req)).await {
+        Ok(response) => response,
+        Err(err) => {
+            Error::internal(anyhow::anyhow!("a request handler failed: {err}")).into_response()
+        }
+    }
 }
 
 async fn health(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {
