@@ -204,6 +204,23 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// Requests whose link expired by `$1` and that can still expire. The status filter is
+/// the partial index `requests_expiry`'s; the sub-status list is the status machine's.
+fn due_clause() -> &'static str {
+    static CLAUSE: OnceLock<String> = OnceLock::new();
+    CLAUSE.get_or_init(|| {
+        let expirable: Vec<String> = status::expirable()
+            .iter()
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect();
+        format!(
+            "status IN ('RECEIVED', 'PRE_VIDEO_CALL', 'VIDEO_CALL') AND link_expires_at <= $1 \
+             AND sub_status IN ({})",
+            expirable.join(", ")
+        )
+    })
+}
+
 fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
 }
@@ -845,15 +862,20 @@ impl Store {
         Ok(Some(request))
     }
 
+    /// The one request a bound query over `requests` finds.
+    async fn fetch_request<'q>(
+        &self,
+        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> Result<Option<Request>> {
+        let row = query.fetch_optional(&self.read).await?;
+        Ok(row.as_ref().map(request_from_row).transpose()?)
+    }
+
     pub async fn request_by_ref(&self, merchant_id: i64, id: i64) -> Result<Option<Request>> {
         let sql =
             format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE merchant_id = $1 AND id = $2");
-        let row = sqlx::query(&sql)
-            .bind(merchant_id)
-            .bind(id)
-            .fetch_optional(&self.read)
-            .await?;
-        Ok(row.as_ref().map(request_from_row).transpose()?)
+        self.fetch_request(sqlx::query(&sql).bind(merchant_id).bind(id))
+            .await
     }
 
     pub async fn request_by_verification_id(
@@ -864,21 +886,13 @@ impl Store {
         let sql = format!(
             "SELECT {REQUEST_COLUMNS} FROM requests WHERE merchant_id = $1 AND verification_id = $2"
         );
-        let row = sqlx::query(&sql)
-            .bind(merchant_id)
-            .bind(verification_id)
-            .fetch_optional(&self.read)
-            .await?;
-        Ok(row.as_ref().map(request_from_row).transpose()?)
+        self.fetch_request(sqlx::query(&sql).bind(merchant_id).bind(verification_id))
+            .await
     }
 
     pub async fn request_by_id(&self, id: i64) -> Result<Option<Request>> {
         let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE id = $1");
-        let row = sqlx::query(&sql)
-            .bind(id)
-            .fetch_optional(&self.read)
-            .await?;
-        Ok(row.as_ref().map(request_from_row).transpose()?)
+        self.fetch_request(sqlx::query(&sql).bind(id)).await
     }
 
     /// Applies `events` in order to `request` as one move: the status machine decides
@@ -1049,15 +1063,9 @@ impl Store {
     /// Requests whose link expired by `now` and that can still expire, soonest first.
     /// Served by the partial index `requests_expiry`.
     pub async fn due_expiries(&self, now: i64, limit: i64) -> Result<Vec<Request>> {
-        let expirable: Vec<String> = status::expirable()
-            .iter()
-            .map(|s| format!("'{}'", s.as_str()))
-            .collect();
         let sql = format!(
-            "SELECT {REQUEST_COLUMNS} FROM requests \
-             WHERE status IN ('RECEIVED', 'PRE_VIDEO_CALL', 'VIDEO_CALL') AND link_expires_at <= $1 \
-             AND sub_status IN ({}) ORDER BY link_expires_at LIMIT $2",
-            expirable.join(", ")
+            "SELECT {REQUEST_COLUMNS} FROM requests WHERE {} ORDER BY link_expires_at LIMIT $2",
+            due_clause()
         );
         let rows = sqlx::query(&sql)
             .bind(now)
@@ -1108,20 +1116,17 @@ impl Store {
     /// The request a `vkyc_link` token opens.
     pub async fn request_by_token(&self, token: &str) -> Result<Option<Request>> {
         let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE link_token = $1");
-        let row = sqlx::query(&sql)
-            .bind(token)
-            .fetch_optional(&self.read)
-            .await?;
-        Ok(row.as_ref().map(request_from_row).transpose()?)
+        self.fetch_request(sqlx::query(&sql).bind(token)).await
     }
 }
 
 impl Store {
     /// The query plan of [`Store::due_expiries`], for the test that it uses its index.
     pub async fn explain_due_expiries(&self) -> Result<String> {
-        let select = "SELECT id FROM requests \
-                      WHERE status IN ('RECEIVED', 'PRE_VIDEO_CALL', 'VIDEO_CALL') \
-                      AND link_expires_at <= $1 ORDER BY link_expires_at LIMIT 10";
+        let select = format!(
+            "SELECT id FROM requests WHERE {} ORDER BY link_expires_at LIMIT 10",
+            due_clause()
+        );
         let mut tx = self.read.begin().await?;
         let (sql, column) = match self.backend {
             Backend::Sqlite => (format!("EXPLAIN QUERY PLAN {select}"), "detail"),
