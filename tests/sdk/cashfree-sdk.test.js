@@ -23,6 +23,7 @@ const {
   CLIENT_SECRET_LINE,
   expectApiError,
   validation,
+  AADHAAR_DETAILS,
 } = require('./server');
 
 // ---- the tests ----
@@ -59,25 +60,6 @@ describe('cashfree-verification 4.0.1 against vkyc', () => {
   const phone = '9876543210';
   const userId = `sdk_user_${process.pid}`;
   const verificationId = `sdk_vkyc_${process.pid}`;
-  const aadhaarDetails = {
-    last_verified_at: '2025-01-15T10:00:00.000Z',
-    care_of: 'S/O Ramesh Kumar',
-    dob: '1990-05-17',
-    gender: 'M',
-    name: 'Suresh Kumar',
-    photo_link: 'https://example.com/photos/suresh.jpg',
-    split_address: {
-      country: 'India',
-      dist: 'Bengaluru Urban',
-      house: '12, 3rd Cross',
-      pincode: 560001,
-      state: 'Karnataka',
-      street: 'MG Road',
-      po: 'Bengaluru GPO',
-      subdist: 'Bengaluru North',
-      vtc: 'Bengaluru',
-    },
-  };
   const securityQuestions = [
     { order: 1, question: 'What is your date of birth?', answer: '17-05-1990' },
     { order: 2, question: 'What is your father\u2019s name?', answer: 'Ramesh Kumar' },
@@ -145,7 +127,7 @@ describe('cashfree-verification 4.0.1 against vkyc', () => {
       verification_id: verificationId,
       user_id: userId,
       notification_types: ['sms', 'email'],
-      aadhaar_details: aadhaarDetails,
+      aadhaar_details: AADHAAR_DETAILS,
       security_questions: securityQuestions,
     });
     const afterCall = Date.now();
@@ -165,7 +147,7 @@ describe('cashfree-verification 4.0.1 against vkyc', () => {
     assert.equal(new URL(initiated.vkyc_link).origin, new URL(apiUrl).origin);
     assert.equal(initiated.user_reference_id, user.user_reference_id);
     assert.equal(initiated.user_id, userId);
-    assert.deepEqual(initiated.aadhaar_details, aadhaarDetails);
+    assert.deepEqual(initiated.aadhaar_details, AADHAAR_DETAILS);
     assert.deepEqual(initiated.security_questions, securityQuestions);
 
     // 72 hours from now, in the hosted API's form.

@@ -30,6 +30,7 @@ const {
   CLIENT_SECRET_LINE,
   expectApiError,
   validation,
+  AADHAAR_DETAILS,
 } = require('./server');
 
 const SERVER_SETTINGS = {
@@ -106,25 +107,6 @@ describe('cashfree-verification 4.0.1 with each second factor', () => {
   });
 
   const phone = '9876543210';
-  const aadhaarDetails = {
-    last_verified_at: '2025-01-15T10:00:00.000Z',
-    care_of: 'S/O Ramesh Kumar',
-    dob: '1990-05-17',
-    gender: 'M',
-    name: 'Suresh Kumar',
-    photo_link: 'https://example.com/photos/suresh.jpg',
-    split_address: {
-      country: 'India',
-      dist: 'Bengaluru Urban',
-      house: '12, 3rd Cross',
-      pincode: 560001,
-      state: 'Karnataka',
-      street: 'MG Road',
-      po: 'Bengaluru GPO',
-      subdist: 'Bengaluru North',
-      vtc: 'Bengaluru',
-    },
-  };
   const newUser = (userId) => ({
     user_id: userId,
     phone,
@@ -136,7 +118,7 @@ describe('cashfree-verification 4.0.1 with each second factor', () => {
     verification_id: verificationId,
     user_id: userId,
     notification_types: ['sms'],
-    aadhaar_details: aadhaarDetails,
+    aadhaar_details: AADHAAR_DETAILS,
   });
   const tokenRequest = (referenceId) => ({
     app_id: clientId,

@@ -157,6 +157,27 @@ async function expectApiError(call, status, body) {
   });
 }
 
+/** Verified Aadhaar details a merchant sends with POST /vkyc, used by both test files. */
+const AADHAAR_DETAILS = {
+  last_verified_at: '2025-01-15T10:00:00.000Z',
+  care_of: 'S/O Ramesh Kumar',
+  dob: '1990-05-17',
+  gender: 'M',
+  name: 'Suresh Kumar',
+  photo_link: 'https://example.com/photos/suresh.jpg',
+  split_address: {
+    country: 'India',
+    dist: 'Bengaluru Urban',
+    house: '12, 3rd Cross',
+    pincode: 560001,
+    state: 'Karnataka',
+    street: 'MG Road',
+    po: 'Bengaluru GPO',
+    subdist: 'Bengaluru North',
+    vtc: 'Bengaluru',
+  },
+};
+
 const validation = (code, message) => ({ type: 'validation_error', code, message });
 
 module.exports = {
@@ -171,4 +192,5 @@ module.exports = {
   CLIENT_SECRET_LINE,
   expectApiError,
   validation,
+  AADHAAR_DETAILS,
 };
