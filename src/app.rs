@@ -6,7 +6,7 @@ use crate::config::{Config, Environment};
 use crate::error::{Error, ErrorType};
 use crate::secrets::{self, MasterKey};
 use crate::store::{MerchantEnv, Store};
-use crate::{journey, merchant_api, workers};
+use crate::{desk, journey, merchant_api, workers};
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, StatusCode};
 use axum::response::IntoResponse;
@@ -31,6 +31,8 @@ pub struct AppState {
     pub limiter: Arc<crate::ratelimit::RateLimiter>,
     /// Where merchants and customers reach this server, e.g. `https://kyc.example.in`.
     pub base_url: Arc<str>,
+    /// The customer journey's checkers, working hours and queue board.
+    pub journey: Arc<journey::JourneyServices>,
 }
 
 /// The whole HTTP surface, as a pure function of the state.
@@ -40,7 +42,9 @@ pub fn router(state: AppState) -> Router {
     let body_timeout = Duration::from_secs(state.config.body_timeout_seconds);
     Router::new()
         .nest("/verification", merchant_api::router())
-        .merge(journey::router())
+        .nest("/desk", desk::router())
+        .route("/desk/", get(desk::to_desk))
+        .merge(journey::router(&state.config))
         .route("/healthz", get(health))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -142,7 +146,9 @@ impl Application {
                 signature_window: Duration::from_secs(config.signature_window_seconds),
             },
         );
+        let journey = Arc::new(journey::JourneyServices::new(&config)?);
         let state = AppState {
+            journey,
             store: store.clone(),
             config: Arc::new(config),
             auth: Arc::new(auth),
@@ -213,6 +219,9 @@ impl Application {
             Duration::from_millis(state.config.webhook_interval_ms),
             shutdown.clone(),
         ));
+        let board = tokio::spawn(journey::run_board(state.clone(), shutdown.clone()));
+        let sweeper = tokio::spawn(workers::run_journey(state.clone(), shutdown.clone()));
+        let notifier = tokio::spawn(workers::run_notifications(state.clone(), shutdown.clone())?);
         let store = state.store.clone();
         let app = router(state);
         let stop = shutdown.clone();
@@ -225,6 +234,9 @@ impl Application {
         shutdown.cancel();
         let _ = expiry.await;
         let _ = webhooks.await;
+        let _ = board.await;
+        let _ = sweeper.await;
+        let _ = notifier.await;
         store.close().await;
         Ok(())
     }

@@ -211,6 +211,13 @@ impl Authenticator {
         }
     }
 
+    /// The caller's address for a request that came from `peer`: `X-Forwarded-For` is
+    /// believed only from the configured trusted proxies (see [`client_ip`]).
+    pub fn client_address(&self, headers: &HeaderMap, peer: IpAddr) -> IpAddr {
+        let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        client_ip(peer, forwarded, &self.trusted_proxies)
+    }
+
     /// Checks the headers of a merchant API call, in the order the hosted service
     /// answers them: missing headers, the API version, the secret's environment, then
     /// the id/secret pair.

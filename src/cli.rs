@@ -1,10 +1,12 @@
-//! The `vkyc` command line: serve, migrate, print the default config, manage merchants.
+//! The `vkyc` command line: serve, migrate, print the default config, manage merchants
+//! and staff.
 
 use crate::app::Application;
 use crate::auth::{parse_ip_list, NewCredential};
 use crate::config::{Config, DEFAULT_CONFIG};
+use crate::desk;
 use crate::secrets::{self, MasterKey};
-use crate::store::{Merchant, MerchantEnv, Store};
+use crate::store::{now_ms, Merchant, MerchantEnv, Role, Staff, Store};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -33,6 +35,9 @@ pub enum Command {
     /// Manage merchants and their API credentials.
     #[command(subcommand)]
     Merchant(MerchantCommand),
+    /// Manage staff accounts (admins, agents, auditors) of the desk.
+    #[command(subcommand)]
+    Staff(StaffCommand),
     /// Manage the master key that seals secrets at rest.
     #[command(subcommand, name = "master-key")]
     MasterKey(MasterKeyCommand),
@@ -42,6 +47,34 @@ pub enum Command {
 pub enum MasterKeyCommand {
     /// Seal every stored secret under a new master key and replace the key file.
     Rotate,
+}
+
+#[derive(Subcommand)]
+pub enum StaffCommand {
+    /// Create a staff account. Without --password-stdin a strong password is generated
+    /// and printed (shown only once).
+    Create {
+        #[arg(long)]
+        username: String,
+        /// admin, agent or auditor.
+        #[arg(long)]
+        role: String,
+        /// Read the password from standard input (at least 12 characters).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List staff accounts with their state and, for agents, presence.
+    List,
+    /// Disable an account: it can no longer sign in, and its sessions end.
+    Disable {
+        #[arg(long)]
+        username: String,
+    },
+    /// Require a TOTP one-time code at login; prints the otpauth:// URI (shown only once).
+    Totp {
+        #[arg(long)]
+        username: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -138,6 +171,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             ))?;
             let store = Store::open(&config.database_url()).await?;
             let result = merchant(&store, &key, &config, command).await;
+            store.close().await;
+            result
+        }
+        Command::Staff(command) => {
+            std::fs::create_dir_all(&config.data_dir)?;
+            let key = MasterKey::load_or_create(&secrets::key_path(
+                &config.data_dir,
+                &config.master_key_file,
+            ))?;
+            let store = Store::open(&config.database_url()).await?;
+            let result = staff(&store, &key, &config, command).await;
             store.close().await;
             result
         }
@@ -320,6 +364,128 @@ async fn merchant(
                 .set_second_factor(merchant.id, "none", None, None)
                 .await?;
             println!("{client_id} has no second factor");
+        }
+    }
+    Ok(())
+}
+
+async fn find_staff(store: &Store, username: &str) -> anyhow::Result<Staff> {
+    let username = desk::normalize_username(username);
+    store
+        .staff_by_username(&username)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no staff member is called {username}"))
+}
+
+/// The operator's command line acts as nobody in particular: its audit rows have no
+/// staff id and no address.
+async fn cli_audit(store: &Store, action: &str, target: &str) -> anyhow::Result<()> {
+    store
+        .insert_staff_audit(None, now_ms(), action, Some(target), None, Some("vkyc cli"))
+        .await?;
+    Ok(())
+}
+
+async fn staff(
+    store: &Store,
+    key: &MasterKey,
+    config: &Config,
+    command: StaffCommand,
+) -> anyhow::Result<()> {
+    match command {
+        StaffCommand::Create {
+            username,
+            role,
+            password_stdin,
+        } => {
+            let role: Role = role.parse()?;
+            let username = desk::normalize_username(&username);
+            anyhow::ensure!(
+                desk::valid_username(&username),
+                "--username must be 1 to 64 characters: a-z, 0-9, '.', '_', '-', '@'"
+            );
+            let (password, generated) = if password_stdin {
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)?;
+                let password = text.trim_end_matches(['\r', '\n']).to_string();
+                anyhow::ensure!(
+                    password.chars().count() >= desk::MIN_PASSWORD_LEN
+                        && password.len() <= desk::MAX_PASSWORD_LEN,
+                    "the password must be {} to {} characters",
+                    desk::MIN_PASSWORD_LEN,
+                    desk::MAX_PASSWORD_LEN
+                );
+                (password, false)
+            } else {
+                (desk::generate_password(), true)
+            };
+            let hash = desk::hash_password(&password)?;
+            let created = store
+                .create_staff(&username, role, &hash, now_ms())
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("a staff member is already called {username}"))?;
+            cli_audit(store, "staff_created", &username).await?;
+            println!("staff {} created: {} ({})", created.id, username, role);
+            if generated {
+                println!("password: {password}");
+                println!("The password is shown only this once: hand it over now.");
+            }
+        }
+        StaffCommand::List => {
+            let now = now_ms();
+            let stale_ms = config.agent_stale_seconds as i64 * 1000;
+            for (member, presence) in store.list_staff().await? {
+                let state = if member.disabled_at.is_some() {
+                    "disabled"
+                } else if member.locked_until.is_some_and(|until| until > now) {
+                    "locked"
+                } else {
+                    "active"
+                };
+                let presence = match presence {
+                    _ if member.role != Role::Agent => "-",
+                    Some(p) if p.online && p.last_seen > now - stale_ms => "online",
+                    _ => "offline",
+                };
+                let totp = if member.totp_secret_enc.is_some() {
+                    "totp"
+                } else {
+                    "no-totp"
+                };
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    member.id, member.username, member.role, state, totp, presence
+                );
+            }
+        }
+        StaffCommand::Disable { username } => {
+            let member = find_staff(store, &username).await?;
+            anyhow::ensure!(
+                store.disable_staff(member.id, now_ms()).await?,
+                "{} is already disabled",
+                member.username
+            );
+            cli_audit(store, "staff_disabled", &member.username).await?;
+            println!("{} is disabled and signed out", member.username);
+        }
+        StaffCommand::Totp { username } => {
+            let member = find_staff(store, &username).await?;
+            anyhow::ensure!(
+                member.disabled_at.is_none(),
+                "{} is disabled",
+                member.username
+            );
+            let secret = desk::totp::generate_secret();
+            store
+                .set_totp_secret(member.id, Some(&key.seal(&secret)))
+                .await?;
+            cli_audit(store, "totp_enabled", &member.username).await?;
+            println!(
+                "{} must now give a one-time code at login. Add this to an authenticator app \
+                 (shown only this once):",
+                member.username
+            );
+            println!("{}", desk::totp::otpauth_uri(&member.username, &secret));
         }
     }
     Ok(())

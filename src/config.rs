@@ -87,6 +87,67 @@ webhook_interval_ms = 500
 # Allow webhook URLs on loopback, private and link-local addresses. Off, so that a
 # merchant cannot make this server call into the network it runs in.
 webhook_allow_private_addresses = false
+
+# Staff desk (/desk). After this many consecutive failed logins an account is locked for
+# staff_lockout_minutes; a locked account is refused like a wrong password.
+staff_lockout_attempts = 5
+staff_lockout_minutes = 15
+# How long a desk session lasts after login, in hours.
+staff_session_hours = 12
+# An online agent whose last heartbeat (the desk sends one every 10 s) is older than this
+# counts as gone, in seconds.
+agent_stale_seconds = 30
+
+# ---- The customer journey behind each vkyc_link ----
+[journey]
+# Minutes a customer has to upload the Aadhaar offline e-KYC file once the step opens;
+# later, the step ends as AADHAAR_VERIFICATION_EXPIRED and starts again.
+aadhaar_session_minutes = 15
+# UIDAI's certificate (PEM or DER) that signs offline e-KYC files. Empty: the Aadhaar
+# upload ends in TECHNICAL_FAILURE (merchants can still send aadhaar_details).
+uidai_certificate = ""
+# Largest Aadhaar ZIP accepted, in bytes.
+aadhaar_max_upload_bytes = 5242880
+# IP-to-country database in MaxMind format (GeoLite2/GeoIP2 Country or City .mmdb).
+# Empty on a sandbox: every address counts as Indian (recorded as such); empty on a
+# production deployment: the IP step ends in TECHNICAL_FAILURE.
+ip_country_db = ""
+# Optional GeoIP2-Anonymous-IP format database (VPN, hosting, Tor, public proxy).
+ip_anonymous_db = ""
+# Files of addresses and CIDR ranges to treat as VPNs or proxies, one per line.
+ip_proxy_lists = []
+# When the desk works, in India Standard Time: days (mon..sun) and "HH:MM-HH:MM".
+# Outside these hours nobody can join the live queue (NO_AGENT_FOUND) and no slot is
+# offered.
+working_days = ["mon", "tue", "wed", "thu", "fri", "sat"]
+working_hours = "09:00-18:00"
+# Length of a bookable slot, and how many days ahead a customer may book.
+slot_minutes = 15
+booking_days_ahead = 7
+# Customers each agent can see in one slot.
+slot_capacity_per_agent = 1
+# A customer may come for a booked slot from this many minutes before its start, and is
+# marked USER_MISSED_MEETING when not there this many minutes after it.
+slot_early_minutes = 10
+slot_grace_minutes = 15
+# Minutes before a booked slot when the reminder goes out.
+slot_reminder_minutes = 30
+# Average call length to assume until calls have been measured, in seconds.
+default_call_seconds = 300
+# How often the queue's state is read and pushed to waiting customers, in milliseconds.
+queue_interval_ms = 1000
+
+# ---- Messages to customers (notification_types) ----
+[notify]
+# SMTP server for email: "smtp://user:pass@host:587" (STARTTLS required), "smtps://..."
+# or "smtp://127.0.0.1:25?tls=none". Empty: email is not sent.
+smtp_url = ""
+email_from = ""
+# SMS and WhatsApp go through an HTTP provider. Example:
+# [notify.sms]
+# url = "https://sms.example.in/send"
+# headers = { authorization = "Bearer ..." }
+# body = '{"to":"{{to}}","text":"{{text}}"}'
 "#;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,6 +181,33 @@ pub struct Config {
     pub webhook_concurrency: usize,
     pub webhook_interval_ms: u64,
     pub webhook_allow_private_addresses: bool,
+    pub staff_lockout_attempts: u32,
+    pub staff_lockout_minutes: u64,
+    pub staff_session_hours: u64,
+    pub agent_stale_seconds: u64,
+    pub journey: JourneyConfig,
+    pub notify: crate::notify::NotifySettings,
+}
+
+/// Settings of the customer journey (`[journey]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JourneyConfig {
+    pub aadhaar_session_minutes: u64,
+    pub uidai_certificate: String,
+    pub aadhaar_max_upload_bytes: usize,
+    pub ip_country_db: String,
+    pub ip_anonymous_db: String,
+    pub ip_proxy_lists: Vec<String>,
+    pub working_days: Vec<String>,
+    pub working_hours: String,
+    pub slot_minutes: u32,
+    pub booking_days_ahead: u32,
+    pub slot_capacity_per_agent: u32,
+    pub slot_early_minutes: u32,
+    pub slot_grace_minutes: u32,
+    pub slot_reminder_minutes: u32,
+    pub default_call_seconds: u64,
+    pub queue_interval_ms: u64,
 }
 
 impl Default for Config {
@@ -165,6 +253,23 @@ impl Config {
             (1..=300).contains(&self.webhook_timeout_seconds),
             "webhook_timeout_seconds must be between 1 and 300"
         );
+        anyhow::ensure!(
+            (1..=100).contains(&self.staff_lockout_attempts),
+            "staff_lockout_attempts must be between 1 and 100"
+        );
+        anyhow::ensure!(
+            (1..=10080).contains(&self.staff_lockout_minutes),
+            "staff_lockout_minutes must be between 1 and 10080"
+        );
+        anyhow::ensure!(
+            (1..=720).contains(&self.staff_session_hours),
+            "staff_session_hours must be between 1 and 720"
+        );
+        anyhow::ensure!(
+            (11..=3600).contains(&self.agent_stale_seconds),
+            "agent_stale_seconds must be between 11 and 3600 (heartbeats come every 10 s)"
+        );
+        crate::slots::Hours::from_config(&self.journey).context("journey working hours")?;
         if !self.public_base_url.is_empty() {
             url::Url::parse(&self.public_base_url).context("public_base_url is not a URL")?;
         }

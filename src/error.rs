@@ -109,6 +109,57 @@ impl Error {
         )
     }
 
+    /// 401 for a desk login that failed for any reason: unknown user, wrong password or
+    /// one-time code, locked or disabled account. One answer, so none can be told apart.
+    pub fn login_failed() -> Error {
+        Error::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorType::AuthenticationError,
+            "login_failed",
+            "username, password or one-time code is incorrect.",
+        )
+    }
+
+    /// 401 when the password was right and the account needs a one-time code too.
+    pub fn otp_required() -> Error {
+        Error::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorType::AuthenticationError,
+            "otp_required",
+            "a one-time code is required.",
+        )
+    }
+
+    /// 401 for a desk call without a valid desk session (merchant credentials do not count).
+    pub fn desk_session_required() -> Error {
+        Error::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorType::AuthenticationError,
+            "session_required",
+            "sign in to the desk first.",
+        )
+    }
+
+    /// 403 for a desk call whose `x-csrf-token` is missing or not the session's.
+    pub fn csrf_invalid() -> Error {
+        Error::new(
+            StatusCode::FORBIDDEN,
+            ErrorType::AuthenticationError,
+            "csrf_token_invalid",
+            "x-csrf-token is missing or does not match the session.",
+        )
+    }
+
+    /// 403 for a desk call the staff member's role does not allow.
+    pub fn role_forbidden() -> Error {
+        Error::new(
+            StatusCode::FORBIDDEN,
+            ErrorType::AuthenticationError,
+            "role_forbidden",
+            "your role does not allow this action.",
+        )
+    }
+
     pub fn internal(err: impl Into<anyhow::Error>) -> Error {
         Error::Internal(err.into())
     }

@@ -24,6 +24,8 @@ pub fn router() -> Router<AppState> {
         .route("/user", post(create_user).get(get_user).patch(update_user))
         .route("/vkyc", post(create_vkyc).get(get_vkyc))
         .route("/vkyc/history", get(vkyc_history))
+        .route("/vkyc/notifications", get(vkyc_notifications))
+        .route("/vkyc/journey", get(vkyc_journey))
         .route("/oauth/token", post(create_token))
         .route("/sandbox/vkyc/advance", post(sandbox_advance))
         .route("/webhooks/deliveries", get(list_deliveries))
@@ -441,6 +443,87 @@ async fn vkyc_history(
     })))
 }
 
+/// `GET /vkyc/notifications` (our extension): the messages sent to the customer, or on
+/// a sandbox the messages that would have been sent.
+async fn vkyc_notifications(
+    State(state): State<AppState>,
+    Merchant(caller): Merchant,
+    query: Query,
+) -> Result<Json<Value>> {
+    let request = find_request(
+        &state,
+        &caller,
+        query.get("verification_id"),
+        query.get("reference_id"),
+    )
+    .await?;
+    let rows = state.store.notifications_for(request.id).await?;
+    let notifications: Vec<Value> = rows
+        .into_iter()
+        .map(|n| {
+            json!({
+                "channel": n.channel, "kind": n.kind, "state": n.state, "to": n.recipient,
+                "subject": n.subject, "body": n.body, "attempts": n.attempts,
+                "last_error": n.last_error, "created_at": iso_millis(n.created_at),
+                "sent_at": n.sent_at.map(iso_millis),
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "verification_id": request.verification_id,
+        "reference_id": request.id,
+        "notifications": notifications,
+    })))
+}
+
+/// `GET /vkyc/journey` (our extension): the customer's consent and each journey step
+/// with its start, end, outcome and evidence.
+async fn vkyc_journey(
+    State(state): State<AppState>,
+    Merchant(caller): Merchant,
+    query: Query,
+) -> Result<Json<Value>> {
+    let request = find_request(
+        &state,
+        &caller,
+        query.get("verification_id"),
+        query.get("reference_id"),
+    )
+    .await?;
+    let consent = state.store.consent(request.id).await?.map(|c| {
+        json!({ "lang": c.lang, "text_sha256": c.text_sha256, "time": iso_millis(c.at),
+                "ip": c.ip, "user_agent": c.user_agent })
+    });
+    let steps: Vec<Value> = state
+        .store
+        .steps(request.id)
+        .await?
+        .into_iter()
+        .map(|s| {
+            json!({
+                "step": s.step, "started_at": iso_millis(s.started_at),
+                "ended_at": s.ended_at.map(iso_millis), "outcome": s.outcome,
+                "evidence": s.evidence.and_then(|e| serde_json::from_str::<Value>(&e).ok()),
+            })
+        })
+        .collect();
+    let aadhaar = state
+        .store
+        .aadhaar_kyc(request.id)
+        .await?
+        .map(|(source, details)| {
+            json!({ "source": source,
+                    "details": serde_json::from_str::<Value>(&details).unwrap_or(Value::Null) })
+        });
+    Ok(Json(json!({
+        "verification_id": request.verification_id,
+        "reference_id": request.id,
+        "consent": consent,
+        "aadhaar": aadhaar,
+        "steps": steps,
+    })))
+}
+
 // ---- access tokens ----
 
 async fn create_token(
@@ -638,6 +721,12 @@ pub fn move_error(err: MoveError) -> Error {
             ErrorType::ValidationError,
             "request_changed",
             "the request changed while this call was being handled; read it and retry.",
+        ),
+        MoveError::Refused(code) => Error::new(
+            StatusCode::CONFLICT,
+            ErrorType::ValidationError,
+            code,
+            "the request cannot take this step now.",
         ),
         MoveError::Db(err) => Error::from(err),
     }

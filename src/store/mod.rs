@@ -16,8 +16,13 @@ use std::str::FromStr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+mod journey;
+pub use journey::{Booking, ConsentRow, NotificationRow, SideWrite, StepRow};
 mod webhooks;
 pub use webhooks::{AttemptRow, ClaimedDelivery, DeliveryRow};
+
+mod staff;
+pub use staff::{AuditRow, Presence, Role, SessionRow, Staff};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -196,6 +201,9 @@ pub enum MoveError {
     /// Another move changed the request first.
     #[error("the request changed while this move was being applied")]
     Lost,
+    /// A condition of the move's other writes did not hold (e.g. `slot_full`).
+    #[error("refused: {0}")]
+    Refused(&'static str),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
@@ -656,6 +664,13 @@ impl Store {
                 row.try_get("private_key_enc")?,
             ));
         }
+        for row in
+            sqlx::query("SELECT id, totp_secret_enc FROM staff WHERE totp_secret_enc IS NOT NULL")
+                .fetch_all(&self.read)
+                .await?
+        {
+            out.push(("staff", row.try_get("id")?, row.try_get("totp_secret_enc")?));
+        }
         Ok(out)
     }
 
@@ -665,6 +680,7 @@ impl Store {
         for (table, id, sealed) in values {
             let sql = match *table {
                 "credentials" => "UPDATE credentials SET secret_enc = $1 WHERE id = $2",
+                "staff" => "UPDATE staff SET totp_secret_enc = $1 WHERE id = $2",
                 _ => "UPDATE merchants SET private_key_enc = $1 WHERE id = $2",
             };
             sqlx::query(sql)
@@ -859,6 +875,16 @@ impl Store {
         };
         self.write_events(tx, std::slice::from_ref(&request), 1, now)
             .await?;
+        // The link message goes out on every channel the merchant asked for; queued
+        // with the create, so an acknowledged request never misses its message.
+        let channels: Vec<String> = new
+            .notification_types
+            .as_deref()
+            .and_then(|n| serde_json::from_str(n).ok())
+            .unwrap_or_default();
+        for channel in channels {
+            journey::insert_notification(tx, id, &channel, "link", now).await?;
+        }
         Ok(Some(request))
     }
 

@@ -1,0 +1,421 @@
+// The customer journey: draws the step the server says the customer is at, runs that
+// step's check in the browser, sends the result, and draws the next step. The server
+// decides every outcome; this page only collects what it needs.
+
+const key = location.pathname.split("/")[2];
+const api = (path) => `/v/${key}/api/${path}`;
+const app = document.getElementById("app");
+const STEPS = ["consent", "aadhaar", "ip", "location", "devices", "waiting"];
+
+let lang = pickLanguage();
+let text = {};
+let socket = null;
+let stream = null;
+
+function pickLanguage() {
+  const asked = new URLSearchParams(location.search).get("lang");
+  const saved = safeStorage("get", "vkyc-lang");
+  const choice = asked || saved || (navigator.language || "en").slice(0, 2);
+  return choice === "hi" ? "hi" : "en";
+}
+
+function safeStorage(op, name, value) {
+  try {
+    return op === "get" ? localStorage.getItem(name) : localStorage.setItem(name, value);
+  } catch (_) {
+    return null;
+  }
+}
+
+function t(name, values = {}) {
+  let s = text[name];
+  if (Array.isArray(s)) s = s.join("\n\n");
+  if (typeof s !== "string") return name;
+  return s.replace(/\{(\w+)\}/g, (_, k) => (k in values ? String(values[k]) : `{${k}}`));
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === false || v === null || v === undefined) continue;
+    if (k === "text") node.textContent = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const child of children) if (child) node.append(child);
+  return node;
+}
+
+async function loadText() {
+  const response = await fetch(`/assets/journey/i18n/${lang}.json`);
+  text = await response.json();
+  document.documentElement.lang = lang;
+  document.title = t("title");
+  document.getElementById("brand").textContent = t("title");
+  const toggle = document.getElementById("lang");
+  toggle.textContent = t("other_lang");
+  toggle.lang = lang === "en" ? "hi" : "en";
+}
+
+async function call(method, path, body, headers = {}) {
+  const options = { method, headers: { ...headers } };
+  if (body instanceof Blob) options.body = body;
+  else if (body !== undefined) {
+    options.body = JSON.stringify(body);
+    options.headers["content-type"] = "application/json";
+  }
+  const response = await fetch(api(path), options);
+  let data = null;
+  try {
+    data = await response.json();
+  } catch (_) {}
+  if (!response.ok) {
+    const error = new Error((data && data.message) || response.statusText);
+    error.status = response.status;
+    error.code = data && data.code;
+    throw error;
+  }
+  return data;
+}
+
+// ---- drawing ----
+
+function screen(step, heading, ...body) {
+  closeSocket();
+  app.replaceChildren();
+  const index = STEPS.indexOf(step);
+  if (index >= 0) app.append(el("p", { class: "progress", text: t("step_of", { n: index + 1, total: STEPS.length }) }));
+  const h1 = el("h1", { id: "heading", tabindex: "-1", text: heading });
+  app.append(h1, ...body.filter(Boolean));
+  app.dataset.step = step;
+  h1.focus();
+}
+
+function alertBox(message) {
+  return el("p", { class: "alert", role: "alert", id: "message", text: message });
+}
+
+function reasonText(reason, fallback) {
+  return reason && text[`reason_${reason}`] ? t(`reason_${reason}`) : t(fallback);
+}
+
+function busy(button, on) {
+  button.disabled = on;
+  button.setAttribute("aria-busy", on ? "true" : "false");
+}
+
+async function refresh(notice) {
+  let state;
+  try {
+    state = await call("GET", "state");
+  } catch (error) {
+    if (error.status === 404 || error.status === 410) return location.reload();
+    return screen("error", t("error_generic"), alertBox(error.message));
+  }
+  draw(state, notice);
+}
+
+// After a step: show the next step, with a message when the step has to be retried.
+async function after(promise, button) {
+  if (button) busy(button, true);
+  try {
+    const result = await promise;
+    draw(result.state, result.reason);
+  } catch (error) {
+    if (button) busy(button, false);
+    const box = document.getElementById("message") || app.appendChild(alertBox(""));
+    box.textContent = error.code === "slot_full" ? t("slots_taken") : error.message || t("error_generic");
+    if (error.status === 409 && error.code === "journey_step_invalid") refresh();
+  }
+}
+
+function draw(state, reason) {
+  const s = state.sub_status;
+  switch (state.step) {
+    case "consent": return drawConsent();
+    case "aadhaar": return drawAadhaar(state, reason);
+    case "ip": return drawIp(state);
+    case "location": return drawLocation(state);
+    case "devices": return drawDevices(state);
+    case "waiting": return drawWaiting(state);
+    case "queue": return drawQueue(state);
+    case "scheduled": return drawScheduled(state);
+    case "call": return screen("call", t("call_heading"), el("p", { text: t("call_intro") }));
+    case "expired": return location.reload();
+    default: return screen("done", t("done_heading"), el("p", { text: t("done_intro") }), el("p", { class: "muted", text: s }));
+  }
+}
+
+// ---- steps ----
+
+async function sha256Hex(value) {
+  const bytes = new TextEncoder().encode(value);
+  const digest = await crypto.subtle.digest("SHA-256", bytes);
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function drawConsent() {
+  const paragraphs = (Array.isArray(text.consent_text) ? text.consent_text : [text.consent_text]).map((p) => el("p", { text: p }));
+  const box = el("input", { type: "checkbox", id: "agree" });
+  const button = el("button", { type: "submit", id: "consent-submit", disabled: true, text: t("consent_submit") });
+  box.addEventListener("change", () => (button.disabled = !box.checked));
+  const form = el("form", {}, el("label", { class: "check", for: "agree" }, box, el("span", { text: t("consent_agree") })), button);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const shown = paragraphs.map((p) => p.textContent).join("\n\n");
+    const digest = await sha256Hex(shown);
+    after(call("POST", "consent", { lang, agree: box.checked, text_sha256: digest }), button);
+  });
+  screen("consent", t("consent_heading"), el("div", { class: "consent" }, ...paragraphs), form);
+}
+
+function drawAadhaar(state, reason) {
+  const failed = state.sub_status === "AADHAAR_VERIFICATION_FAILED";
+  const expired = state.sub_status === "AADHAAR_VERIFICATION_EXPIRED";
+  const file = el("input", { type: "file", id: "aadhaar-file", accept: ".zip,application/zip", required: true });
+  const code = el("input", { type: "text", id: "share-code", autocomplete: "off", required: true, maxlength: "16", inputmode: "text" });
+  const button = el("button", { type: "submit", id: "aadhaar-submit", text: t("aadhaar_submit") });
+  const clock = el("p", { class: "muted", id: "aadhaar-clock" });
+  if (state.step_started_at) {
+    const ends = Date.parse(state.step_started_at) + state.aadhaar_session_seconds * 1000;
+    const tick = () => {
+      const left = Math.max(0, Math.round((ends - Date.now()) / 1000));
+      clock.textContent = t("aadhaar_time_left", { time: `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}` });
+      if (left === 0) return refresh();
+      if (document.body.contains(clock)) setTimeout(tick, 1000);
+    };
+    setTimeout(tick, 0);
+  }
+  const form = el("form", {},
+    el("label", { for: "aadhaar-file", text: t("aadhaar_file") }), file,
+    el("label", { for: "share-code", text: t("aadhaar_share_code") }), code,
+    button);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (!file.files[0]) return;
+    after(call("POST", "aadhaar", file.files[0], { "x-share-code": code.value.trim(), "content-type": "application/zip" }), button);
+  });
+  screen("aadhaar", t("aadhaar_heading"),
+    failed ? alertBox(`${t("aadhaar_failed")} ${reasonText(reason || state.last_reason, "error_generic")}`) : null,
+    expired ? alertBox(t("aadhaar_expired")) : null,
+    state.sub_status === "TECHNICAL_FAILURE" ? alertBox(t("technical_failure")) : null,
+    el("p", { text: t("aadhaar_intro") }), form, clock);
+}
+
+function drawIp(state) {
+  const button = el("button", { type: "button", id: "ip-submit", text: state.sub_status === "USER_PROXY_DETECTED" || state.sub_status === "USER_LOCATION_OUTSIDE_INDIA" || state.sub_status === "TECHNICAL_FAILURE" ? t("try_again") : t("ip_submit") });
+  button.addEventListener("click", () => after(call("POST", "ip"), button));
+  const notice = {
+    USER_PROXY_DETECTED: t("ip_proxy"),
+    USER_LOCATION_OUTSIDE_INDIA: t("ip_outside"),
+    TECHNICAL_FAILURE: t("technical_failure"),
+  }[state.sub_status];
+  screen("ip", t("ip_heading"), notice ? alertBox(notice) : null, el("p", { text: t("ip_intro") }), button);
+}
+
+function drawLocation(state) {
+  const button = el("button", { type: "button", id: "location-submit", text: t("location_submit") });
+  const notice = {
+    USER_LOCATION_PERMISSION_DISABLED: t("location_denied"),
+    USER_LOCATION_OUTSIDE_INDIA: t("location_outside"),
+  }[state.sub_status];
+  button.addEventListener("click", () => {
+    busy(button, true);
+    const send = (body) => after(call("POST", "location", body), button);
+    if (!navigator.geolocation) return send({ permission: "unavailable" });
+    navigator.geolocation.getCurrentPosition(
+      (p) => send({ permission: "granted", latitude: p.coords.latitude, longitude: p.coords.longitude, accuracy: p.coords.accuracy }),
+      (e) => send({ permission: e.code === 1 ? "denied" : "unavailable" }),
+      { enableHighAccuracy: true, timeout: 20000, maximumAge: 0 },
+    );
+  });
+  screen("location", t("location_heading"), notice ? alertBox(notice) : null, el("p", { text: t("location_intro") }), button);
+}
+
+function classify(error) {
+  if (!error) return "ok";
+  if (error.name === "NotAllowedError" || error.name === "SecurityError") return "denied";
+  if (error.name === "NotFoundError" || error.name === "OverconstrainedError") return "missing";
+  return "error";
+}
+
+async function tryDevice(constraints) {
+  try {
+    return { stream: await navigator.mediaDevices.getUserMedia(constraints), result: "ok" };
+  } catch (error) {
+    return { stream: null, result: classify(error) };
+  }
+}
+
+async function measureBandwidth() {
+  const started = performance.now();
+  const response = await fetch(api("bandwidth"), { cache: "no-store" });
+  const bytes = (await response.arrayBuffer()).byteLength;
+  const seconds = Math.max((performance.now() - started) / 1000, 0.001);
+  return Math.round((bytes * 8) / 1000 / seconds);
+}
+
+async function measureLevel(audioStream, meter, millis) {
+  const context = new AudioContext();
+  const source = context.createMediaStreamSource(audioStream);
+  const analyser = context.createAnalyser();
+  analyser.fftSize = 1024;
+  source.connect(analyser);
+  const samples = new Float32Array(analyser.fftSize);
+  let peak = 0;
+  const until = performance.now() + millis;
+  while (performance.now() < until) {
+    analyser.getFloatTimeDomainData(samples);
+    for (const v of samples) peak = Math.max(peak, Math.abs(v));
+    meter.value = Math.min(1, peak);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  context.close();
+  return Math.round(peak * 1000) / 1000;
+}
+
+function stopStream() {
+  if (stream) stream.getTracks().forEach((track) => track.stop());
+  stream = null;
+}
+
+function drawDevices(state) {
+  const button = el("button", { type: "button", id: "devices-submit", text: t("devices_submit") });
+  const video = el("video", { id: "preview", autoplay: true, muted: true, playsinline: true, "aria-label": t("devices_preview") });
+  const meter = el("meter", { id: "level", min: "0", max: "1", value: "0" });
+  const speed = el("p", { class: "muted", id: "bandwidth" });
+  const status = el("p", { class: "muted", id: "devices-status" });
+  const notice = {
+    USER_VIDEO_CHECK_FAILED: t("devices_camera_failed"),
+    USER_AUDIO_CHECK_FAILED: t("devices_microphone_failed"),
+  }[state.sub_status];
+  button.addEventListener("click", async () => {
+    busy(button, true);
+    status.textContent = t("devices_checking");
+    const camera = await tryDevice({ video: true });
+    const microphone = await tryDevice({ audio: true });
+    stopStream();
+    stream = new MediaStream([...(camera.stream ? camera.stream.getTracks() : []), ...(microphone.stream ? microphone.stream.getTracks() : [])]);
+    const body = { camera: camera.result, microphone: microphone.result };
+    if (camera.stream) {
+      video.srcObject = camera.stream;
+      const settings = camera.stream.getVideoTracks()[0].getSettings();
+      body.video_width = settings.width || 0;
+      body.video_height = settings.height || 0;
+    }
+    if (microphone.stream) body.audio_peak = await measureLevel(microphone.stream, meter, 1500);
+    try {
+      body.bandwidth_kbps = await measureBandwidth();
+      speed.textContent = t("devices_bandwidth", { kbps: body.bandwidth_kbps });
+    } catch (_) {}
+    stopStream();
+    after(call("POST", "devices", body), button);
+  });
+  screen("devices", t("devices_heading"), notice ? alertBox(notice) : null, el("p", { text: t("devices_intro") }),
+    video, el("label", { for: "level", text: t("devices_level") }), meter, speed, status, button);
+}
+
+function slotPicker(afterBooking) {
+  const wrap = el("section", { id: "slots", "aria-labelledby": "slots-heading" }, el("h2", { id: "slots-heading", text: t("slots_heading") }));
+  call("GET", "slots").then((data) => {
+    if (!data.slots.length) return wrap.append(el("p", { id: "no-slots", text: t("slots_none") }));
+    const select = el("select", { id: "slot" }, ...data.slots.map((s) => el("option", { value: s.start, text: s.label })));
+    const button = el("button", { type: "submit", id: "slot-submit", text: t("slots_submit") });
+    const form = el("form", {}, el("label", { for: "slot", text: t("slots_label") }), select, button);
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      after(call("POST", "slots", { slot_start: select.value }), button).then(afterBooking);
+    });
+    wrap.append(form);
+  }).catch((error) => wrap.append(alertBox(error.message)));
+  return wrap;
+}
+
+function drawWaiting(state) {
+  const notice = {
+    NO_AGENT_FOUND: t("no_agent"),
+    USER_MISSED_MEETING: t("missed_meeting"),
+    USER_MEETING_CANCELLED: t("meeting_cancelled"),
+  }[state.sub_status];
+  const join = el("button", { type: "button", id: "join-queue", text: state.sub_status === "NO_AGENT_FOUND" ? t("try_again") : t("join_queue") });
+  join.addEventListener("click", () => after(call("POST", "queue"), join));
+  const book = el("button", { type: "button", id: "book-slot", class: "secondary", text: t("book_slot") });
+  book.addEventListener("click", () => {
+    book.remove();
+    app.append(slotPicker());
+  });
+  screen("waiting", t("waiting_heading"), notice ? alertBox(notice) : el("p", { text: t("waiting_intro") }), join,
+    state.sub_status === "NO_AGENT_FOUND" ? slotPicker() : book);
+}
+
+function closeSocket() {
+  if (socket) {
+    socket.onclose = null;
+    socket.close();
+  }
+  socket = null;
+}
+
+function drawQueue(state) {
+  const position = el("p", { class: "big", id: "queue-position", text: "…" });
+  const wait = el("p", { id: "queue-wait", text: t("queue_wait_unknown") });
+  const book = el("button", { type: "button", id: "book-slot", class: "secondary", text: t("book_slot") });
+  book.addEventListener("click", () => {
+    book.remove();
+    app.append(slotPicker());
+  });
+  screen("queue", t("queue_heading"),
+    state.sub_status === "SCHEDULED_USER_QUEUED" ? el("p", { class: "ok", text: t("queue_scheduled") }) : null,
+    position, wait, el("p", { class: "muted", text: t("queue_keep_open") }),
+    state.sub_status === "USER_QUEUED" ? book : null);
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  socket = new WebSocket(`${scheme}://${location.host}/v/${key}/ws`);
+  socket.onmessage = (event) => {
+    const message = JSON.parse(event.data);
+    if (message.type === "queue") {
+      position.textContent = t("queue_position", { position: message.position });
+      position.dataset.position = message.position;
+      wait.textContent = message.expected_wait_seconds == null
+        ? t("queue_wait_unknown")
+        : t("queue_wait", { minutes: Math.max(1, Math.round(message.expected_wait_seconds / 60)) });
+    } else if (message.type === "status" && message.step !== "queue") {
+      refresh();
+    }
+  };
+  socket.onclose = () => setTimeout(() => app.dataset.step === "queue" && refresh(), 2000);
+}
+
+function drawScheduled(state) {
+  const slot = Date.parse(state.meeting_schedule);
+  const open = Date.now() >= slot - 10 * 60 * 1000;
+  const join = el("button", { type: "button", id: "join-slot", disabled: !open, text: t("scheduled_join") });
+  join.addEventListener("click", () => after(call("POST", "queue"), join));
+  const cancel = el("button", { type: "button", id: "cancel-slot", class: "secondary", text: t("scheduled_cancel") });
+  cancel.addEventListener("click", () => after(call("DELETE", "slots"), cancel));
+  const move = el("button", { type: "button", id: "reschedule", class: "secondary", text: t("scheduled_reschedule") });
+  move.addEventListener("click", () => {
+    move.remove();
+    app.append(slotPicker());
+  });
+  screen("scheduled", t("scheduled_heading"),
+    el("p", { class: "ok", id: "slot-time", text: t("scheduled_at", { time: state.meeting_schedule_text }) }),
+    open ? null : el("p", { class: "muted", text: t("scheduled_not_yet") }),
+    join, move, cancel);
+}
+
+// ---- start ----
+
+document.getElementById("lang").addEventListener("click", async () => {
+  lang = lang === "en" ? "hi" : "en";
+  safeStorage("set", "vkyc-lang", lang);
+  await loadText();
+  refresh();
+});
+
+window.addEventListener("pagehide", () => {
+  stopStream();
+  closeSocket();
+});
+
+await loadText();
+await refresh();

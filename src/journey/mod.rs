@@ -1,0 +1,410 @@
+//! The customer's side of a `vkyc_link`: the pages at `/v/<key>` and the API they call.
+//!
+//! A key is either the link's token (40 hex digits, from `vkyc_link`) or an access token
+//! from `POST /oauth/token` (64 hex digits, for the journey embedded in a merchant's page);
+//! either opens exactly one request. The journey walks the steps in a fixed order —
+//! consent, Aadhaar (unless the merchant sent `aadhaar_details`), IP, location, devices,
+//! then the queue or a booked slot — and [`current_step`] derives where a customer is from
+//! the request's sub-status, so a step called out of turn is refused and changes nothing.
+//! Every outcome is a status-machine move stored with the step's evidence.
+
+mod checks;
+mod pages;
+mod queue;
+
+pub use queue::{run_board, sweep, QueueBoard, QueueSnapshot};
+
+use crate::aadhaar::UidaiCertificate;
+use crate::app::AppState;
+use crate::error::{Error, ErrorType, Result};
+use crate::ipcheck::{IpChecker, IpSettings};
+use crate::slots::Hours;
+use crate::status::{Actor, Event, Status, SubStatus};
+use crate::store::{Changes, Request, SideWrite};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::Router;
+use ipnet::IpNet;
+use serde_json::{json, Value};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+/// What the journey needs beside the store, built once at start.
+pub struct JourneyServices {
+    pub ip: IpChecker,
+    /// The operator's UIDAI certificate, or why there is none usable.
+    pub uidai: std::result::Result<std::sync::Arc<UidaiCertificate>, String>,
+    pub hours: Hours,
+    pub trusted_proxies: Vec<IpNet>,
+    pub board: QueueBoard,
+}
+
+impl JourneyServices {
+    pub fn new(config: &crate::config::Config) -> anyhow::Result<JourneyServices> {
+        let j = &config.journey;
+        let path = |s: &str| (!s.is_empty()).then(|| PathBuf::from(s));
+        let ip = IpChecker::load(&IpSettings {
+            country_db: path(&j.ip_country_db),
+            anonymous_db: path(&j.ip_anonymous_db),
+            proxy_lists: j.ip_proxy_lists.iter().map(PathBuf::from).collect(),
+            allowed_countries: vec!["IN".into()],
+        });
+        let uidai = if j.uidai_certificate.is_empty() {
+            Err("no UIDAI certificate is configured".to_string())
+        } else {
+            std::fs::read(&j.uidai_certificate)
+                .map_err(|e| format!("reading the UIDAI certificate: {e}"))
+                .and_then(|bytes| {
+                    UidaiCertificate::from_pem_or_der(&bytes)
+                        .map(std::sync::Arc::new)
+                        .map_err(|e| format!("the UIDAI certificate is not usable: {e}"))
+                })
+        };
+        if let Err(reason) = &uidai {
+            tracing::warn!(%reason, "Aadhaar offline e-KYC uploads will end in TECHNICAL_FAILURE");
+        }
+        Ok(JourneyServices {
+            ip,
+            uidai,
+            hours: Hours::from_config(j)?,
+            trusted_proxies: crate::auth::parse_ip_list(&config.trusted_proxies)?,
+            board: QueueBoard::default(),
+        })
+    }
+}
+
+pub fn router(config: &crate::config::Config) -> Router<AppState> {
+    let upload_limit = config.journey.aadhaar_max_upload_bytes;
+    Router::new()
+        .route("/v/{key}", get(pages::journey_page))
+        .route("/v/{key}/api/state", get(state_of))
+        .route("/v/{key}/api/consent", post(checks::consent))
+        .route(
+            "/v/{key}/api/aadhaar",
+            post(checks::aadhaar).layer(DefaultBodyLimit::max(upload_limit)),
+        )
+        .route("/v/{key}/api/ip", post(checks::ip))
+        .route("/v/{key}/api/location", post(checks::location))
+        .route("/v/{key}/api/bandwidth", get(checks::bandwidth))
+        .route("/v/{key}/api/devices", post(checks::devices))
+        .route("/v/{key}/api/queue", post(queue::join))
+        .route(
+            "/v/{key}/api/slots",
+            get(queue::free_slots)
+                .post(queue::book)
+                .delete(queue::cancel),
+        )
+        .route("/v/{key}/ws", get(queue::socket))
+        .route("/assets/journey/{*file}", get(pages::asset))
+        .route("/embed.js", get(pages::embed_script))
+}
+
+/// Where a customer is in the journey.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Consent,
+    Aadhaar,
+    Ip,
+    Location,
+    Devices,
+    /// Checks passed: join the queue or book a slot.
+    Waiting,
+    Queue,
+    Scheduled,
+    Call,
+    Done,
+    Expired,
+}
+
+impl Step {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Consent => "consent",
+            Step::Aadhaar => "aadhaar",
+            Step::Ip => "ip",
+            Step::Location => "location",
+            Step::Devices => "devices",
+            Step::Waiting => "waiting",
+            Step::Queue => "queue",
+            Step::Scheduled => "scheduled",
+            Step::Call => "call",
+            Step::Done => "done",
+            Step::Expired => "expired",
+        }
+    }
+}
+
+/// What besides the sub-status decides the step.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    pub consented: bool,
+    /// The merchant sent `aadhaar_details`, so the Aadhaar step is skipped.
+    pub aadhaar_given: bool,
+    /// The Aadhaar step has succeeded at some point.
+    pub aadhaar_done: bool,
+    /// The step whose attempt ended last (to tell which step an ambiguous failure
+    /// such as USER_LOCATION_OUTSIDE_INDIA came from).
+    pub last_step: Option<String>,
+}
+
+/// The step a request is at: a pure function of its sub-status and progress.
+pub fn current_step(sub: SubStatus, expired: bool, p: &Progress) -> Step {
+    use SubStatus as S;
+    if expired || sub.status() == Status::Expired {
+        return Step::Expired;
+    }
+    let before_call = matches!(sub.status(), Status::Received | Status::PreVideoCall);
+    if !p.consented && before_call {
+        return Step::Consent;
+    }
+    let aadhaar_next = !p.aadhaar_given && !p.aadhaar_done;
+    match sub {
+        S::LinkGenerated | S::TechnicalFailure if aadhaar_next => Step::Aadhaar,
+        S::LinkGenerated | S::TechnicalFailure => Step::Ip,
+        S::AadhaarVerificationFailed | S::AadhaarVerificationExpired => Step::Aadhaar,
+        S::AadhaarVerificationSuccess | S::UserProxyDetected => Step::Ip,
+        S::UserLocationOutsideIndia if p.last_step.as_deref() == Some("ip") => Step::Ip,
+        S::UserLocationOutsideIndia
+        | S::UserIpVerificationSuccessful
+        | S::UserLocationPermissionDisabled => Step::Location,
+        S::UserLocationVerificationSuccess | S::UserAudioCheckFailed | S::UserVideoCheckFailed => {
+            Step::Devices
+        }
+        S::UserDeviceCheckSuccess
+        | S::NoAgentFound
+        | S::UserMeetingCancelled
+        | S::UserMissedMeeting
+        | S::UserRejectedMeeting
+        | S::UserDroppedOff
+        | S::AgentDroppedOff => Step::Waiting,
+        S::UserQueued | S::ScheduledUserQueued => Step::Queue,
+        S::UserMeetingScheduled => Step::Scheduled,
+        S::AgentAssignedToUser | S::UserAcceptedMeeting => Step::Call,
+        _ => Step::Done,
+    }
+}
+
+/// A request opened by a journey key, with what the journey knows of it.
+pub struct Opened {
+    pub request: Request,
+    pub progress: Progress,
+    pub step: Step,
+    /// Opened through an access token (the embedded journey).
+    pub embedded: bool,
+}
+
+/// Why a key opens nothing.
+pub enum KeyError {
+    Unknown,
+    Expired,
+    Failed(Error),
+}
+
+impl From<Error> for KeyError {
+    fn from(err: Error) -> KeyError {
+        KeyError::Failed(err)
+    }
+}
+
+impl From<KeyError> for Error {
+    fn from(err: KeyError) -> Error {
+        match err {
+            KeyError::Unknown => Error::new(
+                StatusCode::NOT_FOUND,
+                ErrorType::ValidationError,
+                "link_not_found",
+                "this Video KYC link is not valid.",
+            ),
+            KeyError::Expired => Error::new(
+                StatusCode::GONE,
+                ErrorType::ValidationError,
+                "link_expired",
+                "this Video KYC link has expired.",
+            ),
+            KeyError::Failed(err) => err,
+        }
+    }
+}
+
+fn is_hex(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Opens the request behind `key`, with its progress and current step.
+pub async fn open(state: &AppState, key: &str) -> std::result::Result<Opened, KeyError> {
+    let now = crate::store::now_ms();
+    let (request, embedded) = if is_hex(key, 40) {
+        (state.store.request_by_token(key).await?, false)
+    } else if is_hex(key, 64) {
+        let digest = crate::auth::secret_digest(key);
+        match state.store.access_token_request(&digest, now).await? {
+            Some(id) => (state.store.request_by_id(id).await?, true),
+            None => return Err(KeyError::Expired),
+        }
+    } else {
+        return Err(KeyError::Unknown);
+    };
+    let request = request.ok_or(KeyError::Unknown)?;
+    let expired = request.link_expires_at <= now;
+    if expired || request.sub_status.status() == Status::Expired {
+        return Err(KeyError::Expired);
+    }
+    let progress = progress(state, &request).await?;
+    let step = current_step(request.sub_status, expired, &progress);
+    Ok(Opened {
+        request,
+        progress,
+        step,
+        embedded,
+    })
+}
+
+async fn progress(state: &AppState, request: &Request) -> Result<Progress> {
+    let consented = state.store.consent(request.id).await?.is_some();
+    let steps = state.store.steps(request.id).await?;
+    let aadhaar_done = steps.iter().any(|s| {
+        s.step == "aadhaar" && s.outcome.as_deref() == Some("AADHAAR_VERIFICATION_SUCCESS")
+    });
+    let last_step = steps
+        .iter()
+        .filter(|s| s.ended_at.is_some())
+        .max_by_key(|s| s.ended_at)
+        .map(|s| s.step.clone());
+    Ok(Progress {
+        consented,
+        aadhaar_given: request.aadhaar_details.is_some(),
+        aadhaar_done,
+        last_step,
+    })
+}
+
+/// Refuses a call made for a step the journey is not at (nothing changes).
+pub fn expect_step(opened: &Opened, steps: &[Step]) -> Result<()> {
+    if steps.contains(&opened.step) {
+        return Ok(());
+    }
+    Err(Error::new(
+        StatusCode::CONFLICT,
+        ErrorType::ValidationError,
+        "journey_step_invalid",
+        format!(
+            "this step is not open now: the journey is at the {} step.",
+            opened.step.as_str()
+        ),
+    ))
+}
+
+/// Applies a journey move and its side writes; a lost race or an illegal move is a 409.
+pub async fn apply(
+    state: &AppState,
+    opened: &Opened,
+    events: &[Event],
+    evidence: Value,
+    changes: &Changes,
+    sides: Vec<SideWrite>,
+) -> Result<Request> {
+    state
+        .store
+        .apply_journey(
+            &opened.request,
+            events,
+            Actor::Customer,
+            Some(&evidence),
+            changes,
+            &sides,
+        )
+        .await
+        .map_err(crate::merchant_api::move_error)
+}
+
+/// The customer's address (behind trusted proxies) and browser.
+pub struct Client {
+    pub ip: IpAddr,
+    pub user_agent: String,
+}
+
+impl FromRequestParts<AppState> for Client {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Client> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+            .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
+        let forwarded = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok());
+        let ip = crate::auth::client_ip(peer, forwarded, &state.journey.trusted_proxies);
+        let user_agent = parts
+            .headers
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .chars()
+            .take(512)
+            .collect();
+        Ok(Client { ip, user_agent })
+    }
+}
+
+/// `GET /v/<key>/api/state`: where the journey stands, for the page to draw.
+async fn state_of(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    axum::extract::Path(key): axum::extract::Path<String>,
+) -> Result<axum::Json<Value>> {
+    let mut opened = open(&state, &key).await?;
+    // An Aadhaar step left open too long ends here, so a returning customer sees it.
+    if let Some(moved) = checks::expire_aadhaar_session(&state, &opened).await? {
+        opened = reopen(&state, &key, moved).await?;
+    }
+    if !matches!(opened.step, Step::Done | Step::Expired) {
+        state
+            .store
+            .open_step(opened.request.id, opened.step.as_str())
+            .await?;
+    }
+    Ok(axum::Json(describe(&state, &opened).await?))
+}
+
+async fn reopen(state: &AppState, key: &str, _moved: Request) -> Result<Opened> {
+    Ok(open(state, key).await?)
+}
+
+/// The state body: the step and what the page needs to draw it.
+pub async fn describe(state: &AppState, opened: &Opened) -> Result<Value> {
+    let r = &opened.request;
+    let steps = state.store.steps(r.id).await?;
+    let last = steps.iter().rev().find(|s| s.ended_at.is_some());
+    let booking = state.store.booking(r.id).await?;
+    let started = steps
+        .iter()
+        .rev()
+        .find(|s| s.step == opened.step.as_str() && s.ended_at.is_none())
+        .map(|s| s.started_at);
+    Ok(json!({
+        "step": opened.step.as_str(),
+        "status": r.sub_status.status().as_str(),
+        "sub_status": r.sub_status.as_str(),
+        "description": r.sub_status.description(),
+        "link_expiry": crate::views::iso_millis(r.link_expires_at),
+        "aadhaar_required": !opened.progress.aadhaar_given,
+        "consented": opened.progress.consented,
+        "last_step": last.map(|s| s.step.clone()),
+        "last_outcome": last.and_then(|s| s.outcome.clone()),
+        "last_reason": last
+            .and_then(|s| s.evidence.as_deref())
+            .and_then(|e| serde_json::from_str::<Value>(e).ok())
+            .and_then(|e| e.get("reason").and_then(Value::as_str).map(str::to_string)),
+        "step_started_at": started.map(crate::views::iso_millis),
+        "aadhaar_session_seconds": state.config.journey.aadhaar_session_minutes * 60,
+        "meeting_schedule": r.meeting_schedule.map(crate::views::iso_seconds),
+        "meeting_schedule_text": r.meeting_schedule.map(crate::slots::format_ist),
+        "booking_state": booking.map(|b| b.state),
+        "embedded": opened.embedded,
+        "sandbox": state.config.environment == crate::config::Environment::Sandbox,
+    }))
+}

@@ -1,0 +1,158 @@
+//! The journey's pages and files: plain HTML, CSS and JavaScript modules compiled into
+//! the binary (no front-end build step). The texts of each language live in one JSON
+//! file, which the page shows and the server reads too (the consent text is hashed from
+//! the same file, so what was stored is what was shown).
+
+use super::{open, KeyError};
+use crate::app::AppState;
+use crate::error::Error;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use serde_json::Value;
+use std::sync::OnceLock;
+
+const INDEX: &str = include_str!("../../assets/journey/index.html");
+const FILES: &[(&str, &str, &str)] = &[
+    (
+        "journey.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/journey/journey.js"),
+    ),
+    (
+        "journey.css",
+        "text/css; charset=utf-8",
+        include_str!("../../assets/journey/journey.css"),
+    ),
+    (
+        "i18n/en.json",
+        "application/json",
+        include_str!("../../assets/journey/i18n/en.json"),
+    ),
+    (
+        "i18n/hi.json",
+        "application/json",
+        include_str!("../../assets/journey/i18n/hi.json"),
+    ),
+];
+const EMBED: &str = include_str!("../../assets/journey/embed.js");
+
+/// The languages the journey speaks.
+pub const LANGUAGES: &[&str] = &["en", "hi"];
+
+fn strings(lang: &str) -> Option<&'static serde_json::Map<String, Value>> {
+    static PARSED: OnceLock<Vec<(&'static str, serde_json::Map<String, Value>)>> = OnceLock::new();
+    let parsed = PARSED.get_or_init(|| {
+        LANGUAGES
+            .iter()
+            .map(|lang| {
+                let file = FILES
+                    .iter()
+                    .find(|(name, _, _)| *name == format!("i18n/{lang}.json"))
+                    .expect("every language has a strings file");
+                let map = serde_json::from_str(file.2).expect("the strings files are JSON objects");
+                (*lang, map)
+            })
+            .collect()
+    });
+    parsed.iter().find(|(l, _)| *l == lang).map(|(_, m)| m)
+}
+
+/// One text in `lang`; lists of paragraphs are joined by blank lines.
+pub fn string(lang: &str, key: &str) -> Option<String> {
+    match strings(lang)?.get(key)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Array(parts) => Some(
+            parts
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join("\n\n"),
+        ),
+        _ => None,
+    }
+}
+
+fn with_headers(status: StatusCode, body: String, embedded: bool) -> Response {
+    let mut response = (status, Html(body)).into_response();
+    let headers = response.headers_mut();
+    // The journey embedded through an access token may sit in the merchant's page; the
+    // link itself may not be framed by anyone.
+    let frames = if embedded { "*" } else { "'none'" };
+    let csp = format!(
+        "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob: mediastream:; \
+         connect-src 'self' ws: wss:; style-src 'self'; script-src 'self'; \
+         frame-ancestors {frames}"
+    );
+    if let Ok(value) = HeaderValue::from_str(&csp) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+/// A page that only explains (unknown or expired link), in both languages.
+fn notice(status: StatusCode, key: &str) -> Response {
+    let title = |lang| string(lang, &format!("{key}_title")).unwrap_or_default();
+    let text = |lang| string(lang, &format!("{key}_text")).unwrap_or_default();
+    let body = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{t_en}</title><link rel=\"stylesheet\" href=\"/assets/journey/journey.css\">\
+         </head><body><main class=\"card\" id=\"notice\"><h1>{t_en}</h1><p>{x_en}</p>\
+         <h2 lang=\"hi\">{t_hi}</h2><p lang=\"hi\">{x_hi}</p></main></body></html>",
+        t_en = title("en"),
+        x_en = text("en"),
+        t_hi = title("hi"),
+        x_hi = text("hi"),
+    );
+    with_headers(status, body, false)
+}
+
+/// `GET /v/<key>`: the journey page, or a clear page for an unknown or expired link.
+pub async fn journey_page(State(state): State<AppState>, Path(key): Path<String>) -> Response {
+    match open(&state, &key).await {
+        Ok(opened) => with_headers(StatusCode::OK, INDEX.to_string(), opened.embedded),
+        Err(KeyError::Unknown) => notice(StatusCode::NOT_FOUND, "not_found"),
+        Err(KeyError::Expired) => notice(StatusCode::GONE, "expired"),
+        Err(KeyError::Failed(err)) => err.into_response(),
+    }
+}
+
+/// `GET /assets/journey/<file>`.
+pub async fn asset(Path(file): Path<String>) -> Response {
+    match FILES.iter().find(|(name, _, _)| *name == file) {
+        Some((_, content_type, body)) => (
+            [
+                (header::CONTENT_TYPE, *content_type),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            *body,
+        )
+            .into_response(),
+        None => Error::new(
+            StatusCode::NOT_FOUND,
+            crate::error::ErrorType::ValidationError,
+            "route_not_found",
+            "the requested URL does not exist.",
+        )
+        .into_response(),
+    }
+}
+
+/// `GET /embed.js`: the small script a merchant's page includes to show the journey.
+pub async fn embed_script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        EMBED,
+    )
+        .into_response()
+}
