@@ -12,6 +12,7 @@ mod desk;
 mod expiry;
 mod history_and_sandbox;
 mod journey;
+mod journey_flows;
 mod moves;
 mod rate_limits;
 mod security;
