@@ -33,6 +33,10 @@ pub struct AppState {
     pub base_url: Arc<str>,
     /// The customer journey's checkers, working hours and queue board.
     pub journey: Arc<journey::JourneyServices>,
+    /// The media relay (None where `[media] enabled = false`).
+    pub media: Option<crate::media::Relay>,
+    /// Signs and checks recording links.
+    pub signer: crate::recordings::RecordingSigner,
 }
 
 /// The whole HTTP surface, as a pure function of the state.
@@ -45,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/desk", desk::router())
         .route("/desk/", get(desk::to_desk))
         .merge(journey::router(&state.config))
+        .route("/recordings/{file}", get(crate::recordings::serve))
         .route("/healthz", get(health))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -147,8 +152,43 @@ impl Application {
             },
         );
         let journey = Arc::new(journey::JourneyServices::new(&config)?);
+        let signer =
+            crate::recordings::RecordingSigner::new(&key, config.calls.recording_link_ttl_seconds);
+        store.set_recording_signer(signer.clone());
+        let media = if config.media.enabled {
+            let recordings_dir = if config.media.recordings_dir.is_empty() {
+                config.data_dir.join("recordings")
+            } else {
+                config.media.recordings_dir.clone().into()
+            };
+            std::fs::create_dir_all(&recordings_dir).map_err(|e| {
+                anyhow::anyhow!(
+                    "creating recordings directory {}: {e}",
+                    recordings_dir.display()
+                )
+            })?;
+            let relay = crate::media::Relay::start(crate::media::MediaConfig {
+                udp_bind: config
+                    .media
+                    .udp_bind
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("media.udp_bind: {e}"))?,
+                advertised_ip: config
+                    .media
+                    .advertised_ip
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("media.advertised_ip: {e}"))?,
+                recordings_dir,
+            })
+            .await?;
+            Some(relay)
+        } else {
+            None
+        };
         let state = AppState {
             journey,
+            media,
+            signer,
             store: store.clone(),
             config: Arc::new(config),
             auth: Arc::new(auth),
@@ -221,6 +261,7 @@ impl Application {
         ));
         let board = tokio::spawn(journey::run_board(state.clone(), shutdown.clone()));
         let sweeper = tokio::spawn(workers::run_journey(state.clone(), shutdown.clone()));
+        let calls = tokio::spawn(crate::calls::run(state.clone(), shutdown.clone()));
         let notifier = tokio::spawn(workers::run_notifications(state.clone(), shutdown.clone())?);
         let store = state.store.clone();
         let app = router(state);
@@ -237,6 +278,7 @@ impl Application {
         let _ = board.await;
         let _ = sweeper.await;
         let _ = notifier.await;
+        let _ = calls.await;
         store.close().await;
         Ok(())
     }

@@ -11,7 +11,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_CONFIG: &str = r#"# vkyc configuration. Every key can also be set by an environment variable named
-# VKYC_<KEY> in upper case (VKYC_LISTEN, VKYC_DATABASE_URL, ...), which wins over this file.
+# VKYC_<KEY> in upper case (VKYC_LISTEN, VKYC_DATABASE_URL, ...), which wins over this file;
+# a key inside a [table] with a double underscore (VKYC_MEDIA__UDP_BIND).
 
 # Address the HTTP server listens on. Port 0 picks a free port (printed at start).
 listen = "127.0.0.1:8080"
@@ -137,6 +138,29 @@ default_call_seconds = 300
 # How often the queue's state is read and pushed to waiting customers, in milliseconds.
 queue_interval_ms = 1000
 
+# ---- The video call ----
+[calls]
+# Seconds a customer has to accept an agent's invitation (else USER_MISSED_MEETING).
+invite_seconds = 60
+# Seconds a side's media may be lost before it has dropped off (USER_DROPPED_OFF /
+# AGENT_DROPPED_OFF); also how long both sides have to connect once the call starts.
+drop_grace_seconds = 20
+# How long a recording_link stays valid once shown, in seconds.
+recording_link_ttl_seconds = 3600
+# The deployment's own questions, asked beside the merchant's security_questions.
+questions = ["Please tell me your full name.", "Please tell me your date of birth.", "Please tell me the city you live in."]
+
+# ---- The media relay: each browser holds one WebRTC connection to it ----
+[media]
+# Turn the relay off only on a server that hosts no calls.
+enabled = true
+# The one UDP port all calls use ("0.0.0.0:3478"; port 0 picks a free one).
+udp_bind = "0.0.0.0:3478"
+# The address browsers reach that port at (the server's public or LAN address).
+advertised_ip = "127.0.0.1"
+# Where recordings are written. Empty: <data_dir>/recordings.
+recordings_dir = ""
+
 # ---- Messages to customers (notification_types) ----
 [notify]
 # SMTP server for email: "smtp://user:pass@host:587" (STARTTLS required), "smtps://..."
@@ -186,7 +210,27 @@ pub struct Config {
     pub staff_session_hours: u64,
     pub agent_stale_seconds: u64,
     pub journey: JourneyConfig,
+    pub calls: CallsConfig,
+    pub media: MediaSettings,
     pub notify: crate::notify::NotifySettings,
+}
+
+/// Settings of the video call (`[calls]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CallsConfig {
+    pub invite_seconds: u64,
+    pub drop_grace_seconds: u64,
+    pub recording_link_ttl_seconds: u64,
+    pub questions: Vec<String>,
+}
+
+/// Settings of the media relay (`[media]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MediaSettings {
+    pub enabled: bool,
+    pub udp_bind: String,
+    pub advertised_ip: String,
+    pub recordings_dir: String,
 }
 
 /// Settings of the customer journey (`[journey]`).
@@ -224,7 +268,7 @@ impl Config {
             anyhow::ensure!(file.exists(), "config file {} not found", file.display());
             figment = figment.merge(Toml::file(file));
         }
-        figment = figment.merge(Env::prefixed("VKYC_").ignore(&["config"]));
+        figment = figment.merge(Env::prefixed("VKYC_").split("__").ignore(&["config"]));
         let config: Config = figment.extract().context("reading the configuration")?;
         config.validate()?;
         Ok(config)

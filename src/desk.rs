@@ -49,6 +49,7 @@ pub fn router() -> Router<AppState> {
         .route("/agent/online", post(agent_online))
         .route("/agent/offline", post(agent_offline))
         .route("/agent/heartbeat", post(agent_heartbeat))
+        .merge(crate::calls::desk_routes())
         .layer(axum::middleware::map_response(no_store));
     Router::new()
         .route("/", get(page))
@@ -258,7 +259,8 @@ fn page_headers(content_type: &'static str) -> [(header::HeaderName, &'static st
         (
             header::CONTENT_SECURITY_POLICY,
             "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
-             img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+             img-src 'self' data: blob:; media-src 'self' blob:; form-action 'self'; \
+             base-uri 'none'; frame-ancestors 'none'",
         ),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),

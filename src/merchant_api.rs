@@ -314,7 +314,7 @@ async fn create_vkyc(
         .ok_or_else(|| Error::conflict("verification_id"))?;
     tracing::info!(reference_id = request.id, "video kyc request created");
 
-    let status = VkycStatus::of(&request, &state.base_url);
+    let status = VkycStatus::of(&request, &state.base_url, Some(&state.signer));
     let mut out = json!({
         "verification_id": status.verification_id,
         "reference_id": status.reference_id,
@@ -394,7 +394,11 @@ async fn get_vkyc(
         query.get("reference_id"),
     )
     .await?;
-    Ok(Json(VkycStatus::of(&request, &state.base_url)))
+    Ok(Json(VkycStatus::of(
+        &request,
+        &state.base_url,
+        Some(&state.signer),
+    )))
 }
 
 #[derive(Serialize)]
@@ -704,7 +708,11 @@ async fn sandbox_advance(
         .apply(&request, &path, Actor::Merchant, Some(&details), &changes)
         .await
         .map_err(move_error)?;
-    Ok(Json(VkycStatus::of(&moved, &state.base_url)))
+    Ok(Json(VkycStatus::of(
+        &moved,
+        &state.base_url,
+        Some(&state.signer),
+    )))
 }
 
 /// The API answer for a move that was not applied.

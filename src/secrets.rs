@@ -90,6 +90,16 @@ impl MasterKey {
         Ok(())
     }
 
+    /// A key for one purpose (e.g. signing recording links), derived from the master key
+    /// so that no second secret has to be kept.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        use hmac::Mac;
+        let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.0)
+            .expect("HMAC takes a key of any length");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     pub fn seal(&self, plaintext: &[u8]) -> String {
         let cipher = XChaCha20Poly1305::new((&self.0).into());
         let mut nonce = [0u8; 24];

@@ -38,7 +38,13 @@ pub struct VkycStatus {
 }
 
 impl VkycStatus {
-    pub fn of(request: &Request, base_url: &str) -> VkycStatus {
+    /// The body for `request`; a recording is shown as a link signed now, when a signer
+    /// is given.
+    pub fn of(
+        request: &Request,
+        base_url: &str,
+        signer: Option<&crate::recordings::RecordingSigner>,
+    ) -> VkycStatus {
         VkycStatus {
             verification_id: request.verification_id.clone(),
             reference_id: request.id,
@@ -48,7 +54,10 @@ impl VkycStatus {
             sub_status: request.sub_status.as_str(),
             vkyc_link: format!("{base_url}/v/{}", request.link_token),
             link_expiry: iso_millis(request.link_expires_at),
-            recording_link: request.recording_link.clone(),
+            recording_link: request.recording_link.as_deref().map(|r| match signer {
+                Some(signer) => signer.link(base_url, r, crate::store::now_ms()),
+                None => r.to_string(),
+            }),
             meeting_schedule: request.meeting_schedule.map(iso_seconds),
             auditor_remarks: request.auditor_remarks.clone(),
             agent_remarks: request.agent_remarks.clone(),

@@ -77,6 +77,7 @@ pub const HOSTED_EVENTS: [&str; 10] = [
 pub fn envelope(
     request: &crate::store::Request,
     base_url: &str,
+    signer: Option<&crate::recordings::RecordingSigner>,
     event_id: &str,
     seq: i64,
     at: i64,
@@ -87,7 +88,7 @@ pub fn envelope(
         "version": "v1",
         "event_id": event_id,
         "sequence": seq,
-        "data": VkycStatus::of(request, base_url),
+        "data": VkycStatus::of(request, base_url, signer),
     });
     body.to_string()
 }

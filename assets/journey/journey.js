@@ -57,7 +57,7 @@ async function loadText() {
   toggle.lang = lang === "en" ? "hi" : "en";
 }
 
-async function call(method, path, body, headers = {}) {
+async function call_(method, path, body, headers = {}) {
   const options = { method, headers: { ...headers } };
   if (body instanceof Blob) options.body = body;
   else if (body !== undefined) {
@@ -107,7 +107,7 @@ function busy(button, on) {
 async function refresh(notice) {
   let state;
   try {
-    state = await call("GET", "state");
+    state = await call_("GET", "state");
   } catch (error) {
     if (error.status === 404 || error.status === 410) return location.reload();
     return screen("error", t("error_generic"), alertBox(error.message));
@@ -140,7 +140,7 @@ function draw(state, reason) {
     case "waiting": return drawWaiting(state);
     case "queue": return drawQueue(state);
     case "scheduled": return drawScheduled(state);
-    case "call": return screen("call", t("call_heading"), el("p", { text: t("call_intro") }));
+    case "call": return drawCall(state);
     case "expired": return location.reload();
     default: return screen("done", t("done_heading"), el("p", { text: t("done_intro") }), el("p", { class: "muted", text: s }));
   }
@@ -164,7 +164,7 @@ function drawConsent() {
     event.preventDefault();
     const shown = paragraphs.map((p) => p.textContent).join("\n\n");
     const digest = await sha256Hex(shown);
-    after(call("POST", "consent", { lang, agree: box.checked, text_sha256: digest }), button);
+    after(call_("POST", "consent", { lang, agree: box.checked, text_sha256: digest }), button);
   });
   screen("consent", t("consent_heading"), el("div", { class: "consent" }, ...paragraphs), form);
 }
@@ -193,7 +193,7 @@ function drawAadhaar(state, reason) {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     if (!file.files[0]) return;
-    after(call("POST", "aadhaar", file.files[0], { "x-share-code": code.value.trim(), "content-type": "application/zip" }), button);
+    after(call_("POST", "aadhaar", file.files[0], { "x-share-code": code.value.trim(), "content-type": "application/zip" }), button);
   });
   screen("aadhaar", t("aadhaar_heading"),
     failed ? alertBox(`${t("aadhaar_failed")} ${reasonText(reason || state.last_reason, "error_generic")}`) : null,
@@ -204,7 +204,7 @@ function drawAadhaar(state, reason) {
 
 function drawIp(state) {
   const button = el("button", { type: "button", id: "ip-submit", text: state.sub_status === "USER_PROXY_DETECTED" || state.sub_status === "USER_LOCATION_OUTSIDE_INDIA" || state.sub_status === "TECHNICAL_FAILURE" ? t("try_again") : t("ip_submit") });
-  button.addEventListener("click", () => after(call("POST", "ip"), button));
+  button.addEventListener("click", () => after(call_("POST", "ip"), button));
   const notice = {
     USER_PROXY_DETECTED: t("ip_proxy"),
     USER_LOCATION_OUTSIDE_INDIA: t("ip_outside"),
@@ -221,7 +221,7 @@ function drawLocation(state) {
   }[state.sub_status];
   button.addEventListener("click", () => {
     busy(button, true);
-    const send = (body) => after(call("POST", "location", body), button);
+    const send = (body) => after(call_("POST", "location", body), button);
     if (!navigator.geolocation) return send({ permission: "unavailable" });
     navigator.geolocation.getCurrentPosition(
       (p) => send({ permission: "granted", latitude: p.coords.latitude, longitude: p.coords.longitude, accuracy: p.coords.accuracy }),
@@ -309,7 +309,7 @@ function drawDevices(state) {
       speed.textContent = t("devices_bandwidth", { kbps: body.bandwidth_kbps });
     } catch (_) {}
     stopStream();
-    after(call("POST", "devices", body), button);
+    after(call_("POST", "devices", body), button);
   });
   screen("devices", t("devices_heading"), notice ? alertBox(notice) : null, el("p", { text: t("devices_intro") }),
     video, el("label", { for: "level", text: t("devices_level") }), meter, speed, status, button);
@@ -317,14 +317,14 @@ function drawDevices(state) {
 
 function slotPicker(afterBooking) {
   const wrap = el("section", { id: "slots", "aria-labelledby": "slots-heading" }, el("h2", { id: "slots-heading", text: t("slots_heading") }));
-  call("GET", "slots").then((data) => {
+  call_("GET", "slots").then((data) => {
     if (!data.slots.length) return wrap.append(el("p", { id: "no-slots", text: t("slots_none") }));
     const select = el("select", { id: "slot" }, ...data.slots.map((s) => el("option", { value: s.start, text: s.label })));
     const button = el("button", { type: "submit", id: "slot-submit", text: t("slots_submit") });
     const form = el("form", {}, el("label", { for: "slot", text: t("slots_label") }), select, button);
     form.addEventListener("submit", (event) => {
       event.preventDefault();
-      after(call("POST", "slots", { slot_start: select.value }), button).then(afterBooking);
+      after(call_("POST", "slots", { slot_start: select.value }), button).then(afterBooking);
     });
     wrap.append(form);
   }).catch((error) => wrap.append(alertBox(error.message)));
@@ -336,9 +336,11 @@ function drawWaiting(state) {
     NO_AGENT_FOUND: t("no_agent"),
     USER_MISSED_MEETING: t("missed_meeting"),
     USER_MEETING_CANCELLED: t("meeting_cancelled"),
+    USER_DROPPED_OFF: t("dropped"),
+    AGENT_DROPPED_OFF: t("dropped"),
   }[state.sub_status];
   const join = el("button", { type: "button", id: "join-queue", text: state.sub_status === "NO_AGENT_FOUND" ? t("try_again") : t("join_queue") });
-  join.addEventListener("click", () => after(call("POST", "queue"), join));
+  join.addEventListener("click", () => after(call_("POST", "queue"), join));
   const book = el("button", { type: "button", id: "book-slot", class: "secondary", text: t("book_slot") });
   book.addEventListener("click", () => {
     book.remove();
@@ -389,9 +391,9 @@ function drawScheduled(state) {
   const slot = Date.parse(state.meeting_schedule);
   const open = Date.now() >= slot - 10 * 60 * 1000;
   const join = el("button", { type: "button", id: "join-slot", disabled: !open, text: t("scheduled_join") });
-  join.addEventListener("click", () => after(call("POST", "queue"), join));
+  join.addEventListener("click", () => after(call_("POST", "queue"), join));
   const cancel = el("button", { type: "button", id: "cancel-slot", class: "secondary", text: t("scheduled_cancel") });
-  cancel.addEventListener("click", () => after(call("DELETE", "slots"), cancel));
+  cancel.addEventListener("click", () => after(call_("DELETE", "slots"), cancel));
   const move = el("button", { type: "button", id: "reschedule", class: "secondary", text: t("scheduled_reschedule") });
   move.addEventListener("click", () => {
     move.remove();
@@ -401,6 +403,89 @@ function drawScheduled(state) {
     el("p", { class: "ok", id: "slot-time", text: t("scheduled_at", { time: state.meeting_schedule_text }) }),
     open ? null : el("p", { class: "muted", text: t("scheduled_not_yet") }),
     join, move, cancel);
+}
+
+// ---- the call ----
+
+let peer = null;
+let watcher = null;
+
+function hangUp() {
+  clearInterval(watcher);
+  watcher = null;
+  if (peer) peer.close();
+  peer = null;
+  stopStream();
+}
+
+async function drawCall(state) {
+  let call;
+  try {
+    call = await call_("GET", "call");
+  } catch (_) {
+    return screen("call", t("call_heading"), el("p", { text: t("call_waiting") }));
+  }
+  if (call.state === "invited") {
+    const accept = el("button", { type: "button", id: "call-accept", text: t("call_accept") });
+    const decline = el("button", { type: "button", id: "call-decline", class: "secondary", text: t("call_decline") });
+    const seconds = Math.max(0, Math.round((Date.parse(call.invite_expires_at) - Date.now()) / 1000));
+    accept.addEventListener("click", () => after(call_("POST", "call/accept").then(() => call_("GET", "state").then((s) => ({ state: s }))), accept));
+    decline.addEventListener("click", () => after(call_("POST", "call/decline").then(() => call_("GET", "state").then((s) => ({ state: s }))), decline));
+    // The invitation may lapse or be taken back: look again now and then.
+    clearInterval(watcher);
+    watcher = setInterval(() => app.dataset.step === "call" && app.dataset.callState === "invited" && refresh(), 3000);
+    screen("call", t("call_heading"), el("p", { class: "ok", text: t("call_invite") }),
+      el("p", { class: "muted", text: t("call_invite_time", { seconds }) }), accept, decline);
+    app.dataset.callState = "invited";
+    return;
+  }
+  const remote = el("video", { id: "remote-video", autoplay: true, playsinline: true, "aria-label": t("call_agent_video") });
+  const local = el("video", { id: "local-video", autoplay: true, playsinline: true, muted: true, "aria-label": t("call_your_video") });
+  const status = el("p", { class: "muted", id: "call-status", role: "status", text: t("call_connecting") });
+  const end = el("button", { type: "button", id: "call-end", class: "secondary", text: t("call_end") });
+  end.addEventListener("click", () => {
+    hangUp();
+    after(call_("POST", "call/end").then(() => call_("GET", "state").then((s) => ({ state: s }))), end);
+  });
+  screen("call", t("call_active_heading"), el("p", { text: t("call_active_intro") }), remote, local, status, end);
+  app.dataset.callState = "active";
+  try {
+    await startMedia(remote, local);
+    status.textContent = t("call_connected");
+  } catch (error) {
+    status.textContent = error.message;
+  }
+  // The agent may end the call: follow the request's status.
+  clearInterval(watcher);
+  watcher = setInterval(async () => {
+    try {
+      const now = await call_("GET", "state");
+      if (now.step !== "call") {
+        hangUp();
+        draw(now);
+      }
+    } catch (_) {}
+  }, 2000);
+}
+
+async function startMedia(remote, local) {
+  hangUp();
+  stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
+  local.srcObject = stream;
+  peer = new RTCPeerConnection();
+  for (const track of stream.getTracks()) peer.addTrack(track, stream);
+  const incoming = new MediaStream();
+  remote.srcObject = incoming;
+  peer.ontrack = (event) => incoming.addTrack(event.track);
+  await peer.setLocalDescription(await peer.createOffer());
+  // The relay is ICE-lite and takes no trickled candidates: send them all in the offer.
+  await new Promise((resolve) => {
+    if (peer.iceGatheringState === "complete") return resolve();
+    peer.addEventListener("icegatheringstatechange", () => peer.iceGatheringState === "complete" && resolve());
+    setTimeout(resolve, 2000);
+  });
+  const answer = await call_("POST", "call/offer", { sdp: peer.localDescription.sdp });
+  await peer.setRemoteDescription({ type: "answer", sdp: answer.sdp });
 }
 
 // ---- start ----

@@ -43,6 +43,7 @@ async function beat() {
 
 function signedIn(me) {
   csrf = me.csrf_token;
+  startConsole(me.role);
   $("who").textContent = me.username;
   $("role").textContent = me.role;
   $("agent").hidden = me.role !== "agent";
@@ -54,6 +55,7 @@ function signedIn(me) {
 
 function signedOut() {
   csrf = "";
+  stopConsole();
   online = false;
   renderPresence();
   show("login");
@@ -92,6 +94,311 @@ $("toggle").addEventListener("click", async () => {
 $("logout").addEventListener("click", async () => {
   await api("logout", {});
   signedOut();
+});
+
+// ---- the agent's call ----
+
+let poll = null;
+let peer = null;
+let localStream = null;
+let currentCall = null;
+
+function stopConsole() {
+  clearInterval(poll);
+  poll = null;
+  hangUp();
+  $("call").hidden = true;
+  $("auditor").hidden = true;
+}
+
+function startConsole(role) {
+  stopConsole();
+  if (role === "agent") {
+    $("call").hidden = false;
+    poll = setInterval(refreshCall, 2000);
+    refreshCall();
+  } else if (role === "auditor") {
+    $("auditor").hidden = false;
+    refreshCases();
+    poll = setInterval(refreshCases, 5000);
+  }
+}
+
+async function post(path, body = {}) {
+  const res = await api(path, body);
+  if (res.status === 401) signedOut();
+  if (!res.ok) $("call-error").textContent = res.data.message || "That did not work.";
+  else $("call-error").textContent = "";
+  return res;
+}
+
+function hangUp() {
+  if (peer) peer.close();
+  peer = null;
+  if (localStream) localStream.getTracks().forEach((t) => t.stop());
+  localStream = null;
+  $("remote").srcObject = null;
+  $("local").srcObject = null;
+}
+
+/** One WebRTC connection to the server's relay: our offer out, its answer in. */
+async function connect(offerPath) {
+  localStream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
+  $("local").srcObject = localStream;
+  peer = new RTCPeerConnection();
+  for (const track of localStream.getTracks()) peer.addTrack(track, localStream);
+  const remote = new MediaStream();
+  $("remote").srcObject = remote;
+  peer.ontrack = (event) => remote.addTrack(event.track);
+  await peer.setLocalDescription(await peer.createOffer());
+  // The relay is ICE-lite and takes no trickled candidates: send them all in the offer.
+  await new Promise((resolve) => {
+    if (peer.iceGatheringState === "complete") return resolve();
+    const done = () => peer.iceGatheringState === "complete" && resolve();
+    peer.addEventListener("icegatheringstatechange", done);
+    setTimeout(resolve, 2000);
+  });
+  const res = await post(offerPath, { sdp: peer.localDescription.sdp });
+  if (!res.ok) throw new Error(res.data.message);
+  await peer.setRemoteDescription({ type: "answer", sdp: res.data.sdp });
+}
+
+function details(view) {
+  const box = $("customer");
+  box.replaceChildren();
+  const dl = document.createElement("dl");
+  const row = (name, value) => {
+    if (value === undefined || value === null || value === "") return;
+    const dt = document.createElement("dt");
+    dt.textContent = name;
+    const dd = document.createElement("dd");
+    dd.textContent = value;
+    dl.append(dt, dd);
+  };
+  const a = (view.aadhaar && view.aadhaar.details) || {};
+  row("Name", a.name || (view.user && view.user.name));
+  row("Date of birth", a.dob);
+  row("Gender", a.gender);
+  row("Address", a.address ? Object.values(a.address).filter(Boolean).join(", ") : a.care_of);
+  row("Aadhaar", a.aadhaar_last4 ? `XXXX XXXX ${a.aadhaar_last4}` : view.aadhaar && view.aadhaar.source);
+  const gps = view.location || {};
+  row("Location", gps.latitude !== undefined ? `${gps.latitude}, ${gps.longitude} (±${gps.accuracy_m || "?"} m)` : "");
+  row("IP address", view.ip && view.ip.ip);
+  row("Server time", new Date(view.server_time).toLocaleString("en-IN", { timeZone: "Asia/Kolkata" }) + " IST");
+  row("Consent", view.consent && view.consent.time);
+  box.append(dl);
+  if (view.aadhaar_photo) {
+    const img = document.createElement("img");
+    img.src = view.aadhaar_photo;
+    img.alt = "Photo from Aadhaar";
+    img.className = "photo";
+    box.append(img);
+  }
+}
+
+function renderChecks(call) {
+  $("liveness-code").textContent = call.liveness_code;
+  $("liveness-result").textContent = call.liveness_result ? `Marked: ${call.liveness_result}` : "";
+  const list = $("questions");
+  list.replaceChildren();
+  call.questions.forEach((q, index) => {
+    const li = document.createElement("li");
+    li.textContent = q.question + (q.expected ? ` (expected: ${q.expected})` : "") + " ";
+    for (const answer of ["correct", "incorrect"]) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.textContent = answer === "correct" ? "Correct" : "Incorrect";
+      b.setAttribute("aria-pressed", String(q.answer === answer));
+      b.dataset.index = index;
+      b.dataset.answer = answer;
+      b.addEventListener("click", async () => {
+        const res = await post(`calls/${call.id}/answers`, { index, answer });
+        if (res.ok) refreshCall();
+      });
+      li.append(b);
+    }
+    list.append(li);
+  });
+  const caps = $("captures");
+  caps.replaceChildren();
+  for (const c of call.captures) {
+    const img = document.createElement("img");
+    img.src = c.url;
+    img.alt = c.kind === "face" ? "Captured face" : "Captured PAN card";
+    img.dataset.kind = c.kind;
+    caps.append(img);
+  }
+  if (call.pan && document.activeElement !== $("pan")) $("pan").value = call.pan;
+}
+
+async function refreshCall() {
+  const res = await api("agent/call");
+  if (res.status === 401) return signedOut();
+  if (!res.ok) return;
+  const view = res.data;
+  const call = view.call;
+  if (!call) {
+    if (currentCall) hangUp();
+    currentCall = null;
+    $("call-status").textContent = online ? "Waiting for the queue to assign you a customer." : "Go online to receive calls.";
+    $("customer").replaceChildren();
+    $("checks").hidden = true;
+    $("decision-form").hidden = true;
+    $("call").dataset.state = "none";
+    return;
+  }
+  $("call").dataset.state = call.state;
+  $("call").dataset.callId = call.id;
+  details(view);
+  if (call.state === "invited") {
+    $("call-status").textContent = "A customer has been assigned to you. Waiting for them to accept.";
+  } else if (call.state === "active") {
+    $("call-status").textContent = "In call.";
+    $("checks").hidden = false;
+    renderChecks(call);
+    if (!peer || currentCall !== call.id) {
+      currentCall = call.id;
+      hangUp();
+      connect(`calls/${call.id}/offer`).catch((e) => ($("call-error").textContent = `Could not connect: ${e.message}`));
+    }
+  } else {
+    hangUp();
+    currentCall = null;
+    $("checks").hidden = true;
+    $("call-status").textContent = `The call is over (${call.state}, ended by ${call.ended_by}). Record your decision.`;
+    $("decision-form").hidden = false;
+  }
+}
+
+function capture(kind) {
+  const video = $("remote");
+  const canvas = document.createElement("canvas");
+  canvas.width = video.videoWidth;
+  canvas.height = video.videoHeight;
+  if (!canvas.width) {
+    $("call-error").textContent = "No video from the customer yet.";
+    return;
+  }
+  canvas.getContext("2d").drawImage(video, 0, 0);
+  const image = canvas.toDataURL("image/jpeg", 0.85);
+  post(`calls/${currentCall}/captures`, { kind, image }).then((res) => res.ok && refreshCall());
+}
+
+$("capture-face").addEventListener("click", () => capture("face"));
+$("capture-pan").addEventListener("click", () => capture("pan"));
+$("liveness-pass").addEventListener("click", () => post(`calls/${currentCall}/liveness`, { result: "passed" }).then(refreshCall));
+$("liveness-fail").addEventListener("click", () => post(`calls/${currentCall}/liveness`, { result: "failed" }).then(refreshCall));
+$("pan-save").addEventListener("click", () => post(`calls/${currentCall}/pan`, { pan: $("pan").value }).then(refreshCall));
+$("end-call").addEventListener("click", () => post(`calls/${currentCall}/end`).then(refreshCall));
+$("decision-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const id = $("call").dataset.callId;
+  const res = await post(`calls/${id}/decision`, { decision: $("decision").value, remarks: $("remarks").value });
+  if (res.ok) {
+    $("remarks").value = "";
+    $("decision-form").hidden = true;
+    refreshCall();
+  }
+});
+
+// ---- the auditor's review ----
+
+let openCase = null;
+
+async function refreshCases() {
+  const res = await api("audit/cases");
+  if (res.status === 401) return signedOut();
+  if (!res.ok) return;
+  const list = $("cases");
+  list.replaceChildren();
+  $("cases-empty").hidden = res.data.cases.length > 0;
+  for (const c of res.data.cases) {
+    const li = document.createElement("li");
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = `${c.verification_id} (${c.sub_status})`;
+    b.dataset.reference = c.reference_id;
+    b.addEventListener("click", () => showCase(c.reference_id));
+    li.append(b);
+    list.append(li);
+  }
+}
+
+async function showCase(id) {
+  const res = await api(`audit/cases/${id}`);
+  if (!res.ok) {
+    $("audit-error").textContent = res.data.message || "That case cannot be opened.";
+    return;
+  }
+  openCase = id;
+  const view = res.data;
+  $("case").hidden = false;
+  $("case-title").textContent = `Case ${view.verification_id}: ${view.sub_status}`;
+  $("recording").src = view.recording_url || "";
+  const box = $("case-details");
+  box.replaceChildren();
+  const add = (tag, text) => {
+    const el = document.createElement(tag);
+    el.textContent = text;
+    box.append(el);
+    return el;
+  };
+  const a = (view.aadhaar && view.aadhaar.details) || {};
+  add("p", `Customer: ${a.name || (view.user && view.user.name) || "?"}; Aadhaar ${a.aadhaar_last4 ? "XXXX XXXX " + a.aadhaar_last4 : "(from the merchant)"}`);
+  if (view.location && view.location.latitude !== undefined) add("p", `Location: ${view.location.latitude}, ${view.location.longitude}`);
+  if (view.ip) add("p", `IP address: ${view.ip.ip}`);
+  if (view.consent) add("p", `Consent given ${view.consent.time} from ${view.consent.ip}`);
+  add("p", `Agent's remarks: ${view.agent_remarks || ""}`);
+  if (view.call) {
+    add("p", `Liveness (${view.call.liveness_code}): ${view.call.liveness_result || "not marked"}; PAN: ${view.call.pan || "not entered"}`);
+    const ol = document.createElement("ol");
+    ol.id = "case-questions";
+    for (const q of view.call.questions) {
+      const li = document.createElement("li");
+      li.textContent = `${q.question}: ${q.answer || "not marked"}`;
+      ol.append(li);
+    }
+    box.append(ol);
+    const caps = document.createElement("div");
+    caps.className = "captures";
+    for (const c of view.call.captures) {
+      const img = document.createElement("img");
+      img.src = c.url;
+      img.alt = c.kind === "face" ? "Captured face" : "Captured PAN card";
+      caps.append(img);
+    }
+    box.append(caps);
+  }
+  if (view.aadhaar_photo) {
+    const img = document.createElement("img");
+    img.src = view.aadhaar_photo;
+    img.alt = "Photo from Aadhaar";
+    img.className = "photo";
+    box.append(img);
+  }
+  const timeline = document.createElement("ol");
+  timeline.id = "timeline";
+  for (const h of view.timeline) {
+    const li = document.createElement("li");
+    li.textContent = `${h.time} ${h.actor}: ${h.to_sub_status}`;
+    timeline.append(li);
+  }
+  box.append(timeline);
+}
+
+$("audit-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const res = await api(`audit/cases/${openCase}/decision`, { decision: $("audit-decision").value, remarks: $("audit-remarks").value });
+  if (!res.ok) {
+    $("audit-error").textContent = res.data.message || "That did not work.";
+    return;
+  }
+  $("audit-error").textContent = "";
+  $("audit-remarks").value = "";
+  $("case").hidden = true;
+  $("recording").removeAttribute("src");
+  openCase = null;
+  refreshCases();
 });
 
 const me = await api("me");

@@ -99,6 +99,7 @@ pub fn router(config: &crate::config::Config) -> Router<AppState> {
         .route("/v/{key}/ws", get(queue::socket))
         .route("/assets/journey/{*file}", get(pages::asset))
         .route("/embed.js", get(pages::embed_script))
+        .merge(crate::calls::customer_routes())
 }
 
 /// Where a customer is in the journey.

@@ -388,7 +388,13 @@ pub async fn book(
                 events.push(Event::MeetingCancelled);
                 sides.push(SideWrite::EndBooking { state: "cancelled" });
             }
-            Step::Queue => sides.push(SideWrite::LeaveQueue),
+            Step::Queue => {
+                // Came for a booked slot and waiting: that meeting is given up first.
+                if opened.request.sub_status == crate::status::SubStatus::ScheduledUserQueued {
+                    events.push(Event::MeetingCancelled);
+                }
+                sides.push(SideWrite::LeaveQueue);
+            }
             _ => {}
         }
         events.push(Event::MeetingScheduled);

@@ -80,6 +80,16 @@ pub enum SideWrite {
     Notify {
         kind: &'static str,
     },
+    Call {
+        call_id: i64,
+        update: super::CallUpdate,
+    },
+    /// The auditor's decision, kept beside the status move it makes.
+    Audit {
+        auditor_id: i64,
+        decision: &'static str,
+        remarks: String,
+    },
 }
 
 impl Store {
@@ -387,6 +397,17 @@ impl Store {
                 for channel in channels {
                     insert_notification(tx, request.id, &channel, kind, now).await?;
                 }
+            }
+            SideWrite::Call { call_id, update } => {
+                self.update_call_in(tx, *call_id, update, now).await?;
+            }
+            SideWrite::Audit {
+                auditor_id,
+                decision,
+                remarks,
+            } => {
+                self.insert_audit_in(tx, request.id, *auditor_id, decision, remarks, now)
+                    .await?;
             }
         }
         Ok(())

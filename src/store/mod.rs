@@ -16,6 +16,8 @@ use std::str::FromStr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+mod calls;
+pub use calls::{Call, CallUpdate, CaptureRow};
 mod journey;
 pub use journey::{Booking, ConsentRow, NotificationRow, SideWrite, StepRow};
 mod webhooks;
@@ -41,6 +43,8 @@ pub struct Store {
     /// The public base URL, for the `vkyc_link` inside webhook events; set once the
     /// server knows where it listens.
     link_base: Arc<OnceLock<String>>,
+    /// Signs the recording links that webhook events carry; set once at start.
+    recording_signer: Arc<OnceLock<crate::recordings::RecordingSigner>>,
     /// On SQLite, creates go to one writer task that commits them in groups.
     creates: Option<tokio::sync::mpsc::Sender<CreateJob>>,
     /// Rate-limit counters. On PostgreSQL their own connections, which commit without
@@ -324,6 +328,7 @@ impl Store {
                 read,
                 backend: Backend::Sqlite,
                 link_base: Arc::default(),
+                recording_signer: Arc::default(),
                 creates: None,
             };
             // The writer holds a store without the sender, so it ends when the last
@@ -370,6 +375,7 @@ impl Store {
                 read: pool,
                 backend: Backend::Postgres,
                 link_base: Arc::default(),
+                recording_signer: Arc::default(),
                 creates: None,
                 counters,
             }
@@ -387,6 +393,11 @@ impl Store {
     /// Sets the public base URL that webhook events show in `vkyc_link` (first call wins).
     pub fn set_link_base(&self, base_url: &str) {
         let _ = self.link_base.set(base_url.to_string());
+    }
+
+    /// Sets the signer of recording links in webhook events (first call wins).
+    pub fn set_recording_signer(&self, signer: crate::recordings::RecordingSigner) {
+        let _ = self.recording_signer.set(signer);
     }
 
     fn link_base(&self) -> &str {

@@ -86,7 +86,14 @@ impl Store {
         for (i, snapshot) in snapshots.iter().enumerate() {
             let seq = first_seq + i as i64;
             let event_id = new_event_id();
-            let body = envelope(snapshot, self.link_base(), &event_id, seq, now);
+            let body = envelope(
+                snapshot,
+                self.link_base(),
+                self.recording_signer.get(),
+                &event_id,
+                seq,
+                now,
+            );
             let row = sqlx::query(
                 "INSERT INTO webhook_events (event_id, merchant_id, request_id, seq, event_type, \
                  body, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",

@@ -52,6 +52,8 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         default_rate_limit_per_minute: 0,
         ..Config::default()
     };
+    // Many servers run at once: each relay takes a free UDP port.
+    config.media.udp_bind = "127.0.0.1:0".into();
     adjust(&mut config);
     let database_url = config.database_url.clone();
     let app = Application::build(config.clone())

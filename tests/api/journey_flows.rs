@@ -684,6 +684,29 @@ async fn queued_customers_see_their_place_and_are_told_when_no_agent_remains() {
         history_of(&app, "fa-q2").await.last().unwrap(),
         "NO_AGENT_FOUND"
     );
+
+    // The agent is back: the customer joins again, first in line this time.
+    app.store.set_presence(agent, true, now_ms()).await.unwrap();
+    let joined = second.call(Method::POST, "queue", None).await.ok();
+    assert_eq!(joined["outcome"], "USER_QUEUED", "{joined}");
+    let mut ws = socket(&second).await;
+    let place = message_where(&mut ws, |m| m["type"] == "queue").await;
+    assert_eq!(place["position"], 1, "{place}");
+    assert_eq!(place["waiting"], 1, "{place}");
+    assert_eq!(place["expected_wait_seconds"], 300, "{place}");
+
+    // Waiting, the customer books a slot instead: out of the queue, and told so.
+    let slots = second.call(Method::GET, "slots", None).await.ok();
+    let start = slots["slots"][0]["start"].clone();
+    let booked = second
+        .call(Method::POST, "slots", Some(json!({"slot_start": start})))
+        .await
+        .ok();
+    assert_eq!(booked["outcome"], "USER_MEETING_SCHEDULED", "{booked}");
+    let status = message_where(&mut ws, |m| m["type"] == "status").await;
+    assert_eq!(status["step"], "scheduled", "{status}");
+    assert!(next_message(&mut ws).await.is_none(), "the socket closes");
+    assert_eq!(app.status("fa-q2").await["meeting_schedule"], start);
 }
 
 // ---- 5. slots ----
@@ -829,6 +852,12 @@ async fn customers_book_reschedule_cancel_miss_and_come_for_slots() {
         .await
         .assert_code(409, "slot_not_open");
     app.store.heartbeat(agent, now_ms()).await.unwrap();
+    // The agent is given a first customer (the queue assigns at once), so the two below
+    // wait for that call to end.
+    let first = customer(&app, "fa-slot-e", with_aadhaar()).await;
+    first.pass_checks().await;
+    first.call(Method::POST, "queue", None).await.ok();
+    wait_for(&app, "fa-slot-e", "AGENT_ASSIGNED_TO_USER", 15).await;
     let joined = walk_in.call(Method::POST, "queue", None).await.ok();
     assert_eq!(joined["outcome"], "USER_QUEUED", "{joined}");
 
@@ -860,6 +889,26 @@ async fn customers_book_reschedule_cancel_miss_and_come_for_slots() {
     // Still there a few sweeps later: the booked customer is not sent away as missed.
     tokio::time::sleep(Duration::from_millis(4500)).await;
     assert_eq!(c.sub_status().await, "SCHEDULED_USER_QUEUED");
+
+    // Waiting for the agent, C would rather take a later slot.
+    let later = slot_starts(&c.call(Method::GET, "slots", None).await.ok())[4].clone();
+    let rebooked = c
+        .call(Method::POST, "slots", Some(json!({"slot_start": later})))
+        .await;
+    let rebooked = rebooked.ok();
+    assert_eq!(rebooked["outcome"], "USER_MEETING_SCHEDULED", "{rebooked}");
+    assert_eq!(app.status("fa-slot-c").await["meeting_schedule"], later);
+    let history = history_of(&app, "fa-slot-c").await;
+    assert_eq!(
+        history[history.len() - 3..],
+        [
+            "SCHEDULED_USER_QUEUED",
+            "USER_MEETING_CANCELLED",
+            "USER_MEETING_SCHEDULED"
+        ]
+    );
+    let place = message_where(&mut ws, |m| m["type"] == "queue" && m["waiting"] == 1).await;
+    assert_eq!(place["position"], 1, "the walk-in moves up: {place}");
 }
 
 // ---- 6. slot messages ----

@@ -43,7 +43,9 @@ function serverEnv(dataDir, extra = {}) {
   for (const [key, value] of Object.entries(process.env)) {
     if (!key.startsWith('VKYC_')) env[key] = value;
   }
-  return { ...env, VKYC_DATA_DIR: dataDir, VKYC_LISTEN: '127.0.0.1:0', VKYC_DATABASE_URL: '', ...extra };
+  // Servers run side by side: each media relay takes a free UDP port.
+  return { ...env, VKYC_DATA_DIR: dataDir, VKYC_LISTEN: '127.0.0.1:0', VKYC_DATABASE_URL: '',
+    VKYC_MEDIA__UDP_BIND: '127.0.0.1:0', ...extra };
 }
 
 /**

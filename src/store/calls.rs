@@ -1,0 +1,436 @@
+//! Video calls, their captures and the auditors' reviews.
+
+use super::{now_ms, MoveError, Request, Store, REQUEST_COLUMNS};
+use crate::error::Result;
+use crate::status::{Actor, Event};
+use sqlx::Row;
+
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub id: i64,
+    pub request_id: i64,
+    pub agent_id: i64,
+    pub state: String,
+    pub invited_at: i64,
+    pub accepted_at: Option<i64>,
+    pub ended_at: Option<i64>,
+    pub ended_by: Option<String>,
+    pub liveness_code: String,
+    pub liveness_result: Option<String>,
+    pub questions: String,
+    pub pan: Option<String>,
+    pub customer_lost_at: Option<i64>,
+    pub agent_lost_at: Option<i64>,
+    pub recording_path: Option<String>,
+    pub recording_bytes: Option<i64>,
+    pub duration_ms: Option<i64>,
+    pub decision: Option<String>,
+    pub remarks: Option<String>,
+    pub decided_at: Option<i64>,
+}
+
+impl Call {
+    pub fn is_live(&self) -> bool {
+        matches!(self.state.as_str(), "invited" | "active")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CaptureRow {
+    pub id: i64,
+    pub call_id: i64,
+    pub kind: String,
+    pub at: i64,
+}
+
+/// A change to a call, written in the transaction of the status move it goes with.
+#[derive(Debug, Clone)]
+pub enum CallUpdate {
+    /// The customer accepted: the call is live; neither side's media is connected yet.
+    Accept,
+    /// The call is over (`declined`, `missed`, `ended` or `dropped`).
+    End {
+        state: &'static str,
+        by: &'static str,
+        recording: Option<(String, i64, i64)>,
+    },
+    Decide {
+        decision: &'static str,
+        remarks: String,
+    },
+}
+
+const CALL_COLUMNS: &str = "id, request_id, agent_id, state, invited_at, accepted_at, ended_at, \
+     ended_by, liveness_code, liveness_result, questions, pan, customer_lost_at, agent_lost_at, \
+     recording_path, recording_bytes, duration_ms, decision, remarks, decided_at";
+
+fn call_from_row(r: &sqlx::any::AnyRow) -> Result<Call, sqlx::Error> {
+    Ok(Call {
+        id: r.try_get("id")?,
+        request_id: r.try_get("request_id")?,
+        agent_id: r.try_get("agent_id")?,
+        state: r.try_get("state")?,
+        invited_at: r.try_get("invited_at")?,
+        accepted_at: r.try_get("accepted_at")?,
+        ended_at: r.try_get("ended_at")?,
+        ended_by: r.try_get("ended_by")?,
+        liveness_code: r.try_get("liveness_code")?,
+        liveness_result: r.try_get("liveness_result")?,
+        questions: r.try_get("questions")?,
+        pan: r.try_get("pan")?,
+        customer_lost_at: r.try_get("customer_lost_at")?,
+        agent_lost_at: r.try_get("agent_lost_at")?,
+        recording_path: r.try_get("recording_path")?,
+        recording_bytes: r.try_get("recording_bytes")?,
+        duration_ms: r.try_get("duration_ms")?,
+        decision: r.try_get("decision")?,
+        remarks: r.try_get("remarks")?,
+        decided_at: r.try_get("decided_at")?,
+    })
+}
+
+impl Store {
+    /// Gives a waiting customer to an agent: AGENT_ASSIGNED_TO_USER, the queue row taken
+    /// and the call created, in one transaction. `Lost` when the customer left the queue
+    /// or the agent got another call meanwhile (another process was quicker).
+    pub async fn assign_call(
+        &self,
+        request: &Request,
+        agent_id: i64,
+        liveness_code: &str,
+        questions: &str,
+    ) -> Result<(Request, Call), MoveError> {
+        let mut tx = self.write.begin().await?;
+        let details = serde_json::json!({ "agent_id": agent_id });
+        let moved = self
+            .apply_in(
+                &mut tx,
+                request,
+                &[Event::AgentAssigned],
+                Actor::System,
+                Some(&details),
+                &super::Changes::default(),
+            )
+            .await?;
+        let taken = sqlx::query(
+            "UPDATE queue_entries SET state = 'assigned' WHERE request_id = $1 AND state = 'waiting'",
+        )
+        .bind(request.id)
+        .execute(&mut *tx)
+        .await?;
+        if taken.rows_affected() != 1 {
+            return Err(MoveError::Lost);
+        }
+        let now = now_ms();
+        let inserted = sqlx::query(
+            "INSERT INTO calls (request_id, agent_id, state, invited_at, liveness_code, questions) \
+             VALUES ($1, $2, 'invited', $3, $4, $5) RETURNING id",
+        )
+        .bind(request.id)
+        .bind(agent_id)
+        .bind(now)
+        .bind(liveness_code)
+        .bind(questions)
+        .fetch_one(&mut *tx)
+        .await;
+        let id: i64 = match inserted {
+            Ok(row) => row.try_get("id")?,
+            Err(err) if super::is_unique_violation(&err) => return Err(MoveError::Lost),
+            Err(err) => return Err(err.into()),
+        };
+        tx.commit().await?;
+        let call = self
+            .call(id)
+            .await
+            .map_err(|e| MoveError::Db(sqlx::Error::Protocol(e.to_string())))?
+            .ok_or(MoveError::Lost)?;
+        Ok((moved, call))
+    }
+
+    pub(super) async fn update_call_in(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        call_id: i64,
+        update: &CallUpdate,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
+        match update {
+            CallUpdate::Accept => {
+                sqlx::query(
+                    "UPDATE calls SET state = 'active', accepted_at = $1, customer_lost_at = $1, \
+                     agent_lost_at = $1 WHERE id = $2",
+                )
+                .bind(now)
+                .bind(call_id)
+                .execute(&mut **tx)
+                .await?;
+            }
+            CallUpdate::End {
+                state,
+                by,
+                recording,
+            } => {
+                let (path, bytes, duration) = match recording {
+                    Some((p, b, d)) => (Some(p.clone()), Some(*b), Some(*d)),
+                    None => (None, None, None),
+                };
+                sqlx::query(
+                    "UPDATE calls SET state = $1, ended_by = $2, ended_at = $3, \
+                     recording_path = COALESCE($4, recording_path), \
+                     recording_bytes = COALESCE($5, recording_bytes), \
+                     duration_ms = COALESCE($6, duration_ms) WHERE id = $7",
+                )
+                .bind(*state)
+                .bind(*by)
+                .bind(now)
+                .bind(path)
+                .bind(bytes)
+                .bind(duration)
+                .bind(call_id)
+                .execute(&mut **tx)
+                .await?;
+            }
+            CallUpdate::Decide { decision, remarks } => {
+                sqlx::query(
+                    "UPDATE calls SET decision = $1, remarks = $2, decided_at = $3 WHERE id = $4",
+                )
+                .bind(*decision)
+                .bind(remarks)
+                .bind(now)
+                .bind(call_id)
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) async fn insert_audit_in(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        request_id: i64,
+        auditor_id: i64,
+        decision: &str,
+        remarks: &str,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO audits (request_id, auditor_id, decision, remarks, at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(request_id)
+        .bind(auditor_id)
+        .bind(decision)
+        .bind(remarks)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn fetch_calls(&self, sql: &str, bind: i64) -> Result<Vec<Call>> {
+        let rows = sqlx::query(sql).bind(bind).fetch_all(&self.read).await?;
+        Ok(rows.iter().map(call_from_row).collect::<Result<_, _>>()?)
+    }
+
+    pub async fn call(&self, id: i64) -> Result<Option<Call>> {
+        let sql = format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = $1");
+        Ok(self.fetch_calls(&sql, id).await?.pop())
+    }
+
+    /// The request's calls, oldest first.
+    pub async fn calls_for_request(&self, request_id: i64) -> Result<Vec<Call>> {
+        let sql = format!("SELECT {CALL_COLUMNS} FROM calls WHERE request_id = $1 ORDER BY id");
+        self.fetch_calls(&sql, request_id).await
+    }
+
+    /// The agent's invited or active call.
+    pub async fn live_call_for_agent(&self, agent_id: i64) -> Result<Option<Call>> {
+        let sql = format!(
+            "SELECT {CALL_COLUMNS} FROM calls WHERE agent_id = $1 \
+             AND state IN ('invited', 'active')"
+        );
+        Ok(self.fetch_calls(&sql, agent_id).await?.pop())
+    }
+
+    /// The agent's most recent call that ended and still waits for a decision.
+    pub async fn undecided_call_for_agent(&self, agent_id: i64) -> Result<Option<Call>> {
+        let sql = format!(
+            "SELECT {CALL_COLUMNS} FROM calls WHERE agent_id = $1 AND state IN ('ended', 'dropped') \
+             AND decision IS NULL ORDER BY id DESC LIMIT 1"
+        );
+        Ok(self.fetch_calls(&sql, agent_id).await?.pop())
+    }
+
+    /// Invitations sent before `before` that nobody answered.
+    pub async fn unanswered_invites(&self, before: i64) -> Result<Vec<Call>> {
+        let sql =
+            format!("SELECT {CALL_COLUMNS} FROM calls WHERE state = 'invited' AND invited_at < $1");
+        self.fetch_calls(&sql, before).await
+    }
+
+    /// Live calls where one side's media has been lost since before `before`.
+    pub async fn lost_calls(&self, before: i64) -> Result<Vec<Call>> {
+        let sql = format!(
+            "SELECT {CALL_COLUMNS} FROM calls WHERE state = 'active' \
+             AND (customer_lost_at < $1 OR agent_lost_at < $1)"
+        );
+        self.fetch_calls(&sql, before).await
+    }
+
+    /// Ends a call whose request has moved on without it.
+    pub async fn close_call(&self, call_id: i64, state: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE calls SET state = $1, ended_at = $2, ended_by = 'system' \
+             WHERE id = $3 AND state IN ('invited', 'active')",
+        )
+        .bind(state)
+        .bind(now_ms())
+        .bind(call_id)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// Marks a side's media as lost (`Some(time)`) or connected (`None`).
+    pub async fn set_media_lost(
+        &self,
+        call_id: i64,
+        customer: bool,
+        at: Option<i64>,
+    ) -> Result<()> {
+        let column = if customer {
+            "customer_lost_at"
+        } else {
+            "agent_lost_at"
+        };
+        // Losing keeps the first moment it was lost; connecting clears it.
+        let sql = if at.is_some() {
+            format!(
+                "UPDATE calls SET {column} = COALESCE({column}, $1) WHERE id = $2 AND state = 'active'"
+            )
+        } else {
+            format!("UPDATE calls SET {column} = $1 WHERE id = $2 AND state = 'active'")
+        };
+        sqlx::query(&sql)
+            .bind(at)
+            .bind(call_id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    /// Online agents without a live call, ready to take one.
+    pub async fn free_agents(&self, now: i64, stale_after_ms: i64) -> Result<Vec<i64>> {
+        let online = self.online_agents(now, stale_after_ms).await?;
+        let busy = sqlx::query("SELECT agent_id FROM calls WHERE state IN ('invited', 'active')")
+            .fetch_all(&self.read)
+            .await?;
+        let busy: Vec<i64> = busy
+            .iter()
+            .map(|r| r.try_get("agent_id"))
+            .collect::<Result<_, _>>()?;
+        Ok(online.into_iter().filter(|a| !busy.contains(a)).collect())
+    }
+
+    pub async fn set_call_questions(&self, call_id: i64, questions: &str) -> Result<()> {
+        sqlx::query("UPDATE calls SET questions = $1 WHERE id = $2")
+            .bind(questions)
+            .bind(call_id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_call_liveness(&self, call_id: i64, result: &str) -> Result<()> {
+        sqlx::query("UPDATE calls SET liveness_result = $1 WHERE id = $2")
+            .bind(result)
+            .bind(call_id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_call_pan(&self, call_id: i64, pan: &str) -> Result<()> {
+        sqlx::query("UPDATE calls SET pan = $1 WHERE id = $2")
+            .bind(pan)
+            .bind(call_id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn insert_capture(&self, call_id: i64, kind: &str, image_b64: &str) -> Result<i64> {
+        let row = sqlx::query(
+            "INSERT INTO captures (call_id, kind, image, at) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(call_id)
+        .bind(kind)
+        .bind(image_b64)
+        .bind(now_ms())
+        .fetch_one(&self.write)
+        .await?;
+        Ok(row.try_get("id")?)
+    }
+
+    pub async fn captures(&self, call_id: i64) -> Result<Vec<CaptureRow>> {
+        let rows = sqlx::query(
+            "SELECT id, call_id, kind, at FROM captures WHERE call_id = $1 ORDER BY id",
+        )
+        .bind(call_id)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(CaptureRow {
+                    id: r.try_get("id")?,
+                    call_id: r.try_get("call_id")?,
+                    kind: r.try_get("kind")?,
+                    at: r.try_get("at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// A capture's image (Base64 JPEG) and the call it belongs to.
+    pub async fn capture_image(&self, id: i64) -> Result<Option<(i64, String)>> {
+        let row = sqlx::query("SELECT call_id, image FROM captures WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row
+            .map(|r| -> Result<_, sqlx::Error> { Ok((r.try_get("call_id")?, r.try_get("image")?)) })
+            .transpose()?)
+    }
+
+    /// The photo proved in the Aadhaar step (Base64 JPEG).
+    pub async fn aadhaar_photo(&self, request_id: i64) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT photo FROM aadhaar_kyc WHERE request_id = $1")
+            .bind(request_id)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row
+            .map(|r| r.try_get::<Option<String>, _>("photo"))
+            .transpose()?
+            .flatten())
+    }
+
+    /// Cases waiting for an auditor, oldest first, leaving out those whose calls
+    /// `auditor_id` took as agent (four eyes).
+    pub async fn review_queue(&self, auditor_id: i64, limit: i64) -> Result<Vec<Request>> {
+        let sql = format!(
+            "SELECT {REQUEST_COLUMNS} FROM requests WHERE status = 'AGENT_REVIEWED' \
+             AND id NOT IN (SELECT request_id FROM calls WHERE agent_id = $1) \
+             ORDER BY updated_at, id LIMIT $2"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(auditor_id)
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(super::request_from_row)
+            .collect::<Result<_, _>>()?)
+    }
+}
