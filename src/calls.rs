@@ -642,7 +642,11 @@ async fn agent_answer(
 ) -> Result<Json<Value>> {
     let call = own_call(&state, &session, path_id(&id)?).await?;
     require_active(&call)?;
-    let index = body.id("index")?.ok_or_else(|| Error::missing("index"))?;
+    // Questions are numbered from 0, as the desk lists them.
+    let index = match body.get("index") {
+        None => return Err(Error::missing("index")),
+        Some(v) => v.as_u64().ok_or_else(|| Error::invalid("index"))?,
+    };
     let answer = match body.str("answer")? {
         Some(a @ ("correct" | "incorrect")) => a,
         Some(_) => return Err(Error::invalid("answer")),
@@ -845,7 +849,18 @@ async fn agent_decision(
     body: JsonBody,
 ) -> Result<Json<Value>> {
     let call = own_call(&state, &session, path_id(&id)?).await?;
-    if !matches!(call.state.as_str(), "ended" | "dropped") || call.decision.is_some() {
+    // A dropped call whose customer has had another call since is not this case's
+    // call any more: the decision belongs to the latest one.
+    let latest = state
+        .store
+        .calls_for_request(call.request_id)
+        .await?
+        .last()
+        .map(|c| c.id);
+    if !matches!(call.state.as_str(), "ended" | "dropped")
+        || call.decision.is_some()
+        || latest != Some(call.id)
+    {
         return Err(conflict(
             "call_not_decidable",
             "a decision is made once, after the call has ended.",

@@ -70,6 +70,16 @@ pub enum StaffCommand {
         #[arg(long)]
         username: String,
     },
+    /// Move a staff member to another role (admin, agent or auditor). Their sessions
+    /// end and they go offline; refused while they are on a call or one of their calls
+    /// waits for their decision.
+    SetRole {
+        #[arg(long)]
+        username: String,
+        /// admin, agent or auditor.
+        #[arg(long)]
+        role: String,
+    },
     /// Require a TOTP one-time code at login; prints the otpauth:// URI (shown only once).
     Totp {
         #[arg(long)]
@@ -467,6 +477,37 @@ async fn staff(
             );
             cli_audit(store, "staff_disabled", &member.username).await?;
             println!("{} is disabled and signed out", member.username);
+        }
+        StaffCommand::SetRole { username, role } => {
+            let role: Role = role.parse()?;
+            let member = find_staff(store, &username).await?;
+            anyhow::ensure!(
+                member.disabled_at.is_none(),
+                "{} is disabled",
+                member.username
+            );
+            anyhow::ensure!(member.role != role, "{} is already {role}", member.username);
+            anyhow::ensure!(
+                store.set_staff_role(member.id, role, now_ms()).await?,
+                "{} is on a call or has a call waiting for their decision (or was disabled \
+                 meanwhile): try again once it is decided",
+                member.username
+            );
+            let change = format!("{} -> {role}", member.role);
+            store
+                .insert_staff_audit(
+                    None,
+                    now_ms(),
+                    "staff_role_changed",
+                    Some(&member.username),
+                    None,
+                    Some(&format!("vkyc cli: {change}")),
+                )
+                .await?;
+            println!(
+                "{} is now {role} (was {}); their sessions ended",
+                member.username, member.role
+            );
         }
         StaffCommand::Totp { username } => {
             let member = find_staff(store, &username).await?;

@@ -1,52 +1,85 @@
-// TEMPORARY STUB until the relay lands.
+//! Media relay and call recorder.
+//!
+//! Each browser (customer, agent) holds one WebRTC connection to this server.
+//! [`Relay`] terminates both with str0m (ICE-lite, DTLS-SRTP, one UDP port for
+//! every call), forwards each side's audio and video to the other side, and
+//! records the call into `<recordings_dir>/<call_id>.webm` from the frames it
+//! receives, with a sidecar `<call_id>.json`.
+
+mod recorder;
+mod relay;
+mod webm;
+
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+
+pub use relay::Relay;
+
+#[derive(Clone, Debug)]
 pub struct MediaConfig {
+    /// One UDP port for all calls, e.g. `0.0.0.0:3478` (or `127.0.0.1:0` in tests).
     pub udp_bind: SocketAddr,
+    /// The address put in our ICE candidate (what browsers send to).
     pub advertised_ip: IpAddr,
     pub recordings_dir: PathBuf,
 }
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum Side {
     Customer,
     Agent,
 }
+
+impl Side {
+    pub fn other(self) -> Side {
+        match self {
+            Side::Customer => Side::Agent,
+            Side::Agent => Side::Customer,
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Side::Customer => "customer",
+            Side::Agent => "agent",
+        }
+    }
+}
+
 #[derive(Clone, Debug, serde::Serialize)]
 pub enum MediaEvent {
+    /// ICE and DTLS are up for this side.
     Connected { call_id: String, side: Side },
+    /// ICE disconnected/failed, DTLS closed, no packets for ~5 s, or the call ended.
     Disconnected { call_id: String, side: Side },
 }
+
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Recording {
+    /// `<recordings_dir>/<call_id>.webm`
     pub path: PathBuf,
+    /// `<recordings_dir>/<call_id>.json`
     pub sidecar: PathBuf,
     pub started_at_ms: i64,
     pub duration_ms: i64,
     pub bytes: u64,
 }
-#[derive(Clone)]
-pub struct Relay {
-    tx: tokio::sync::broadcast::Sender<MediaEvent>,
-}
-impl Relay {
-    pub async fn start(_c: MediaConfig) -> anyhow::Result<Relay> {
-        Ok(Relay {
-            tx: tokio::sync::broadcast::channel(16).0,
-        })
-    }
-    pub fn local_addr(&self) -> SocketAddr {
-        "127.0.0.1:0".parse().unwrap()
-    }
-    pub async fn open_call(&self, _id: &str, _m: serde_json::Value) -> anyhow::Result<()> {
-        Ok(())
-    }
-    pub async fn join(&self, _id: &str, _s: Side, _o: &str) -> anyhow::Result<String> {
-        anyhow::bail!("stub")
-    }
-    pub fn events(&self) -> tokio::sync::broadcast::Receiver<MediaEvent> {
-        self.tx.subscribe()
-    }
-    pub async fn end_call(&self, _id: &str) -> anyhow::Result<Option<Recording>> {
-        Ok(None)
-    }
+
+/// Counters for benchmarks. Packets and bytes are UDP datagrams on the
+/// relay's socket; frames are whole audio/video frames (str0m depacketises).
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct RelayStats {
+    pub calls: u64,
+    pub peers: u64,
+    pub packets_in: u64,
+    pub bytes_in: u64,
+    pub packets_out: u64,
+    pub bytes_out: u64,
+    pub frames_forwarded: u64,
+    pub bytes_forwarded: u64,
+    pub frames_recorded: u64,
 }

@@ -253,11 +253,14 @@ impl Store {
         Ok(self.fetch_calls(&sql, agent_id).await?.pop())
     }
 
-    /// The agent's most recent call that ended and still waits for a decision.
+    /// The agent's most recent call that ended and still waits for a decision. A dropped
+    /// call whose customer has since been given another call waits for nothing.
     pub async fn undecided_call_for_agent(&self, agent_id: i64) -> Result<Option<Call>> {
         let sql = format!(
-            "SELECT {CALL_COLUMNS} FROM calls WHERE agent_id = $1 AND state IN ('ended', 'dropped') \
-             AND decision IS NULL ORDER BY id DESC LIMIT 1"
+            "SELECT {CALL_COLUMNS} FROM calls c WHERE agent_id = $1 AND state IN ('ended', 'dropped') \
+             AND decision IS NULL AND NOT EXISTS \
+             (SELECT 1 FROM calls later WHERE later.request_id = c.request_id AND later.id > c.id) \
+             ORDER BY id DESC LIMIT 1"
         );
         Ok(self.fetch_calls(&sql, agent_id).await?.pop())
     }

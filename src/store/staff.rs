@@ -232,6 +232,44 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Moves an enabled staff member to `role`, in one transaction: their sessions end
+    /// (they sign in again under the new role) and they go offline. `false` (nothing
+    /// changes) when no such account is enabled, or the staff member is on a call or has
+    /// a call that still waits for their decision (no one else could decide it).
+    pub async fn set_staff_role(&self, staff_id: i64, role: Role, now: i64) -> Result<bool> {
+        let mut tx = self.write.begin().await?;
+        let done = sqlx::query(
+            "UPDATE staff SET role = $1 WHERE id = $2 AND disabled_at IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM calls c WHERE c.agent_id = $2 \
+                 AND (c.state IN ('invited', 'active') \
+                      OR (c.state IN ('ended', 'dropped') AND c.decision IS NULL \
+                          AND NOT EXISTS (SELECT 1 FROM calls later \
+                              WHERE later.request_id = c.request_id AND later.id > c.id))))",
+        )
+        .bind(role.as_str())
+        .bind(staff_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM staff_sessions WHERE staff_id = $1")
+            .bind(staff_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE agent_presence SET online = 0, since = $1, last_seen = $1 \
+             WHERE staff_id = $2 AND online = 1",
+        )
+        .bind(now)
+        .bind(staff_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Sets (or with `None` removes) the sealed TOTP secret.
     pub async fn set_totp_secret(&self, staff_id: i64, sealed: Option<&str>) -> Result<()> {
         sqlx::query("UPDATE staff SET totp_secret_enc = $1 WHERE id = $2")

@@ -1,0 +1,242 @@
+'use strict';
+// Shared by the browser tests: starts a real `vkyc` server with test fixtures (a UIDAI
+// certificate and signed Aadhaar files, IP databases), launches Debian's Chromium through
+// playwright-core, and drives the customer journey's steps the way a customer does.
+//
+// Runs on SQLite; with VKYC_JOURNEY_PG_URL set (a PostgreSQL server URL), on a fresh
+// PostgreSQL database instead.
+
+const assert = require('node:assert/strict');
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { chromium } = require('playwright-core');
+const { REPO_ROOT, serverBinary, serverEnv, startServer, stopServer, MERCHANT_API_LINE, CLIENT_ID_LINE, CLIENT_SECRET_LINE } = require('../sdk/server.js');
+
+const SUPPORT = path.join(REPO_ROOT, 'tests', 'support');
+const SHOTS = path.join(REPO_ROOT, 'target', 'journey-screenshots');
+const PHONE = { width: 390, height: 844 };
+const DELHI = { latitude: 28.6139, longitude: 77.209 };
+const LONDON = { latitude: 51.5072, longitude: -0.1276 };
+const INDIAN_IP = '49.36.10.20';
+const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--use-fake-device-for-media-stream', '--allow-loopback-in-peer-connection'];
+const PG_URL = process.env.VKYC_JOURNEY_PG_URL;
+const BACKEND = PG_URL ? 'postgres' : 'sqlite';
+const AADHAAR_DETAILS = {
+  last_verified_at: '2026-11-30T10:00:00.000Z', care_of: 'S/O Ravi Rao', dob: '1990-05-17', gender: 'F',
+  name: 'Asha Rao', photo_link: 'https://example.in/photos/asha.jpg',
+};
+
+function run(cmd, args, input) {
+  const r = spawnSync(cmd, args, { input, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed:\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+function makeFixtures(dir) {
+  run(path.join(SUPPORT, 'make-uidai-cert'), [dir]);
+  const key = path.join(dir, 'uidai-test.key');
+  const cert = path.join(dir, 'uidai-test.crt');
+  const zip = (name, ...args) => {
+    const out = path.join(dir, name);
+    run(path.join(SUPPORT, 'make-aadhaar-zip'), ['--key', key, '--cert', cert, '--out', out, '--share-code', 'AB12',
+      '--name', 'Asha Rao', '--last4', '4321', ...args]);
+    return out;
+  };
+  const spec = (file, body) => {
+    fs.writeFileSync(`${file}.json`, JSON.stringify(body));
+    return `${file}.json`;
+  };
+  const country = path.join(dir, 'country.mmdb');
+  run(path.join(SUPPORT, 'make-mmdb'), ['--type', 'GeoIP2-Country', '--out', country, spec(country, {
+    '49.36.0.0/14': { country: { iso_code: 'IN' } },
+    '103.10.0.0/16': { country: { iso_code: 'IN' } },
+    '8.8.8.0/24': { country: { iso_code: 'US' } },
+    '127.0.0.0/8': { country: { iso_code: 'IN' } },
+  })]);
+  const anonymous = path.join(dir, 'anonymous.mmdb');
+  run(path.join(SUPPORT, 'make-mmdb'), ['--type', 'GeoIP2-Anonymous-IP', '--out', anonymous, spec(anonymous, {
+    '103.10.0.0/16': { is_anonymous: true, is_anonymous_vpn: true },
+  })]);
+  return {
+    cert, country, anonymous,
+    good: zip('good.zip'),
+    tampered: zip('tampered.zip', '--tamper'),
+    old: zip('old.zip', '--generated', '2020-01-01 10:00:00'),
+  };
+}
+
+/** A running server with its fixtures and browsers. `extraConfig`: more TOML lines. */
+class Deployment {
+  async start(extraConfig = [], tables = {}) {
+    this.bin = serverBinary();
+    this.dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vkyc-journey-'));
+    this.fixtures = makeFixtures(this.dataDir);
+    const config = path.join(this.dataDir, 'vkyc.toml');
+    const table = (name, lines) => [`[${name}]`, ...lines, ...(tables[name] || [])];
+    fs.writeFileSync(config, [
+      'trusted_proxies = ["127.0.0.1/32"]',
+      'default_rate_limit_per_minute = 0',
+      ...extraConfig,
+      ...table('journey', [
+        `uidai_certificate = ${JSON.stringify(this.fixtures.cert)}`,
+        `ip_country_db = ${JSON.stringify(this.fixtures.country)}`,
+        `ip_anonymous_db = ${JSON.stringify(this.fixtures.anonymous)}`,
+        'working_days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]',
+        'working_hours = "00:00-24:00"',
+        'queue_interval_ms = 200',
+      ]),
+      ...table('calls', []),
+      ...table('media', ['udp_bind = "127.0.0.1:0"', 'advertised_ip = "127.0.0.1"']),
+      '',
+    ].join('\n'));
+    const extra = { VKYC_CONFIG: config };
+    if (PG_URL) {
+      this.pgDatabase = `vkyc_test_journey_${process.pid}_${Math.floor(Math.random() * 1e6)}`;
+      run('psql', [PG_URL, '-qc', `CREATE DATABASE ${this.pgDatabase}`]);
+      extra.VKYC_DATABASE_URL = PG_URL.replace(/\/[^/]*$/, `/${this.pgDatabase}`);
+    }
+    this.server = await startServer(this.bin, this.dataDir, { apiUrl: MERCHANT_API_LINE, clientId: CLIENT_ID_LINE, clientSecret: CLIENT_SECRET_LINE }, extra);
+    ({ apiUrl: this.apiUrl, clientId: this.clientId, clientSecret: this.clientSecret } = this.server.values);
+    this.base = this.apiUrl.replace(/\/verification$/, '');
+    this.env = serverEnv(this.dataDir, extra);
+    this.serial = 0;
+    // One browser where the fake UI allows camera and microphone; one where only what
+    // a context grants is allowed.
+    this.browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: [...CHROMIUM_FLAGS, '--use-fake-ui-for-media-stream'] });
+    this.strictBrowser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_FLAGS });
+    return this;
+  }
+
+  async stop() {
+    if (this.browser) await this.browser.close();
+    if (this.strictBrowser) await this.strictBrowser.close();
+    await stopServer(this.server);
+    if (this.pgDatabase) spawnSync('psql', [PG_URL, '-qc', `DROP DATABASE IF EXISTS ${this.pgDatabase}`]);
+    if (this.dataDir) fs.rmSync(this.dataDir, { recursive: true, force: true });
+  }
+
+  /** A `vkyc` command on the server's data directory and configuration. */
+  vkyc(args, input) {
+    const r = spawnSync(this.bin, args, { input, encoding: 'utf8', env: this.env, cwd: this.dataDir });
+    if (r.status !== 0) throw new Error(`vkyc ${args.join(' ')} failed:\n${r.stdout}\n${r.stderr}`);
+    return r.stdout;
+  }
+
+  async merchant(method, p, body) {
+    const response = await fetch(`${this.apiUrl}${p}`, {
+      method,
+      headers: { 'x-client-id': this.clientId, 'x-client-secret': this.clientSecret, 'x-api-version': '2024-12-01', 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const data = await response.json();
+    assert.ok(response.ok, `${method} ${p}: ${response.status} ${JSON.stringify(data)}`);
+    return data;
+  }
+
+  /** A new user and Video KYC request; returns its id and link. */
+  async newRequest(extra = {}) {
+    const id = `web-${BACKEND}-${process.pid}-${++this.serial}`;
+    await this.merchant('POST', '/user', { user_id: id, phone: '9876543210', name: 'Asha Rao', email: 'asha@example.in' });
+    const created = await this.merchant('POST', '/vkyc', { verification_id: id, user_id: id, ...extra });
+    return { id, link: created.vkyc_link };
+  }
+
+  async status(id) {
+    return this.merchant('GET', `/vkyc?verification_id=${id}`);
+  }
+
+  /** Waits (up to `seconds`) for GET /vkyc to show `sub`. */
+  async expectStatus(id, sub, seconds = 5) {
+    let last;
+    for (let i = 0; i < seconds * 10; i++) {
+      last = await this.status(id);
+      if (last.sub_status === sub) return last;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(last.sub_status, sub, `GET /vkyc for ${id}`);
+  }
+
+  /** A phone-size page for one customer. */
+  async customerPage(options = {}) {
+    const { ip = INDIAN_IP, geo = DELHI, permissions = ['geolocation', 'camera', 'microphone'], strict = false, locale = 'en-IN' } = options;
+    const context = await (strict ? this.strictBrowser : this.browser).newContext({
+      viewport: PHONE, deviceScaleFactor: 1, isMobile: true, hasTouch: true, locale,
+      geolocation: geo, permissions, extraHTTPHeaders: { 'x-forwarded-for': ip },
+    });
+    const page = await context.newPage();
+    page.on('pageerror', (e) => console.error('page error:', e.message));
+    return { context, page };
+  }
+
+  /** A desktop page for a staff member, signed in at /desk. */
+  async staffPage(username, password) {
+    const context = await this.browser.newContext({ viewport: { width: 1280, height: 900 }, permissions: ['camera', 'microphone'] });
+    const page = await context.newPage();
+    page.on('pageerror', (e) => console.error('desk page error:', e.message));
+    await page.goto(`${this.base}/desk`);
+    await page.getByLabel('Username').fill(username);
+    await page.getByLabel('Password').fill(password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForSelector('#desk:not([hidden])');
+    return { context, page };
+  }
+
+  createStaff(username, role, password) {
+    this.vkyc(['staff', 'create', '--username', username, '--role', role, '--password-stdin'], `${password}\n`);
+  }
+}
+
+async function shot(page, name) {
+  fs.mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: path.join(SHOTS, `${BACKEND}-${name}.png`), fullPage: true });
+}
+
+async function atStep(page, step, timeout = 15_000) {
+  await page.waitForSelector(`#app[data-step="${step}"]`, { timeout });
+}
+
+async function consent(page) {
+  await atStep(page, 'consent');
+  await page.getByLabel('I have read this and I agree').check();
+  await page.getByRole('button', { name: 'Agree and continue' }).click();
+}
+
+async function uploadAadhaar(page, file, code = 'AB12') {
+  await atStep(page, 'aadhaar');
+  await page.setInputFiles('#aadhaar-file', file);
+  await page.fill('#share-code', code);
+  await page.getByRole('button', { name: 'Verify Aadhaar' }).click();
+}
+
+async function passIp(page) {
+  await atStep(page, 'ip');
+  await page.locator('#ip-submit').click();
+}
+
+async function passLocation(page) {
+  await atStep(page, 'location');
+  await page.locator('#location-submit').click();
+}
+
+async function passDevices(page) {
+  await atStep(page, 'devices');
+  await page.locator('#devices-submit').click();
+}
+
+/** Consent through devices, for a request whose merchant sent aadhaar_details. */
+async function passChecks(page) {
+  await consent(page);
+  await passIp(page);
+  await passLocation(page);
+  await passDevices(page);
+  await atStep(page, 'waiting');
+}
+
+module.exports = {
+  Deployment, AADHAAR_DETAILS, BACKEND, DELHI, LONDON, INDIAN_IP, SHOTS,
+  shot, atStep, consent, uploadAadhaar, passIp, passLocation, passDevices, passChecks,
+};
