@@ -948,11 +948,15 @@ async fn capture_image(
         .capture_image(path_id(&id)?)
         .await?
         .ok_or_else(not_found)?;
-    if session.role == Role::Agent {
-        let call = state.store.call(call_id).await?.ok_or_else(not_found)?;
-        if call.agent_id != session.staff_id {
-            return Err(not_found());
-        }
+    // An agent sees the captures of their own calls; an auditor those of calls they did
+    // not take as agent (four eyes), once the agent has decided.
+    let call = state.store.call(call_id).await?.ok_or_else(not_found)?;
+    let allowed = match session.role {
+        Role::Agent => call.agent_id == session.staff_id,
+        _ => call.agent_id != session.staff_id && call.decision.is_some(),
+    };
+    if !allowed {
+        return Err(not_found());
     }
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(image)

@@ -313,6 +313,14 @@ impl Config {
             (11..=3600).contains(&self.agent_stale_seconds),
             "agent_stale_seconds must be between 11 and 3600 (heartbeats come every 10 s)"
         );
+        anyhow::ensure!(
+            (5..=600).contains(&self.calls.invite_seconds),
+            "calls.invite_seconds must be between 5 and 600"
+        );
+        anyhow::ensure!(
+            (1..=600).contains(&self.calls.drop_grace_seconds),
+            "calls.drop_grace_seconds must be between 1 and 600"
+        );
         crate::slots::Hours::from_config(&self.journey).context("journey working hours")?;
         if !self.public_base_url.is_empty() {
             url::Url::parse(&self.public_base_url).context("public_base_url is not a URL")?;
