@@ -73,9 +73,19 @@ pub async fn send_notifications(
     notifier: &crate::notify::Notifier,
 ) -> crate::error::Result<usize> {
     use crate::notify::{render, Channel, Kind, Lang, Params};
-    let pending = state.store.pending_notifications(100).await?;
+    let now = now_ms();
+    let pending = state.store.pending_notifications(now, 100).await?;
     let sandbox = state.config.environment == crate::config::Environment::Sandbox;
     for n in &pending {
+        // Several processes may run this worker: each message is sent by the one that
+        // claims it. A claim outlives any send (10 s timeout) and lapses after a crash.
+        if !state
+            .store
+            .claim_notification(n.id, now, now + 60_000)
+            .await?
+        {
+            continue;
+        }
         let fail = |error: String| (None::<crate::notify::Message>, error);
         let prepared = async {
             let channel = Channel::parse(&n.channel)

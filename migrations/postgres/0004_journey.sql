@@ -84,7 +84,9 @@ CREATE TABLE notifications (
     attempts    BIGINT  NOT NULL DEFAULT 0,
     last_error  TEXT,
     created_at  BIGINT  NOT NULL,
-    sent_at     BIGINT
+    sent_at     BIGINT,
+    -- A process sending the message holds it until then (a crashed one's claim lapses).
+    lease_until BIGINT
 );
 CREATE INDEX notifications_pending ON notifications (id) WHERE state = 'pending';
 CREATE INDEX notifications_request ON notifications (request_id);

@@ -81,7 +81,9 @@ CREATE TABLE notifications (
     attempts    INTEGER NOT NULL DEFAULT 0,
     last_error  TEXT,
     created_at  INTEGER NOT NULL,
-    sent_at     INTEGER
+    sent_at     INTEGER,
+    -- A process sending the message holds it until then (a crashed one's claim lapses).
+    lease_until INTEGER
 );
 CREATE INDEX notifications_pending ON notifications (id) WHERE state = 'pending';
 CREATE INDEX notifications_request ON notifications (request_id);

@@ -572,12 +572,18 @@ impl Store {
 
     // ---- notifications ----
 
-    pub async fn pending_notifications(&self, limit: i64) -> Result<Vec<NotificationRow>> {
+    /// Messages waiting to be sent that no process holds.
+    pub async fn pending_notifications(
+        &self,
+        now: i64,
+        limit: i64,
+    ) -> Result<Vec<NotificationRow>> {
         let rows = sqlx::query(&format!(
             "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE state = 'pending' \
-             ORDER BY id LIMIT $1"
+             AND (lease_until IS NULL OR lease_until < $2) ORDER BY id LIMIT $1"
         ))
         .bind(limit)
+        .bind(now)
         .fetch_all(&self.read)
         .await?;
         Ok(rows
@@ -599,6 +605,20 @@ impl Store {
             .collect::<Result<_, _>>()?)
     }
 
+    /// Takes a pending message for `until`; false when another process has it.
+    pub async fn claim_notification(&self, id: i64, now: i64, until: i64) -> Result<bool> {
+        let claimed = sqlx::query(
+            "UPDATE notifications SET lease_until = $1 WHERE id = $2 AND state = 'pending' \
+             AND (lease_until IS NULL OR lease_until < $3)",
+        )
+        .bind(until)
+        .bind(id)
+        .bind(now)
+        .execute(&self.write)
+        .await?;
+        Ok(claimed.rows_affected() == 1)
+    }
+
     /// Records how sending went: `sent`, `recorded`, `failed`, or back to `pending` with
     /// the error (another try later).
     pub async fn finish_notification(
@@ -613,7 +633,7 @@ impl Store {
         sqlx::query(
             "UPDATE notifications SET state = $1, recipient = COALESCE($2, recipient), \
              subject = COALESCE($3, subject), body = COALESCE($4, body), last_error = $5, \
-             attempts = attempts + 1, sent_at = CASE WHEN $1 IN ('sent', 'recorded') THEN $6 \
+             attempts = attempts + 1, lease_until = NULL, sent_at = CASE WHEN $1 IN ('sent', 'recorded') THEN $6 \
              ELSE sent_at END WHERE id = $7",
         )
         .bind(state)

@@ -141,6 +141,7 @@ fn vkyc_command(dir: &Path, database_url: &str) -> Command {
         .env("VKYC_DATA_DIR", dir)
         .env("VKYC_DATABASE_URL", database_url)
         .env("VKYC_LISTEN", "127.0.0.1:0")
+        .env("VKYC_MEDIA__UDP_BIND", "127.0.0.1:0")
         .env("VKYC_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", "true")
         .env("VKYC_WEBHOOK_INTERVAL_MS", "50")
         .env(
