@@ -493,3 +493,56 @@ async fn sandbox_records_the_messages_it_would_send() {
     assert_eq!(sms["to"], "+919876543210");
     assert!(sms["body"].as_str().unwrap().contains(&link));
 }
+
+#[path = "../support/smtp_receiver.rs"]
+mod smtp_receiver;
+
+#[tokio::test]
+async fn a_production_deployment_emails_the_link_through_the_operators_smtp_server() {
+    let (port, mailbox) = smtp_receiver::start_smtp(false).await;
+    let app = spawn_app_with(|config| {
+        config.environment = vkyc::config::Environment::Production;
+        config.notify.smtp_url = Some(format!("smtp://127.0.0.1:{port}?tls=none"));
+        config.notify.email_from = Some("kyc@bank.example.in".into());
+    })
+    .await;
+    let _c = customer(&app, "j-smtp", json!({"notification_types": ["email"]})).await;
+    let link = app.status("j-smtp").await["vkyc_link"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut mails = vec![];
+    for _ in 0..50 {
+        mails = mailbox.mails();
+        if !mails.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(mails.len(), 1, "one email, for the link");
+    assert_eq!(mails[0].rcpt_to, ["asha@example.in"]);
+    assert_eq!(mails[0].mail_from, "kyc@bank.example.in");
+    // Long lines may be folded or encoded: compare without line breaks.
+    let unfolded = mails[0].data.replace("=\r\n", "").replace("\r\n", "");
+    assert!(unfolded.contains(&link), "{}", mails[0].data);
+    let mut listed = Value::Null;
+    for _ in 0..50 {
+        listed = app
+            .call(
+                Method::GET,
+                "/vkyc/notifications?verification_id=j-smtp",
+                None,
+            )
+            .await
+            .ok();
+        if listed["notifications"][0]["state"] == "sent" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(listed["notifications"][0]["state"], "sent", "{listed}");
+    assert!(listed["notifications"][0]["body"]
+        .as_str()
+        .unwrap()
+        .contains(&link));
+}
