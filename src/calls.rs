@@ -814,6 +814,30 @@ async fn agent_end(
     Ok(Json(json!({ "call_id": call.id, "state": "ended" })))
 }
 
+/// Reads `{decision, remarks}`: one of `choices`, and remarks of 1 to 1,000 characters.
+fn read_decision(
+    body: &JsonBody,
+    choices: &[(&'static str, Event)],
+) -> Result<(&'static str, Event, String)> {
+    let given = body
+        .str("decision")?
+        .ok_or_else(|| Error::missing("decision"))?;
+    let (decision, event) = choices
+        .iter()
+        .find(|(name, _)| *name == given)
+        .copied()
+        .ok_or_else(|| Error::invalid("decision"))?;
+    let remarks = body
+        .str("remarks")?
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| Error::missing("remarks"))?;
+    if remarks.chars().count() > 1000 {
+        return Err(Error::invalid("remarks"));
+    }
+    Ok((decision, event, remarks.to_string()))
+}
+
 /// What is still missing before the agent may approve a call.
 pub fn approval_blockers(call: &Call, captured: &[String]) -> Vec<&'static str> {
     let mut missing = Vec::new();
@@ -866,21 +890,14 @@ async fn agent_decision(
             "a decision is made once, after the call has ended.",
         ));
     }
-    let (decision, event) = match body.str("decision")? {
-        Some("approved") => ("approved", Event::AgentApproved),
-        Some("rejected") => ("rejected", Event::AgentRejected),
-        Some("unable_to_validate") => ("unable_to_validate", Event::AgentUnableToValidate),
-        Some(_) => return Err(Error::invalid("decision")),
-        None => return Err(Error::missing("decision")),
-    };
-    let remarks = body
-        .str("remarks")?
-        .map(str::trim)
-        .filter(|r| !r.is_empty())
-        .ok_or_else(|| Error::missing("remarks"))?;
-    if remarks.chars().count() > 1000 {
-        return Err(Error::invalid("remarks"));
-    }
+    let (decision, event, remarks) = read_decision(
+        &body,
+        &[
+            ("approved", Event::AgentApproved),
+            ("rejected", Event::AgentRejected),
+            ("unable_to_validate", Event::AgentUnableToValidate),
+        ],
+    )?;
     if decision == "approved" {
         let captured: Vec<String> = state
             .store
@@ -910,15 +927,12 @@ async fn agent_decision(
             Actor::Agent,
             Some(&json!({ "call_id": call.id, "agent": session.username })),
             &Changes {
-                agent_remarks: Some(remarks.to_string()),
+                agent_remarks: Some(remarks.clone()),
                 ..Changes::default()
             },
             &[SideWrite::Call {
                 call_id: call.id,
-                update: CallUpdate::Decide {
-                    decision,
-                    remarks: remarks.to_string(),
-                },
+                update: CallUpdate::Decide { decision, remarks },
             }],
         )
         .await
@@ -1069,20 +1083,13 @@ async fn audit_decision(
     body: JsonBody,
 ) -> Result<Json<Value>> {
     let (request, _) = reviewable(&state, &session, &id).await?;
-    let (decision, event) = match body.str("decision")? {
-        Some("approved") => ("approved", Event::AuditorApproved),
-        Some("rejected") => ("rejected", Event::AuditorRejected),
-        Some(_) => return Err(Error::invalid("decision")),
-        None => return Err(Error::missing("decision")),
-    };
-    let remarks = body
-        .str("remarks")?
-        .map(str::trim)
-        .filter(|r| !r.is_empty())
-        .ok_or_else(|| Error::missing("remarks"))?;
-    if remarks.chars().count() > 1000 {
-        return Err(Error::invalid("remarks"));
-    }
+    let (decision, event, remarks) = read_decision(
+        &body,
+        &[
+            ("approved", Event::AuditorApproved),
+            ("rejected", Event::AuditorRejected),
+        ],
+    )?;
     let moved = state
         .store
         .apply_journey(
@@ -1091,13 +1098,13 @@ async fn audit_decision(
             Actor::Auditor,
             Some(&json!({ "auditor": session.username })),
             &Changes {
-                auditor_remarks: Some(remarks.to_string()),
+                auditor_remarks: Some(remarks.clone()),
                 ..Changes::default()
             },
             &[SideWrite::Audit {
                 auditor_id: session.staff_id,
                 decision,
-                remarks: remarks.to_string(),
+                remarks,
             }],
         )
         .await

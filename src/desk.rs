@@ -525,21 +525,7 @@ async fn agent_online(
     ClientAddr(ip): ClientAddr,
     session: StaffSession,
 ) -> Result<Json<Value>> {
-    agent_only(&state, &session, ip, "online").await?;
-    let presence = state
-        .store
-        .set_presence(session.staff_id, true, now_ms())
-        .await?;
-    audit(
-        &state,
-        Some(session.staff_id),
-        "online",
-        Some(&session.username),
-        ip,
-        None,
-    )
-    .await?;
-    Ok(presence_body(presence))
+    set_online(&state, ip, &session, true).await
 }
 
 async fn agent_offline(
@@ -547,15 +533,26 @@ async fn agent_offline(
     ClientAddr(ip): ClientAddr,
     session: StaffSession,
 ) -> Result<Json<Value>> {
-    agent_only(&state, &session, ip, "offline").await?;
+    set_online(&state, ip, &session, false).await
+}
+
+/// Goes online or offline, audited.
+async fn set_online(
+    state: &AppState,
+    ip: IpAddr,
+    session: &StaffSession,
+    online: bool,
+) -> Result<Json<Value>> {
+    let action = if online { "online" } else { "offline" };
+    agent_only(state, session, ip, action).await?;
     let presence = state
         .store
-        .set_presence(session.staff_id, false, now_ms())
+        .set_presence(session.staff_id, online, now_ms())
         .await?;
     audit(
-        &state,
+        state,
         Some(session.staff_id),
-        "offline",
+        action,
         Some(&session.username),
         ip,
         None,
