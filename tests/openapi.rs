@@ -94,6 +94,8 @@ async fn start_with(environment: Environment, adjust: impl FnOnce(&mut Config)) 
         default_rate_limit_per_minute: 0,
         ..Default::default()
     };
+    // Servers run side by side: each media relay takes a free UDP port.
+    config.media.udp_bind = "127.0.0.1:0".into();
     adjust(&mut config);
     let app = vkyc::app::Application::build(config).await.unwrap();
     let base = app.base_url().to_string();

@@ -645,7 +645,7 @@ async fn desk_presence_follows_online_offline_and_heartbeats() {
 async fn desk_cookie_is_secure_behind_an_https_base_url_and_proxies_give_the_ip() {
     // The app's public URL is https, so talk to its socket directly.
     let dir = tempfile::tempdir().unwrap();
-    let config = vkyc::config::Config {
+    let mut config = vkyc::config::Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().to_path_buf(),
         database_url: test_database(dir.path()).await,
@@ -653,6 +653,7 @@ async fn desk_cookie_is_secure_behind_an_https_base_url_and_proxies_give_the_ip(
         trusted_proxies: vec!["127.0.0.1".into()],
         ..vkyc::config::Config::default()
     };
+    config.media.udp_bind = "127.0.0.1:0".into();
     let app = vkyc::app::Application::build(config).await.unwrap();
     let addr = app.local_addr();
     let store = app.store().clone();
