@@ -217,4 +217,30 @@ describe(`a whole case: customer, agent and auditor (${BACKEND})`, () => {
     assert.equal(last.agent_remarks, 'Customer left.');
     await agent.context.close();
   });
+
+  it('an agent whose browser goes away mid-call has dropped off; the customer may queue again', async () => {
+    const agent = await d.staffPage(AGENT.username, AGENT.password);
+    const toggle = agent.page.locator('#toggle');
+    if ((await toggle.textContent()) === 'Go online') await toggle.click();
+    await agent.page.getByText('You are online').waitFor();
+    const { id, link } = await d.newRequest({ aadhaar_details: AADHAAR_DETAILS });
+    const customer = await d.customerPage();
+    await customer.page.goto(link);
+    await passChecks(customer.page);
+    await customer.page.locator('#join-queue').click();
+    await atStep(customer.page, 'call');
+    await customer.page.getByRole('button', { name: 'Start the video call' }).click();
+    await agent.page.waitForFunction(() => {
+      const v = document.querySelector('#remote');
+      return v && v.videoWidth > 0 && v.currentTime > 1;
+    }, null, { timeout: 20_000 });
+    // The agent's browser crashes; their presence lapses with it.
+    await agent.context.close();
+    await d.expectStatus(id, 'AGENT_DROPPED_OFF', 30);
+    // The customer's page offers the queue again (a new call, never the old one).
+    await atStep(customer.page, 'waiting', 20_000);
+    await customer.page.getByRole('alert').filter({ hasText: 'Your call was interrupted' }).waitFor();
+    await shot(customer.page, '23-agent-dropped');
+    await customer.context.close();
+  });
 });
