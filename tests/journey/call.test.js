@@ -9,9 +9,8 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
-const http = require('node:http');
 const path = require('node:path');
-const { Deployment, AADHAAR_DETAILS, BACKEND, shot, atStep, passChecks } = require('./support.js');
+const { Deployment, AADHAAR_DETAILS, BACKEND, shot, atStep, passChecks, startReceiver } = require('./support.js');
 
 const AGENT = { username: `agent-${BACKEND}`, password: 'agent password 1234' };
 const AUDITOR = { username: `auditor-${BACKEND}`, password: 'auditor password 1234' };
@@ -22,23 +21,6 @@ const QUESTIONS = [
 
 let d;
 let receiver;
-const events = [];
-
-function startReceiver() {
-  return new Promise((resolve) => {
-    const server = http.createServer((req, res) => {
-      let body = '';
-      req.on('data', (c) => (body += c));
-      req.on('end', () => {
-        try {
-          events.push(JSON.parse(body));
-        } catch (_) {}
-        res.writeHead(200).end('ok');
-      });
-    });
-    server.listen(0, '127.0.0.1', () => resolve(server));
-  });
-}
 
 function ffprobe(file) {
   const r = spawnSync('ffprobe', ['-v', 'error', '-show_streams', '-show_format', '-of', 'json', file], { encoding: 'utf8' });
@@ -51,7 +33,7 @@ describe(`a whole case: customer, agent and auditor (${BACKEND})`, () => {
     receiver = await startReceiver();
     d = await new Deployment().start(['webhook_allow_private_addresses = true', 'webhook_interval_ms = 100'],
       { calls: ['drop_grace_seconds = 8'] });
-    d.vkyc(['merchant', 'webhook', '--client-id', d.clientId, '--url', `http://127.0.0.1:${receiver.address().port}/hook`]);
+    d.vkyc(['merchant', 'webhook', '--client-id', d.clientId, '--url', receiver.url]);
     d.createStaff(AGENT.username, 'agent', AGENT.password);
     d.createStaff(AUDITOR.username, 'auditor', AUDITOR.password);
   });
@@ -168,14 +150,8 @@ describe(`a whole case: customer, agent and auditor (${BACKEND})`, () => {
     assert.equal(final.auditor_remarks, 'Recording and captures reviewed.');
 
     // The merchant's receiver heard each step of the call.
-    const heard = async (sub) => {
-      for (let i = 0; i < 50 && !events.some((e) => e.data.verification_id === id && e.data.sub_status === sub); i++) {
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      return events.some((e) => e.data.verification_id === id && e.data.sub_status === sub);
-    };
     for (const sub of ['USER_QUEUED', 'AGENT_ASSIGNED_TO_USER', 'USER_ACCEPTED_MEETING', 'AGENT_ENDED_CALL', 'AGENT_APPROVED', 'AUDITOR_APPROVED']) {
-      assert.ok(await heard(sub), `webhook for ${sub}`);
+      assert.ok(await receiver.heard(id, sub), `webhook for ${sub}`);
     }
     for (const c of [agent, customer, auditor]) await c.context.close();
   });

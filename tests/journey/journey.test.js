@@ -10,19 +10,22 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const {
   Deployment, AADHAAR_DETAILS, BACKEND, DELHI, LONDON, INDIAN_IP,
-  shot, atStep, consent, uploadAadhaar, passIp, passLocation, passDevices, passChecks,
+  shot, atStep, consent, uploadAadhaar, passIp, passLocation, passDevices, passChecks, startReceiver,
 } = require('./support.js');
 
-let d, base, fixtures;
+let d, base, fixtures, receiver;
 
 describe(`customer journey in Chromium (${BACKEND})`, () => {
   before(async () => {
-    d = await new Deployment().start();
+    receiver = await startReceiver();
+    d = await new Deployment().start(['webhook_allow_private_addresses = true', 'webhook_interval_ms = 100']);
     ({ base, fixtures } = d);
+    d.vkyc(['merchant', 'webhook', '--client-id', d.clientId, '--url', receiver.url]);
   });
 
   after(async () => {
     await d.stop();
+    receiver.close();
   });
 
   async function agentOnline(username) {
@@ -114,6 +117,11 @@ describe(`customer journey in Chromium (${BACKEND})`, () => {
       assert.ok(devices.evidence.bandwidth_kbps > 0, JSON.stringify(devices.evidence));
       assert.ok(devices.evidence.video_width > 0, JSON.stringify(devices.evidence));
       assert.equal(journey.consent.user_agent.includes('Chrome'), true);
+      // The merchant's webhook receiver heard every step.
+      for (const sub of ['AADHAAR_VERIFICATION_FAILED', 'AADHAAR_VERIFICATION_SUCCESS', 'USER_IP_VERIFICATION_SUCCESSFUL',
+        'USER_LOCATION_VERIFICATION_SUCCESS', 'USER_DEVICE_CHECK_SUCCESS', 'USER_QUEUED']) {
+        assert.ok(await receiver.heard(id, sub), `webhook for ${sub}`);
+      }
       await context.close();
     } finally {
       await stopAgent();

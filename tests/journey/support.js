@@ -9,6 +9,7 @@
 const assert = require('node:assert/strict');
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
+const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
 const { chromium } = require('playwright-core');
@@ -190,6 +191,36 @@ class Deployment {
   }
 }
 
+/** A local webhook receiver: `events` collects every JSON body it is sent. */
+function startReceiver() {
+  const events = [];
+  return new Promise((resolve) => {
+    const server = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        try {
+          events.push(JSON.parse(body));
+        } catch (_) {}
+        res.writeHead(200).end('ok');
+      });
+    });
+    server.listen(0, '127.0.0.1', () => {
+      server.events = events;
+      server.url = `http://127.0.0.1:${server.address().port}/hook`;
+      /** Waits up to 5 s for an event of `id` at `sub`. */
+      server.heard = async (id, sub) => {
+        for (let i = 0; i < 50; i++) {
+          if (events.some((e) => e.data.verification_id === id && e.data.sub_status === sub)) return true;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        return false;
+      };
+      resolve(server);
+    });
+  });
+}
+
 async function shot(page, name) {
   fs.mkdirSync(SHOTS, { recursive: true });
   await page.screenshot({ path: path.join(SHOTS, `${BACKEND}-${name}.png`), fullPage: true });
@@ -237,6 +268,6 @@ async function passChecks(page) {
 }
 
 module.exports = {
-  Deployment, AADHAAR_DETAILS, BACKEND, DELHI, LONDON, INDIAN_IP, SHOTS,
+  Deployment, AADHAAR_DETAILS, BACKEND, DELHI, LONDON, INDIAN_IP, SHOTS, startReceiver,
   shot, atStep, consent, uploadAadhaar, passIp, passLocation, passDevices, passChecks,
 };
