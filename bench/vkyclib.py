@@ -206,6 +206,8 @@ class Receiver:
     def __init__(self):
         self.calls = []
         self.lock = threading.Lock()
+        # Seconds to wait before answering (a slow receiver keeps deliveries in flight).
+        self.delay = 0.0
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -222,6 +224,8 @@ class Receiver:
                     call = (None, None, None, None, None, time.time())
                 with receiver.lock:
                     receiver.calls.append(call)
+                if receiver.delay:
+                    time.sleep(receiver.delay)  # recorded on arrival, answered late
                 self.send_response(200)
                 self.send_header("content-length", "0")
                 self.end_headers()
@@ -229,7 +233,11 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Quiet(http.server.ThreadingHTTPServer):
+            def handle_error(self, request, client_address):
+                pass  # a sender killed mid-call resets its connection: expected here
+
+        self.server = Quiet(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()

@@ -218,10 +218,21 @@ async fn end_call(
             .map(|_| crate::recordings::reference(call.id)),
         ..Changes::default()
     };
-    let stored = recording
-        .as_ref()
-        .map(|r| (r.path.display().to_string(), r.bytes as i64, r.duration_ms));
-    state
+    // Kept where `[media] recordings_store` says: the local path, or the uploaded
+    // object's s3:// URL (a failed upload keeps the local file and its path).
+    let stored = match &recording {
+        Some(r) => Some((
+            crate::storage::keep(&state.config.media, call.id, r).await,
+            r.bytes as i64,
+            r.duration_ms,
+        )),
+        None => None,
+    };
+    let uploaded = match (&recording, &stored) {
+        (Some(r), Some((path, _, _))) if path.starts_with("s3://") => Some(r.clone()),
+        _ => None,
+    };
+    let moved = state
         .store
         .apply_journey(
             &request,
@@ -240,7 +251,12 @@ async fn end_call(
             }],
         )
         .await
-        .map_err(crate::merchant_api::move_error)
+        .map_err(crate::merchant_api::move_error)?;
+    // The row points at the uploaded copy: the local files can go.
+    if let Some(recording) = uploaded {
+        crate::storage::remove_local(&recording).await;
+    }
+    Ok(moved)
 }
 
 /// Runs [`sweep`] every second and follows the relay's connection events.

@@ -160,6 +160,18 @@ udp_bind = "0.0.0.0:3478"
 advertised_ip = "127.0.0.1"
 # Where recordings are written. Empty: <data_dir>/recordings.
 recordings_dir = ""
+# Where finished recordings are kept. Empty: in recordings_dir. Or an S3-compatible
+# bucket, "s3://bucket/prefix": each call's <id>.webm and <id>.json are uploaded there
+# when the call ends and the local files removed (kept, and logged, if the upload fails).
+recordings_store = ""
+# The S3 endpoint. Empty: AWS (or AWS_ENDPOINT). A MinIO or other S3-compatible server:
+# "http://127.0.0.1:9000" (plain http is allowed only when given here).
+recordings_s3_endpoint = ""
+# The bucket's region; Mumbai by default, so recordings stay in India.
+recordings_s3_region = "ap-south-1"
+# Credentials. Empty: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or an instance role).
+recordings_s3_access_key = ""
+recordings_s3_secret_key = ""
 
 # ---- Messages to customers (notification_types) ----
 [notify]
@@ -231,6 +243,21 @@ pub struct MediaSettings {
     pub udp_bind: String,
     pub advertised_ip: String,
     pub recordings_dir: String,
+    /// `""` (the directory) or `s3://bucket/prefix`; see [`crate::storage`].
+    #[serde(default)]
+    pub recordings_store: String,
+    #[serde(default)]
+    pub recordings_s3_endpoint: String,
+    #[serde(default = "default_s3_region")]
+    pub recordings_s3_region: String,
+    #[serde(default)]
+    pub recordings_s3_access_key: String,
+    #[serde(default)]
+    pub recordings_s3_secret_key: String,
+}
+
+fn default_s3_region() -> String {
+    "ap-south-1".into()
 }
 
 /// Settings of the customer journey (`[journey]`).
@@ -322,6 +349,8 @@ impl Config {
             "calls.drop_grace_seconds must be between 1 and 600"
         );
         crate::slots::Hours::from_config(&self.journey).context("journey working hours")?;
+        crate::storage::RecordingStore::from_settings(&self.media)
+            .context("media.recordings_store")?;
         if !self.public_base_url.is_empty() {
             url::Url::parse(&self.public_base_url).context("public_base_url is not a URL")?;
         }

@@ -21,6 +21,7 @@ pub mod recordings;
 pub mod secrets;
 pub mod slots;
 pub mod status;
+pub mod storage;
 pub mod store;
 pub mod telemetry;
 pub mod validate;

@@ -109,6 +109,16 @@ pub async fn serve(
     }
     let call = state.store.call(call_id).await?.ok_or_else(refused)?;
     let path = call.recording_path.ok_or_else(refused)?;
+    if path.starts_with("s3://") {
+        let head = request.method() == axum::http::Method::HEAD;
+        let range = request
+            .headers()
+            .get(axum::http::header::RANGE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        drop(request);
+        return serve_object(&state, &path, head, range.as_deref()).await;
+    }
     let served = tower_http::services::ServeFile::new_with_mime(
         path,
         &"video/webm".parse().expect("a valid mime type"),
@@ -119,9 +129,174 @@ pub async fn serve(
     Ok(served.into_response())
 }
 
+fn not_found() -> Error {
+    Error::new(
+        StatusCode::NOT_FOUND,
+        ErrorType::ValidationError,
+        "recording_not_found",
+        "the recording is not in the recording store.",
+    )
+}
+
+/// What a `Range` header asks of an object of `len` bytes.
+#[derive(Debug, PartialEq, Eq)]
+enum Wanted {
+    /// No range (or one this server ignores, such as several ranges): the whole object.
+    Whole,
+    /// `start..end` (end exclusive), within the object.
+    Part(u64, u64),
+    /// A range the object cannot satisfy: 416.
+    Unsatisfiable,
+}
+
+/// Parses one `bytes=a-b`, `bytes=a-` or `bytes=-n` range (RFC 9110 §14.1.2). A header
+/// that does not parse, or asks for several ranges, is ignored, as the RFC allows.
+fn wanted(header: Option<&str>, len: u64) -> Wanted {
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+        return Wanted::Whole;
+    };
+    if spec.contains(',') {
+        return Wanted::Whole;
+    }
+    let Some((first, last)) = spec.trim().split_once('-') else {
+        return Wanted::Whole;
+    };
+    let number = |s: &str| {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<u64>().ok())
+            .flatten()
+    };
+    match (first.trim(), last.trim()) {
+        ("", suffix) => match number(suffix) {
+            None => Wanted::Whole,
+            Some(0) => Wanted::Unsatisfiable,
+            Some(_) if len == 0 => Wanted::Unsatisfiable,
+            Some(n) => Wanted::Part(len.saturating_sub(n), len),
+        },
+        (start, end) => {
+            let Some(start) = number(start) else {
+                return Wanted::Whole;
+            };
+            let end = match end {
+                "" => None,
+                end => match number(end) {
+                    Some(end) if end >= start => Some(end),
+                    _ => return Wanted::Whole,
+                },
+            };
+            if start >= len {
+                Wanted::Unsatisfiable
+            } else {
+                Wanted::Part(start, end.map_or(len, |e| (e + 1).min(len)))
+            }
+        }
+    }
+}
+
+/// Playback of a recording kept in the object store: HEAD and GET, with one byte range.
+async fn serve_object(
+    state: &AppState,
+    url: &str,
+    head: bool,
+    range: Option<&str>,
+) -> Result<Response> {
+    use axum::http::header;
+    let store = match crate::storage::RecordingStore::cached(&state.config.media)
+        .map_err(Error::internal)?
+    {
+        crate::storage::RecordingStore::S3(store) => store,
+        crate::storage::RecordingStore::Local => {
+            return Err(Error::internal(anyhow::anyhow!(
+                "call recording {url} is in a bucket, but no recordings_store is configured"
+            )))
+        }
+    };
+    let key = store.key_of(url).ok_or_else(|| {
+        Error::internal(anyhow::anyhow!(
+            "call recording {url} is outside the configured bucket {}",
+            store.bucket()
+        ))
+    })?;
+    let meta = store
+        .head(&key)
+        .await
+        .map_err(Error::internal)?
+        .ok_or_else(not_found)?;
+    let len = meta.size;
+    let (status, start, end) = match wanted(range, len) {
+        Wanted::Whole => (StatusCode::OK, 0, len),
+        Wanted::Part(start, end) => (StatusCode::PARTIAL_CONTENT, start, end),
+        Wanted::Unsatisfiable => {
+            return Ok((
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                [
+                    (header::CONTENT_RANGE, format!("bytes */{len}")),
+                    (header::ACCEPT_RANGES, "bytes".to_string()),
+                ],
+            )
+                .into_response())
+        }
+    };
+    let mut response = Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "video/webm")
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::CONTENT_LENGTH, end - start)
+        .header(
+            header::LAST_MODIFIED,
+            meta.last_modified
+                .format("%a, %d %b %Y %H:%M:%S GMT")
+                .to_string(),
+        );
+    if status == StatusCode::PARTIAL_CONTENT {
+        response = response.header(
+            header::CONTENT_RANGE,
+            format!("bytes {start}-{}/{len}", end - 1),
+        );
+    }
+    let body = if head || start == end {
+        axum::body::Body::empty()
+    } else {
+        let result = store
+            .read(&key, start..end)
+            .await
+            .map_err(Error::internal)?;
+        crate::storage::S3Store::body(result)
+    };
+    response
+        .body(body)
+        .map_err(|e| Error::internal(anyhow::anyhow!("building a recording response: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ranges_are_read_as_rfc_9110_says() {
+        use Wanted::*;
+        let w = |h: &str| wanted(Some(h), 4000);
+        assert_eq!(wanted(None, 4000), Whole);
+        assert_eq!(w("bytes=100-199"), Part(100, 200));
+        assert_eq!(w("bytes=100-"), Part(100, 4000));
+        assert_eq!(w("bytes=3990-9999"), Part(3990, 4000));
+        assert_eq!(w("bytes=-500"), Part(3500, 4000));
+        assert_eq!(w("bytes=-9999"), Part(0, 4000));
+        assert_eq!(w("bytes=4000-"), Unsatisfiable);
+        assert_eq!(w("bytes=4000-4001"), Unsatisfiable);
+        assert_eq!(w("bytes=-0"), Unsatisfiable);
+        assert_eq!(wanted(Some("bytes=-5"), 0), Unsatisfiable);
+        for ignored in [
+            "bytes=0-1,5-6",
+            "bytes=5-1",
+            "items=0-1",
+            "bytes=a-b",
+            "bytes=-",
+            "bytes=1",
+        ] {
+            assert_eq!(w(ignored), Whole, "{ignored}");
+        }
+    }
 
     #[test]
     fn links_verify_until_they_expire_and_not_when_altered() {

@@ -5,6 +5,7 @@
 //! A status move is applied in one transaction together with its history rows, by an
 //! update guarded on the row's version, so two racing moves have exactly one winner.
 
+mod fast_reads;
 mod rate_limits;
 
 use crate::error::{Error, Result};
@@ -35,8 +36,24 @@ pub enum Backend {
 /// Handles to the database. SQLite allows one writer at a time, so its writes go through
 /// a pool of one connection (no lock errors, no busy waiting) while reads use several;
 /// PostgreSQL uses one pool for both.
+///
+/// A handle is one reference count: API handlers clone the store with the application
+/// state on every call, and one shared count costs less than one per pool.
 #[derive(Clone)]
 pub struct Store {
+    inner: Arc<StoreInner>,
+}
+
+impl std::ops::Deref for Store {
+    type Target = StoreInner;
+    fn deref(&self) -> &StoreInner {
+        &self.inner
+    }
+}
+
+/// What a [`Store`] holds.
+#[derive(Clone)]
+pub struct StoreInner {
     write: AnyPool,
     read: AnyPool,
     backend: Backend,
@@ -51,6 +68,8 @@ pub struct Store {
     /// waiting for the disk: a count lost in a crash costs nothing, and a durable write
     /// on every call would cost a disk flush per request.
     counters: AnyPool,
+    /// On SQLite, point lookups read the file directly (see [`fast_reads`]).
+    fast: Option<Arc<fast_reads::FastReads>>,
 }
 
 /// A create waiting for the group-commit writer, and where to send its outcome.
@@ -63,6 +82,16 @@ struct CreateJob {
 
 /// The most creates one group commit takes.
 const GROUP_COMMIT_MAX: usize = 256;
+
+/// The most requests one status update of [`Store::apply_each`] covers (its values are
+/// written into the statement, no parameters).
+const MOVES_PER_STATEMENT: usize = 1000;
+
+/// The most rows one multi-row `INSERT` writes. sqlx looks up each `$N` parameter of a
+/// SQLite statement by name, a search through all of them, so a statement's binding
+/// costs the square of its parameter count: many small statements beat one huge one.
+/// Full chunks share one text, so their prepared statement is cached and reused.
+pub(crate) const ROWS_PER_STATEMENT: usize = 64;
 
 /// A merchant's environment: test credentials work on sandbox deployments, live ones on
 /// production deployments.
@@ -242,33 +271,60 @@ const REQUEST_COLUMNS: &str = "id, merchant_id, verification_id, user_ref, user_
      aadhaar_details, security_questions, recording_link, meeting_schedule, agent_remarks, \
      auditor_remarks, created_at, webhook_url, event_seq";
 
-fn request_from_row(row: &AnyRow) -> Result<Request, sqlx::Error> {
-    let sub_status: String = row.try_get("sub_status")?;
+/// A result row of either driver (sqlx's `Any` or a direct SQLite read), so that one
+/// mapping serves both. A column is named, with the place where the mapping expects it
+/// (a hint that a direct read checks first, to save searching the names).
+pub(crate) trait Columns {
+    fn int(&self, at: usize, name: &str) -> Result<i64, sqlx::Error>;
+    fn opt_int(&self, at: usize, name: &str) -> Result<Option<i64>, sqlx::Error>;
+    fn text(&self, at: usize, name: &str) -> Result<String, sqlx::Error>;
+    fn opt_text(&self, at: usize, name: &str) -> Result<Option<String>, sqlx::Error>;
+}
+
+impl Columns for AnyRow {
+    fn int(&self, _: usize, name: &str) -> Result<i64, sqlx::Error> {
+        self.try_get(name)
+    }
+    fn opt_int(&self, _: usize, name: &str) -> Result<Option<i64>, sqlx::Error> {
+        self.try_get(name)
+    }
+    fn text(&self, _: usize, name: &str) -> Result<String, sqlx::Error> {
+        self.try_get(name)
+    }
+    fn opt_text(&self, _: usize, name: &str) -> Result<Option<String>, sqlx::Error> {
+        self.try_get(name)
+    }
+}
+
+/// The one mapping of a `requests` row to a [`Request`]; the places are those of
+/// [`REQUEST_COLUMNS`].
+fn request_from_row(row: &(impl Columns + ?Sized)) -> Result<Request, sqlx::Error> {
+    let sub_status = row.text(7, "sub_status")?;
     let sub_status = SubStatus::parse(&sub_status).ok_or_else(|| {
         sqlx::Error::Decode(format!("unknown sub_status {sub_status:?} in the database").into())
     })?;
     Ok(Request {
-        id: row.try_get("id")?,
-        merchant_id: row.try_get("merchant_id")?,
-        verification_id: row.try_get("verification_id")?,
-        user_ref: row.try_get("user_ref")?,
-        user_id: row.try_get("user_id")?,
-        link_token: row.try_get("link_token")?,
-        link_expires_at: row.try_get("link_expires_at")?,
+        id: row.int(0, "id")?,
+        merchant_id: row.int(1, "merchant_id")?,
+        verification_id: row.text(2, "verification_id")?,
+        user_ref: row.int(3, "user_ref")?,
+        user_id: row.text(4, "user_id")?,
+        link_token: row.text(5, "link_token")?,
+        link_expires_at: row.int(6, "link_expires_at")?,
         sub_status,
-        version: row.try_get("version")?,
-        notification_types: row.try_get("notification_types")?,
-        user_template: row.try_get("user_template")?,
-        agent_template: row.try_get("agent_template")?,
-        aadhaar_details: row.try_get("aadhaar_details")?,
-        security_questions: row.try_get("security_questions")?,
-        recording_link: row.try_get("recording_link")?,
-        meeting_schedule: row.try_get("meeting_schedule")?,
-        agent_remarks: row.try_get("agent_remarks")?,
-        auditor_remarks: row.try_get("auditor_remarks")?,
-        created_at: row.try_get("created_at")?,
-        webhook_url: row.try_get("webhook_url")?,
-        event_seq: row.try_get("event_seq")?,
+        version: row.int(8, "version")?,
+        notification_types: row.opt_text(9, "notification_types")?,
+        user_template: row.opt_text(10, "user_template")?,
+        agent_template: row.opt_text(11, "agent_template")?,
+        aadhaar_details: row.opt_text(12, "aadhaar_details")?,
+        security_questions: row.opt_text(13, "security_questions")?,
+        recording_link: row.opt_text(14, "recording_link")?,
+        meeting_schedule: row.opt_int(15, "meeting_schedule")?,
+        agent_remarks: row.opt_text(16, "agent_remarks")?,
+        auditor_remarks: row.opt_text(17, "auditor_remarks")?,
+        created_at: row.int(18, "created_at")?,
+        webhook_url: row.opt_text(19, "webhook_url")?,
+        event_seq: row.int(20, "event_seq")?,
     })
 }
 
@@ -322,7 +378,15 @@ impl Store {
                 .connect(&url)
                 .await
                 .with_context(|| format!("opening {url}"))?;
-            let inner = Store {
+            // The file's absolute path, as SQLite resolved it, for the direct readers.
+            let file: String =
+                sqlx::query("SELECT file FROM pragma_database_list WHERE name = 'main'")
+                    .fetch_one(&read)
+                    .await
+                    .and_then(|row| row.try_get("file"))
+                    .context("finding the SQLite database file")?;
+            let inner = StoreInner {
+                fast: fast_reads::FastReads::new(&file).map(Arc::new),
                 counters: write.clone(),
                 write,
                 read,
@@ -334,10 +398,17 @@ impl Store {
             // The writer holds a store without the sender, so it ends when the last
             // handle that can send is dropped.
             let (sender, receiver) = tokio::sync::mpsc::channel(4 * GROUP_COMMIT_MAX);
-            tokio::spawn(group_commit(inner.clone(), receiver));
+            tokio::spawn(group_commit(
+                Store {
+                    inner: Arc::new(inner.clone()),
+                },
+                receiver,
+            ));
             Store {
-                creates: Some(sender),
-                ..inner
+                inner: Arc::new(StoreInner {
+                    creates: Some(sender),
+                    ..inner
+                }),
             }
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             // A request cancelled at the wrong moment can leave a connection inside a
@@ -371,13 +442,16 @@ impl Store {
                 .await
                 .context("connecting to PostgreSQL")?;
             Store {
-                write: pool.clone(),
-                read: pool,
-                backend: Backend::Postgres,
-                link_base: Arc::default(),
-                recording_signer: Arc::default(),
-                creates: None,
-                counters,
+                inner: Arc::new(StoreInner {
+                    write: pool.clone(),
+                    read: pool,
+                    backend: Backend::Postgres,
+                    link_base: Arc::default(),
+                    recording_signer: Arc::default(),
+                    creates: None,
+                    counters,
+                    fast: None,
+                }),
             }
         } else {
             anyhow::bail!("database_url must start with sqlite: or postgres:");
@@ -414,6 +488,9 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Some(fast) = &self.fast {
+            fast.close();
+        }
         self.write.close().await;
         self.read.close().await;
         self.counters.close().await;
@@ -809,8 +886,7 @@ impl Store {
     }
 
     /// The statements of one create, inside `tx`: the request, its first history row and
-    /// its first event. `Ok(None)` when the merchant already used the `verification_id`
-    /// (on SQLite only that statement is undone; the transaction goes on).
+    /// its first event. `Ok(None)` when the merchant already used the `verification_id`.
     async fn insert_request_in(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
@@ -818,100 +894,190 @@ impl Store {
         new: &NewRequest,
         actor: Actor,
     ) -> Result<Option<Request>, sqlx::Error> {
-        let now = now_ms();
-        let initial = SubStatus::INITIAL;
-        let inserted = sqlx::query(
-            "INSERT INTO requests (merchant_id, verification_id, user_ref, user_id, link_token, \
-             link_expires_at, status, sub_status, version, notification_types, user_template, \
-             agent_template, aadhaar_details, security_questions, created_at, updated_at, \
-             webhook_url, event_seq) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10, $11, $12, $13, $14, $14, $15, 1) \
-             RETURNING id",
-        )
-        .bind(merchant_id)
-        .bind(&new.verification_id)
-        .bind(new.user_ref)
-        .bind(&new.user_id)
-        .bind(&new.link_token)
-        .bind(new.link_expires_at)
-        .bind(initial.status().as_str())
-        .bind(initial.as_str())
-        .bind(&new.notification_types)
-        .bind(&new.user_template)
-        .bind(&new.agent_template)
-        .bind(&new.aadhaar_details)
-        .bind(&new.security_questions)
-        .bind(now)
-        .bind(&new.webhook_url)
-        .fetch_one(&mut **tx)
-        .await;
-        let id: i64 = match inserted {
-            Ok(row) => row.try_get("id")?,
-            Err(err) if is_unique_violation(&err) => return Ok(None),
-            Err(err) => return Err(err),
-        };
-        sqlx::query(
-            "INSERT INTO history (request_id, at, actor, event, from_status, from_sub_status, \
-             to_status, to_sub_status, details) VALUES ($1, $2, $3, 'created', NULL, NULL, $4, $5, NULL)",
-        )
-        .bind(id)
-        .bind(now)
-        .bind(actor.as_str())
-        .bind(initial.status().as_str())
-        .bind(initial.as_str())
-        .execute(&mut **tx)
-        .await?;
-        let request = Request {
-            id,
-            merchant_id,
-            verification_id: new.verification_id.clone(),
-            user_ref: new.user_ref,
-            user_id: new.user_id.clone(),
-            link_token: new.link_token.clone(),
-            link_expires_at: new.link_expires_at,
-            sub_status: initial,
-            version: 1,
-            notification_types: new.notification_types.clone(),
-            user_template: new.user_template.clone(),
-            agent_template: new.agent_template.clone(),
-            aadhaar_details: new.aadhaar_details.clone(),
-            security_questions: new.security_questions.clone(),
-            recording_link: None,
-            meeting_schedule: None,
-            agent_remarks: None,
-            auditor_remarks: None,
-            created_at: now,
-            webhook_url: new.webhook_url.clone(),
-            event_seq: 1,
-        };
-        self.write_events(tx, std::slice::from_ref(&request), 1, now)
+        let mut created = self
+            .insert_requests_in(tx, &[(merchant_id, new, actor)])
             .await?;
-        // The link message goes out on every channel the merchant asked for; queued
-        // with the create, so an acknowledged request never misses its message.
-        let channels: Vec<String> = new
-            .notification_types
-            .as_deref()
-            .and_then(|n| serde_json::from_str(n).ok())
-            .unwrap_or_default();
-        for channel in channels {
-            journey::insert_notification(tx, id, &channel, "link", now).await?;
-        }
-        Ok(Some(request))
+        Ok(created.pop().flatten())
     }
 
-    /// The one request a bound query over `requests` finds.
-    async fn fetch_request<'q>(
+    /// The statements of many creates, inside `tx`: the requests, their first history rows
+    /// and first events, a few statements for the lot (not a few per create). A create
+    /// whose merchant already used its `verification_id` (in the database, or earlier in
+    /// `creates`) is left out, `None` in its slot; the others go on.
+    async fn insert_requests_in(
         &self,
-        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        creates: &[(i64, &NewRequest, Actor)],
+    ) -> Result<Vec<Option<Request>>, sqlx::Error> {
+        use std::fmt::Write;
+        let now = now_ms();
+        let initial = SubStatus::INITIAL;
+        let mut out: Vec<Option<Request>> = Vec::with_capacity(creates.len());
+        for chunk in creates.chunks(ROWS_PER_STATEMENT) {
+            // $1 is the time; then 14 values per request.
+            let mut sql = String::from(
+                "INSERT INTO requests (merchant_id, verification_id, user_ref, user_id, link_token, \
+                 link_expires_at, status, sub_status, version, notification_types, user_template, \
+                 agent_template, aadhaar_details, security_questions, created_at, updated_at, \
+                 webhook_url, event_seq) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                let p = 2 + 14 * i;
+                let _ = write!(
+                    sql,
+                    "{}(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, 1, ${}, ${}, ${}, ${}, ${}, $1, $1, ${}, 1)",
+                    if i == 0 { "" } else { ", " },
+                    p,
+                    p + 1,
+                    p + 2,
+                    p + 3,
+                    p + 4,
+                    p + 5,
+                    p + 6,
+                    p + 7,
+                    p + 8,
+                    p + 9,
+                    p + 10,
+                    p + 11,
+                    p + 12,
+                    p + 13
+                );
+            }
+            // A repeated verification_id is skipped, not an error: the row that went in is
+            // told apart by its link token (unique, drawn at random).
+            sql.push_str(
+                " ON CONFLICT (merchant_id, verification_id) DO NOTHING RETURNING id, link_token",
+            );
+            let full = chunk.len() == ROWS_PER_STATEMENT;
+            let mut query = sqlx::query(&sql).persistent(full).bind(now);
+            for (merchant_id, new, _) in chunk {
+                query = query
+                    .bind(*merchant_id)
+                    .bind(&new.verification_id)
+                    .bind(new.user_ref)
+                    .bind(&new.user_id)
+                    .bind(&new.link_token)
+                    .bind(new.link_expires_at)
+                    .bind(initial.status().as_str())
+                    .bind(initial.as_str())
+                    .bind(&new.notification_types)
+                    .bind(&new.user_template)
+                    .bind(&new.agent_template)
+                    .bind(&new.aadhaar_details)
+                    .bind(&new.security_questions)
+                    .bind(&new.webhook_url);
+            }
+            let mut ids = std::collections::HashMap::with_capacity(chunk.len());
+            for row in query.fetch_all(&mut **tx).await? {
+                let token: String = row.try_get("link_token")?;
+                ids.insert(token, row.try_get::<i64, _>("id")?);
+            }
+            let requests: Vec<Option<Request>> = chunk
+                .iter()
+                .map(|(merchant_id, new, _)| {
+                    let id = *ids.get(&new.link_token)?;
+                    Some(Request {
+                        id,
+                        merchant_id: *merchant_id,
+                        verification_id: new.verification_id.clone(),
+                        user_ref: new.user_ref,
+                        user_id: new.user_id.clone(),
+                        link_token: new.link_token.clone(),
+                        link_expires_at: new.link_expires_at,
+                        sub_status: initial,
+                        version: 1,
+                        notification_types: new.notification_types.clone(),
+                        user_template: new.user_template.clone(),
+                        agent_template: new.agent_template.clone(),
+                        aadhaar_details: new.aadhaar_details.clone(),
+                        security_questions: new.security_questions.clone(),
+                        recording_link: None,
+                        meeting_schedule: None,
+                        agent_remarks: None,
+                        auditor_remarks: None,
+                        created_at: now,
+                        webhook_url: new.webhook_url.clone(),
+                        event_seq: 1,
+                    })
+                })
+                .collect();
+            let inserted: Vec<(&Request, Actor)> = requests
+                .iter()
+                .zip(chunk)
+                .filter_map(|(request, (_, _, actor))| Some((request.as_ref()?, *actor)))
+                .collect();
+            if !inserted.is_empty() {
+                // $1 time, $2 status, $3 sub-status; then the request and the actor.
+                let mut sql = String::from(
+                    "INSERT INTO history (request_id, at, actor, event, from_status, \
+                     from_sub_status, to_status, to_sub_status, details) VALUES ",
+                );
+                for i in 0..inserted.len() {
+                    let p = 4 + 2 * i;
+                    let _ = write!(
+                        sql,
+                        "{}(${}, $1, ${}, 'created', NULL, NULL, $2, $3, NULL)",
+                        if i == 0 { "" } else { ", " },
+                        p,
+                        p + 1
+                    );
+                }
+                let mut query = sqlx::query(&sql)
+                    .persistent(inserted.len() == ROWS_PER_STATEMENT)
+                    .bind(now)
+                    .bind(initial.status().as_str())
+                    .bind(initial.as_str());
+                for (request, actor) in &inserted {
+                    query = query.bind(request.id).bind(actor.as_str());
+                }
+                query.execute(&mut **tx).await?;
+                let events: Vec<(&Request, i64)> =
+                    inserted.iter().map(|(request, _)| (*request, 1)).collect();
+                self.write_events_of(tx, &events, now).await?;
+            }
+            // The link message goes out on every channel the merchant asked for; queued
+            // with the create, so an acknowledged request never misses its message.
+            for request in requests.iter().flatten() {
+                let channels: Vec<String> = request
+                    .notification_types
+                    .as_deref()
+                    .and_then(|n| serde_json::from_str(n).ok())
+                    .unwrap_or_default();
+                for channel in channels {
+                    journey::insert_notification(tx, request.id, &channel, "link", now).await?;
+                }
+            }
+            out.extend(requests);
+        }
+        Ok(out)
+    }
+
+    /// The one request that `filter` (a `WHERE` clause over `requests` with `$1`, `$2`, …
+    /// in order) finds with `keys`. On SQLite a direct read on the calling thread (an
+    /// indexed point lookup: microseconds); on PostgreSQL through the pool.
+    async fn fetch_request(
+        &self,
+        filter: &str,
+        keys: &[fast_reads::Key<'_>],
     ) -> Result<Option<Request>> {
+        let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE {filter}");
+        if let Some(fast) = &self.fast {
+            return Ok(fast.fetch_optional(&sql, keys, |row| request_from_row(row))?);
+        }
+        let mut query = sqlx::query(&sql);
+        for key in keys {
+            query = match key {
+                fast_reads::Key::Int(v) => query.bind(*v),
+                fast_reads::Key::Text(v) => query.bind(*v),
+            };
+        }
         let row = query.fetch_optional(&self.read).await?;
         Ok(row.as_ref().map(request_from_row).transpose()?)
     }
 
     pub async fn request_by_ref(&self, merchant_id: i64, id: i64) -> Result<Option<Request>> {
-        let sql =
-            format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE merchant_id = $1 AND id = $2");
-        self.fetch_request(sqlx::query(&sql).bind(merchant_id).bind(id))
+        use fast_reads::Key::Int;
+        self.fetch_request("merchant_id = $1 AND id = $2", &[Int(merchant_id), Int(id)])
             .await
     }
 
@@ -920,16 +1086,17 @@ impl Store {
         merchant_id: i64,
         verification_id: &str,
     ) -> Result<Option<Request>> {
-        let sql = format!(
-            "SELECT {REQUEST_COLUMNS} FROM requests WHERE merchant_id = $1 AND verification_id = $2"
-        );
-        self.fetch_request(sqlx::query(&sql).bind(merchant_id).bind(verification_id))
-            .await
+        use fast_reads::Key::{Int, Text};
+        self.fetch_request(
+            "merchant_id = $1 AND verification_id = $2",
+            &[Int(merchant_id), Text(verification_id)],
+        )
+        .await
     }
 
     pub async fn request_by_id(&self, id: i64) -> Result<Option<Request>> {
-        let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE id = $1");
-        self.fetch_request(sqlx::query(&sql).bind(id)).await
+        self.fetch_request("id = $1", &[fast_reads::Key::Int(id)])
+            .await
     }
 
     /// Applies `events` in order to `request` as one move: the status machine decides
@@ -953,26 +1120,140 @@ impl Store {
     }
 
     /// Applies one `event` to each request, all in one transaction (one commit for the
-    /// lot, as the expiry worker needs for many links at once). A request that moved
-    /// meanwhile, or for which the event is not legal, is left as it is and reported in
-    /// its slot; any database error undoes the whole batch.
+    /// lot, as the expiry worker needs for many links at once), with a few statements for
+    /// the lot: an update guarded on each row's version, then the history rows and
+    /// events of the requests it moved. A request that moved meanwhile, or for which the
+    /// event is not legal, is left as it is and reported in its slot; any database error
+    /// undoes the whole batch.
     pub async fn apply_each(
         &self,
         requests: &[Request],
         event: Event,
         actor: Actor,
     ) -> Result<Vec<Result<Request, MoveError>>, sqlx::Error> {
+        use std::fmt::Write;
+        let mut out: Vec<Result<Request, MoveError>> = requests
+            .iter()
+            .map(|request| {
+                let to = status::next(request.sub_status, event)?;
+                let mut moved = request.clone();
+                moved.sub_status = to;
+                moved.version += 1;
+                moved.event_seq += 1;
+                Ok(moved)
+            })
+            .collect();
         let mut tx = self.write.begin().await?;
-        let mut out = Vec::with_capacity(requests.len());
-        for request in requests {
-            match self
-                .apply_in(&mut tx, request, &[event], actor, None, &Changes::default())
-                .await
-            {
-                Err(MoveError::Db(err)) => return Err(err),
-                other => out.push(other),
+        let now = now_ms();
+        if self.backend == Backend::Postgres {
+            // Lock the rows in id order first, the same in every process: two processes
+            // expiring the same links (due at one instant) otherwise lock them in plan
+            // order and can deadlock (seen with bench/scale: `deadlock detected`, the
+            // batch undone and retried).
+            let mut ids: Vec<i64> = requests.iter().map(|r| r.id).collect();
+            ids.sort_unstable();
+            for chunk in ids.chunks(MOVES_PER_STATEMENT) {
+                let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
+                let sql = format!(
+                    "SELECT id FROM requests WHERE id IN ({}) ORDER BY id FOR UPDATE",
+                    list.join(", ")
+                );
+                sqlx::query(&sql)
+                    .persistent(false)
+                    .fetch_all(&mut *tx)
+                    .await?;
             }
         }
+        // One update per target state (an event may lead different states to different
+        // ones), each over at most MOVES_PER_STATEMENT rows.
+        let mut targets: Vec<SubStatus> = out
+            .iter()
+            .filter_map(|o| o.as_ref().ok().map(|m| m.sub_status))
+            .collect();
+        targets.sort_by_key(|t| t.as_str());
+        targets.dedup();
+        let mut won = std::collections::HashSet::new();
+        for to in targets {
+            let slots: Vec<usize> = (0..requests.len())
+                .filter(|&i| matches!(&out[i], Ok(m) if m.sub_status == to))
+                .collect();
+            for chunk in slots.chunks(MOVES_PER_STATEMENT) {
+                // Ids and versions are numbers from the database: safe to write into the
+                // statement. A row moves only at the version it was read at.
+                let mut ids = String::new();
+                let mut versions = String::new();
+                for (n, &i) in chunk.iter().enumerate() {
+                    let r = &requests[i];
+                    let sep = if n == 0 { "" } else { ", " };
+                    let _ = write!(ids, "{sep}{}", r.id);
+                    let _ = write!(versions, "{sep}({}, {})", r.id, r.version);
+                }
+                // `id IN` finds the rows by key; the pairs (a lookup, not a scan of the
+                // list per row) keep those still at the version read.
+                let sql = format!(
+                    "UPDATE requests SET status = $1, sub_status = $2, version = version + 1, \
+                     updated_at = $3, event_seq = event_seq + 1 \
+                     WHERE id IN ({ids}) AND (id, version) IN (VALUES {versions}) RETURNING id"
+                );
+                let rows = sqlx::query(&sql)
+                    .persistent(false)
+                    .bind(to.status().as_str())
+                    .bind(to.as_str())
+                    .bind(now)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                for row in rows {
+                    won.insert(row.try_get::<i64, _>("id")?);
+                }
+            }
+        }
+        for (slot, request) in out.iter_mut().zip(requests) {
+            if slot.is_ok() && !won.contains(&request.id) {
+                *slot = Err(MoveError::Lost);
+            }
+        }
+        let moved: Vec<(&Request, &Request)> = requests
+            .iter()
+            .zip(&out)
+            .filter_map(|(from, to)| Some((from, to.as_ref().ok()?)))
+            .collect();
+        for chunk in moved.chunks(ROWS_PER_STATEMENT) {
+            // $1 time, $2 actor, $3 event; then five values per row.
+            let mut sql = String::from(
+                "INSERT INTO history (request_id, at, actor, event, from_status, \
+                 from_sub_status, to_status, to_sub_status, details) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                let p = 4 + 5 * i;
+                let _ = write!(
+                    sql,
+                    "{}(${}, $1, $2, $3, ${}, ${}, ${}, ${}, NULL)",
+                    if i == 0 { "" } else { ", " },
+                    p,
+                    p + 1,
+                    p + 2,
+                    p + 3,
+                    p + 4
+                );
+            }
+            let mut query = sqlx::query(&sql)
+                .persistent(chunk.len() == ROWS_PER_STATEMENT)
+                .bind(now)
+                .bind(actor.as_str())
+                .bind(event.as_str());
+            for (from, to) in chunk {
+                query = query
+                    .bind(from.id)
+                    .bind(from.sub_status.status().as_str())
+                    .bind(from.sub_status.as_str())
+                    .bind(to.sub_status.status().as_str())
+                    .bind(to.sub_status.as_str());
+            }
+            query.execute(&mut *tx).await?;
+        }
+        let events: Vec<(&Request, i64)> =
+            moved.iter().map(|(_, to)| (*to, to.event_seq)).collect();
+        self.write_events_of(&mut tx, &events, now).await?;
         tx.commit().await?;
         Ok(out)
     }
@@ -1152,8 +1433,8 @@ impl Store {
 impl Store {
     /// The request a `vkyc_link` token opens.
     pub async fn request_by_token(&self, token: &str) -> Result<Option<Request>> {
-        let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE link_token = $1");
-        self.fetch_request(sqlx::query(&sql).bind(token)).await
+        self.fetch_request("link_token = $1", &[fast_reads::Key::Text(token)])
+            .await
     }
 }
 
@@ -1194,14 +1475,11 @@ async fn group_commit(store: Store, mut jobs: tokio::sync::mpsc::Receiver<Create
     while jobs.recv_many(&mut batch, GROUP_COMMIT_MAX).await > 0 {
         let outcome: Result<Vec<Option<Request>>, sqlx::Error> = async {
             let mut tx = store.write.begin().await?;
-            let mut created = Vec::with_capacity(batch.len());
-            for job in &batch {
-                created.push(
-                    store
-                        .insert_request_in(&mut tx, job.merchant_id, &job.new, job.actor)
-                        .await?,
-                );
-            }
+            let creates: Vec<(i64, &NewRequest, Actor)> = batch
+                .iter()
+                .map(|job| (job.merchant_id, &job.new, job.actor))
+                .collect();
+            let created = store.insert_requests_in(&mut tx, &creates).await?;
             tx.commit().await?;
             Ok(created)
         }

@@ -83,47 +83,91 @@ impl Store {
         first_seq: i64,
         now: i64,
     ) -> Result<(), sqlx::Error> {
-        for (i, snapshot) in snapshots.iter().enumerate() {
-            let seq = first_seq + i as i64;
-            let event_id = new_event_id();
-            let body = envelope(
-                snapshot,
-                self.link_base(),
-                self.recording_signer.get(),
-                &event_id,
-                seq,
-                now,
-            );
-            let row = sqlx::query(
+        let events: Vec<(&Request, i64)> = snapshots.iter().zip(first_seq..).collect();
+        self.write_events_of(tx, &events, now).await
+    }
+
+    /// Writes one event per (snapshot, sequence number), of any number of requests, and
+    /// their deliveries (the merchant's webhook URL and the request's own): two statements
+    /// per [`super::ROWS_PER_STATEMENT`] events, however many there are.
+    pub(super) async fn write_events_of(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        events: &[(&Request, i64)],
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
+        use std::fmt::Write;
+        for chunk in events.chunks(super::ROWS_PER_STATEMENT) {
+            let mut sql = String::from(
                 "INSERT INTO webhook_events (event_id, merchant_id, request_id, seq, event_type, \
-                 body, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-            )
-            .bind(&event_id)
-            .bind(snapshot.merchant_id)
-            .bind(snapshot.id)
-            .bind(seq)
-            .bind(crate::webhooks::event_type(snapshot.sub_status))
-            .bind(&body)
-            .bind(now)
-            .fetch_one(&mut **tx)
-            .await?;
-            let id: i64 = row.try_get("id")?;
-            sqlx::query(
-                "INSERT INTO webhook_deliveries (event_id, merchant_id, request_id, seq, url, status, \
-                 attempts, next_attempt_at, created_at) \
-                 SELECT $1, $2, $3, $4, url, 'pending', 0, $5, $5 FROM ( \
-                   SELECT webhook_url AS url FROM merchants WHERE id = $2 AND webhook_url IS NOT NULL \
+                 body, created_at) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                let p = 2 + 6 * i;
+                let sep = if i == 0 { "" } else { ", " };
+                let _ = write!(
+                    sql,
+                    "{sep}(${}, ${}, ${}, ${}, ${}, ${}, $1)",
+                    p,
+                    p + 1,
+                    p + 2,
+                    p + 3,
+                    p + 4,
+                    p + 5
+                );
+            }
+            sql.push_str(" RETURNING id");
+            let full = chunk.len() == super::ROWS_PER_STATEMENT;
+            let mut query = sqlx::query(&sql).persistent(full).bind(now);
+            for (snapshot, seq) in chunk {
+                let event_id = new_event_id();
+                let body = envelope(
+                    snapshot,
+                    self.link_base(),
+                    self.recording_signer.get(),
+                    &event_id,
+                    *seq,
+                    now,
+                );
+                query = query
+                    .bind(event_id)
+                    .bind(snapshot.merchant_id)
+                    .bind(snapshot.id)
+                    .bind(*seq)
+                    .bind(crate::webhooks::event_type(snapshot.sub_status))
+                    .bind(body);
+            }
+            let ids: Vec<i64> = query
+                .fetch_all(&mut **tx)
+                .await?
+                .iter()
+                .map(|row| row.try_get("id"))
+                .collect::<Result<_, _>>()?;
+            // The ids are numbers from the database: safe to write into the statement.
+            let list = ids
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO webhook_deliveries (event_id, merchant_id, request_id, seq, url, \
+                 status, attempts, next_attempt_at, created_at) \
+                 SELECT e.id, e.merchant_id, e.request_id, e.seq, urls.url, 'pending', 0, $1, $1 \
+                 FROM webhook_events e JOIN ( \
+                   SELECT ev.id AS event_ref, m.webhook_url AS url FROM webhook_events ev \
+                   JOIN merchants m ON m.id = ev.merchant_id \
+                   WHERE ev.id IN ({list}) AND m.webhook_url IS NOT NULL \
                    UNION \
-                   SELECT webhook_url AS url FROM requests WHERE id = $3 AND webhook_url IS NOT NULL \
-                 ) urls",
-            )
-            .bind(id)
-            .bind(snapshot.merchant_id)
-            .bind(snapshot.id)
-            .bind(seq)
-            .bind(now)
-            .execute(&mut **tx)
-            .await?;
+                   SELECT ev.id AS event_ref, r.webhook_url AS url FROM webhook_events ev \
+                   JOIN requests r ON r.id = ev.request_id \
+                   WHERE ev.id IN ({list}) AND r.webhook_url IS NOT NULL \
+                 ) urls ON urls.event_ref = e.id ORDER BY e.id, urls.url"
+            );
+            sqlx::query(&sql)
+                .persistent(false)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
         }
         Ok(())
     }

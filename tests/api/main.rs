@@ -16,6 +16,7 @@ mod journey;
 mod journey_flows;
 mod moves;
 mod rate_limits;
+mod recordings_s3;
 mod security;
 mod users;
 mod vkyc;

@@ -1,0 +1,414 @@
+//! Where finished call recordings are kept: the local recordings directory (the default),
+//! or an S3-compatible bucket (`[media] recordings_store = "s3://bucket/prefix"`).
+//!
+//! The relay always records to a local file. When the call ends, [`keep`] uploads the
+//! WebM and its sidecar JSON to `<prefix>/<call id>.webm` and `.json` and answers the
+//! `s3://bucket/prefix/<call id>.webm` the call row then stores; the local files are
+//! removed by [`remove_local`] only once the upload succeeded and the row says so. A
+//! failed upload keeps the local file, whose path the row stores, and is logged.
+//!
+//! Playback reads byte ranges of the object ([`S3Store::head`], [`S3Store::read`]).
+
+use crate::config::MediaSettings;
+use crate::media::Recording;
+use anyhow::{anyhow, bail, Context};
+use futures::StreamExt;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path as ObjectPath;
+use object_store::{
+    Attribute, Attributes, GetOptions, GetRange, GetResult, ObjectMeta, ObjectStore,
+    ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, WriteMultipart,
+};
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+use tokio::io::AsyncReadExt;
+
+/// Files up to this size go up in one PUT; larger ones as a multipart upload in parts
+/// of this size (S3 wants parts of at least 5 MiB).
+const PART_BYTES: usize = 8 * 1024 * 1024;
+/// Parts in flight at once for one multipart upload.
+const PARTS_IN_FLIGHT: usize = 2;
+
+/// Where recordings are kept, as `[media]` says.
+#[derive(Clone, Debug)]
+pub enum RecordingStore {
+    /// In `recordings_dir`, where the relay wrote them.
+    Local,
+    S3(Arc<S3Store>),
+}
+
+/// An S3-compatible bucket and the prefix recordings go under.
+#[derive(Debug)]
+pub struct S3Store {
+    store: AmazonS3,
+    bucket: String,
+    /// Without leading or trailing slashes; may be empty.
+    prefix: String,
+}
+
+/// `s3://bucket/some/prefix` → (`bucket`, `some/prefix`).
+fn parse_store_url(url: &str) -> anyhow::Result<(String, String)> {
+    let rest = url
+        .strip_prefix("s3://")
+        .ok_or_else(|| anyhow!("{url:?} is neither empty nor an s3://bucket/prefix URL"))?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty()
+        || !bucket
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.'))
+    {
+        bail!("{url:?}: the bucket name is missing or not a valid S3 bucket name");
+    }
+    let prefix = prefix.trim_matches('/');
+    if prefix.split('/').any(|part| part.is_empty()) && !prefix.is_empty() {
+        bail!("{url:?}: the prefix has an empty path segment");
+    }
+    ObjectPath::parse(prefix).with_context(|| format!("{url:?}: the prefix is not a valid key"))?;
+    Ok((bucket.to_string(), prefix.to_string()))
+}
+
+impl RecordingStore {
+    /// Builds the store `[media]` describes (no network is touched).
+    pub fn from_settings(media: &MediaSettings) -> anyhow::Result<RecordingStore> {
+        if media.recordings_store.is_empty() {
+            return Ok(RecordingStore::Local);
+        }
+        let (bucket, prefix) = parse_store_url(&media.recordings_store)?;
+        // AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_ENDPOINT...;
+        // what the configuration gives wins.
+        let mut builder = AmazonS3Builder::from_env()
+            .with_bucket_name(&bucket)
+            .with_region(&media.recordings_s3_region);
+        let endpoint = media.recordings_s3_endpoint.trim_end_matches('/');
+        if !endpoint.is_empty() {
+            let parsed = url::Url::parse(endpoint)
+                .with_context(|| format!("recordings_s3_endpoint {endpoint:?} is not a URL"))?;
+            anyhow::ensure!(
+                matches!(parsed.scheme(), "http" | "https"),
+                "recordings_s3_endpoint must be an http:// or https:// URL"
+            );
+            // A plain-http endpoint is allowed because the operator configured one.
+            builder = builder
+                .with_endpoint(endpoint)
+                .with_allow_http(parsed.scheme() == "http")
+                // MinIO, moto and most S3-compatible servers address buckets by path.
+                .with_virtual_hosted_style_request(false);
+        }
+        match (
+            media.recordings_s3_access_key.is_empty(),
+            media.recordings_s3_secret_key.is_empty(),
+        ) {
+            (true, true) => {}
+            (false, false) => {
+                builder = builder
+                    .with_access_key_id(&media.recordings_s3_access_key)
+                    .with_secret_access_key(&media.recordings_s3_secret_key);
+            }
+            _ => bail!("recordings_s3_access_key and recordings_s3_secret_key go together"),
+        }
+        let store = builder.build().context("configuring the S3 client")?;
+        Ok(RecordingStore::S3(Arc::new(S3Store {
+            store,
+            bucket,
+            prefix,
+        })))
+    }
+
+    /// The store for these settings, built once per distinct `[media]` (the HTTP client
+    /// inside is shared by every upload and playback).
+    pub fn cached(media: &MediaSettings) -> anyhow::Result<RecordingStore> {
+        if media.recordings_store.is_empty() {
+            return Ok(RecordingStore::Local);
+        }
+        static STORES: OnceLock<Mutex<HashMap<String, RecordingStore>>> = OnceLock::new();
+        let key = serde_json::to_string(media).expect("settings serialize");
+        let mut stores = STORES
+            .get_or_init(Default::default)
+            .lock()
+            .expect("not poisoned");
+        if let Some(store) = stores.get(&key) {
+            return Ok(store.clone());
+        }
+        let store = RecordingStore::from_settings(media)?;
+        stores.insert(key, store.clone());
+        Ok(store)
+    }
+}
+
+impl S3Store {
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// The object key of a call's file: `<prefix>/<call id>.<ext>`.
+    pub fn key(&self, call_id: i64, ext: &str) -> ObjectPath {
+        let name = format!("{call_id}.{ext}");
+        if self.prefix.is_empty() {
+            ObjectPath::from(name)
+        } else {
+            ObjectPath::from(format!("{}/{name}", self.prefix))
+        }
+    }
+
+    /// `s3://bucket/<key>`, what a call row stores.
+    pub fn url(&self, key: &ObjectPath) -> String {
+        format!("s3://{}/{key}", self.bucket)
+    }
+
+    /// The key of a stored `s3://` URL, when it is in this store's bucket.
+    pub fn key_of(&self, url: &str) -> Option<ObjectPath> {
+        let rest = url.strip_prefix("s3://")?;
+        let (bucket, key) = rest.split_once('/')?;
+        (bucket == self.bucket)
+            .then(|| ObjectPath::parse(key).ok())
+            .flatten()
+    }
+
+    /// Uploads a local file to `key`: one PUT when small, else a multipart upload read
+    /// from disk part by part. Answers the bytes uploaded.
+    pub async fn upload_file(
+        &self,
+        file: &Path,
+        key: &ObjectPath,
+        content_type: &'static str,
+    ) -> anyhow::Result<u64> {
+        let mut f = tokio::fs::File::open(file)
+            .await
+            .with_context(|| format!("opening {}", file.display()))?;
+        let len = f.metadata().await?.len();
+        let attributes = Attributes::from_iter([(Attribute::ContentType, content_type)]);
+        if len <= PART_BYTES as u64 {
+            let mut bytes = Vec::with_capacity(len as usize);
+            f.read_to_end(&mut bytes).await?;
+            let sent = bytes.len() as u64;
+            let opts = PutOptions {
+                attributes,
+                ..PutOptions::default()
+            };
+            self.store
+                .put_opts(key, PutPayload::from(bytes), opts)
+                .await
+                .with_context(|| format!("uploading {}", self.url(key)))?;
+            return Ok(sent);
+        }
+        let upload = self
+            .store
+            .put_multipart_opts(
+                key,
+                PutMultipartOptions {
+                    attributes,
+                    ..PutMultipartOptions::default()
+                },
+            )
+            .await
+            .with_context(|| format!("starting the upload of {}", self.url(key)))?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
+        let mut buf = vec![0u8; 1024 * 1024];
+        let mut sent = 0u64;
+        let result: anyhow::Result<()> = async {
+            loop {
+                let n = f.read(&mut buf).await?;
+                if n == 0 {
+                    return Ok(());
+                }
+                writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
+                writer.write(&buf[..n]);
+                sent += n as u64;
+            }
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                writer
+                    .finish()
+                    .await
+                    .with_context(|| format!("uploading {}", self.url(key)))?;
+                Ok(sent)
+            }
+            Err(err) => {
+                let _ = writer.abort().await;
+                Err(err.context(format!("uploading {}", self.url(key))))
+            }
+        }
+    }
+
+    /// The object's size and dates; `Ok(None)` when there is no such object.
+    pub async fn head(&self, key: &ObjectPath) -> anyhow::Result<Option<ObjectMeta>> {
+        match self.store.head(key).await {
+            Ok(meta) => Ok(Some(meta)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(err) => Err(anyhow!(err).context(format!("reading {}", self.url(key)))),
+        }
+    }
+
+    /// A byte range of the object, as a stream.
+    pub async fn read(&self, key: &ObjectPath, range: Range<u64>) -> anyhow::Result<GetResult> {
+        let opts = GetOptions {
+            range: Some(GetRange::Bounded(range)),
+            ..GetOptions::default()
+        };
+        self.store
+            .get_opts(key, opts)
+            .await
+            .with_context(|| format!("reading {}", self.url(key)))
+    }
+
+    /// The whole object (for tests and small files).
+    pub async fn read_all(&self, key: &ObjectPath) -> anyhow::Result<Vec<u8>> {
+        Ok(self.store.get(key).await?.bytes().await?.to_vec())
+    }
+
+    /// Streams a [`GetResult`] as an HTTP body.
+    pub fn body(result: GetResult) -> axum::body::Body {
+        axum::body::Body::from_stream(
+            result
+                .into_stream()
+                .map(|chunk| chunk.map_err(std::io::Error::other)),
+        )
+    }
+}
+
+/// Keeps a finished recording where `[media]` says, and answers the path the call row
+/// stores. With a bucket: uploads the WebM and the sidecar and answers the object's
+/// `s3://` URL; if that fails, logs it and answers the local path (the file stays).
+/// Never removes anything: see [`remove_local`].
+pub async fn keep(media: &MediaSettings, call_id: i64, recording: &Recording) -> String {
+    let local = recording.path.display().to_string();
+    let store = match RecordingStore::cached(media) {
+        Ok(RecordingStore::Local) => return local,
+        Ok(RecordingStore::S3(store)) => store,
+        Err(err) => {
+            tracing::error!(call_id, error = %format!("{err:#}"),
+                "recording store misconfigured; the recording stays local");
+            return local;
+        }
+    };
+    match upload(&store, call_id, recording).await {
+        Ok(url) => url,
+        Err(err) => {
+            tracing::warn!(call_id, file = %local, error = %format!("{err:#}"),
+                "uploading the recording failed; it stays local");
+            local
+        }
+    }
+}
+
+/// Uploads the recording's WebM, then its sidecar (when there is one); answers the
+/// WebM's `s3://` URL.
+pub async fn upload(
+    store: &S3Store,
+    call_id: i64,
+    recording: &Recording,
+) -> anyhow::Result<String> {
+    let key = store.key(call_id, "webm");
+    let started = std::time::Instant::now();
+    let bytes = store
+        .upload_file(&recording.path, &key, "video/webm")
+        .await?;
+    if tokio::fs::try_exists(&recording.sidecar)
+        .await
+        .unwrap_or(false)
+    {
+        store
+            .upload_file(
+                &recording.sidecar,
+                &store.key(call_id, "json"),
+                "application/json",
+            )
+            .await?;
+    }
+    let url = store.url(&key);
+    tracing::info!(call_id, %url, bytes, ms = started.elapsed().as_millis() as u64,
+        "recording uploaded");
+    Ok(url)
+}
+
+/// Removes a recording's local files once the call row points at the uploaded copy.
+pub async fn remove_local(recording: &Recording) {
+    for file in [&recording.path, &recording.sidecar] {
+        match tokio::fs::remove_file(file).await {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => {
+                tracing::warn!(file = %file.display(), error = %err,
+                    "removing an uploaded recording's local file failed")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn media(store: &str) -> MediaSettings {
+        MediaSettings {
+            recordings_store: store.into(),
+            recordings_s3_endpoint: "http://127.0.0.1:9".into(),
+            ..crate::config::Config::default().media
+        }
+    }
+
+    #[test]
+    fn store_urls_parse_into_bucket_and_prefix() {
+        assert_eq!(
+            parse_store_url("s3://kyc-recs/prod/calls/").unwrap(),
+            ("kyc-recs".into(), "prod/calls".into())
+        );
+        assert_eq!(
+            parse_store_url("s3://kyc-recs").unwrap(),
+            ("kyc-recs".into(), "".into())
+        );
+        for bad in [
+            "kyc-recs",
+            "https://kyc-recs/x",
+            "s3://",
+            "s3:///x",
+            "s3://Kyc_Recs/x",
+            "s3://b/a//c",
+        ] {
+            assert!(parse_store_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn keys_and_urls_round_trip_within_the_bucket() {
+        let RecordingStore::S3(store) =
+            RecordingStore::from_settings(&media("s3://recs/in/x")).unwrap()
+        else {
+            panic!("an S3 store")
+        };
+        let key = store.key(42, "webm");
+        assert_eq!(key.as_ref(), "in/x/42.webm");
+        let url = store.url(&key);
+        assert_eq!(url, "s3://recs/in/x/42.webm");
+        assert_eq!(store.key_of(&url), Some(key));
+        assert_eq!(store.key_of("s3://other/in/x/42.webm"), None);
+        assert_eq!(store.key_of("/var/recs/42.webm"), None);
+        let RecordingStore::S3(bare) = RecordingStore::from_settings(&media("s3://recs")).unwrap()
+        else {
+            panic!("an S3 store")
+        };
+        assert_eq!(bare.key(7, "json").as_ref(), "7.json");
+    }
+
+    #[test]
+    fn settings_are_checked() {
+        assert!(matches!(
+            RecordingStore::from_settings(&media("")).unwrap(),
+            RecordingStore::Local
+        ));
+        let mut half = media("s3://recs");
+        half.recordings_s3_access_key = "AKIA".into();
+        assert!(RecordingStore::from_settings(&half).is_err());
+        let mut ftp = media("s3://recs");
+        ftp.recordings_s3_endpoint = "ftp://x".into();
+        assert!(RecordingStore::from_settings(&ftp).is_err());
+        assert_eq!(
+            crate::config::Config::default().media.recordings_s3_region,
+            "ap-south-1"
+        );
+    }
+}
