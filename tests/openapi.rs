@@ -24,8 +24,6 @@ use vkyc::store::MerchantEnv;
 
 const DOCUMENT: &str = include_str!("../openapi/merchant-api.json");
 const FIXTURE: &str = include_str!("fixtures/get-vkyc.openapi.yaml");
-/// Where the fixture was copied from, when the source documents are at hand.
-const SEED: &str = "/work/shared/seeds/000_c1d10243f52da81b.txt";
 const API_VERSION: &str = "2024-12-01";
 
 /// Error examples whose trigger is not reproducible over HTTP against a plain server, with
@@ -1173,21 +1171,6 @@ async fn the_served_document_is_the_file() {
     assert!(
         pretty == DOCUMENT,
         "the file is not 2-space pretty-printed JSON"
-    );
-}
-
-#[tokio::test]
-async fn the_fixture_is_the_seed_yaml_block() {
-    let Ok(seed) = std::fs::read_to_string(SEED) else {
-        eprintln!("{SEED} is not here; skipping");
-        return;
-    };
-    let fence = "````yaml get /vkyc\n";
-    let start = seed.find(fence).unwrap() + fence.len();
-    let end = start + seed[start..].find("\n````").unwrap() + 1;
-    assert!(
-        seed[start..end] == *FIXTURE,
-        "the fixture is not the seed's block"
     );
 }
 
