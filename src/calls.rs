@@ -84,7 +84,21 @@ pub fn questions(request: &Request, deployment: &[String]) -> Value {
 /// Agents never pick their customers. Returns how many calls were offered.
 pub async fn assign(state: &AppState, now: i64) -> Result<usize> {
     let stale = state.config.agent_stale_seconds as i64 * 1000;
-    let mut free = state.store.free_agents(now, stale).await?;
+    let on_duty: Vec<i64> = state
+        .store
+        .online_agents_with_hours(now, stale)
+        .await?
+        .into_iter()
+        .filter(|(_, hours)| crate::slots::on_duty(&state.journey.hours, hours.as_deref(), now))
+        .map(|(id, _)| id)
+        .collect();
+    let mut free: Vec<i64> = state
+        .store
+        .free_agents(now, stale)
+        .await?
+        .into_iter()
+        .filter(|id| on_duty.contains(id))
+        .collect();
     if free.is_empty() {
         return Ok(0);
     }

@@ -80,6 +80,20 @@ pub enum StaffCommand {
         #[arg(long)]
         role: String,
     },
+    /// Set an agent's own working hours (IST), within which the queue gives them
+    /// customers and slots count them; --clear returns them to the desk's hours.
+    Hours {
+        #[arg(long)]
+        username: String,
+        /// Days, e.g. mon,tue,wed.
+        #[arg(long, value_delimiter = ',')]
+        days: Vec<String>,
+        /// e.g. 09:00-13:00.
+        #[arg(long)]
+        hours: Option<String>,
+        #[arg(long)]
+        clear: bool,
+    },
     /// Require a TOTP one-time code at login; prints the otpauth:// URI (shown only once).
     Totp {
         #[arg(long)]
@@ -508,6 +522,39 @@ async fn staff(
                 "{} is now {role} (was {}); their sessions ended",
                 member.username, member.role
             );
+        }
+        StaffCommand::Hours {
+            username,
+            days,
+            hours,
+            clear,
+        } => {
+            let member = find_staff(store, &username).await?;
+            let stored = if clear {
+                None
+            } else {
+                let hours = hours.ok_or_else(|| anyhow::anyhow!("give --hours or --clear"))?;
+                // Checked as the queue will read it.
+                crate::slots::Hours::parse(&days, &hours, 15)?;
+                Some(serde_json::json!({ "days": days, "hours": hours }).to_string())
+            };
+            store
+                .set_working_hours(member.id, stored.as_deref())
+                .await?;
+            store
+                .insert_staff_audit(
+                    None,
+                    now_ms(),
+                    "working_hours_set",
+                    Some(&member.username),
+                    None,
+                    Some(stored.as_deref().unwrap_or("the desk's hours")),
+                )
+                .await?;
+            match stored {
+                Some(s) => println!("{} works {s}", member.username),
+                None => println!("{} works the desk's hours", member.username),
+            }
         }
         StaffCommand::Totp { username } => {
             let member = find_staff(store, &username).await?;

@@ -26,16 +26,39 @@ pub struct Hours {
 
 impl Hours {
     pub fn from_config(config: &JourneyConfig) -> anyhow::Result<Hours> {
+        Hours::parse(
+            &config.working_days,
+            &config.working_hours,
+            config.slot_minutes,
+        )
+    }
+
+    /// An agent's own hours, stored as `{"days": [..], "hours": "HH:MM-HH:MM"}`.
+    pub fn of_agent(stored: &str, slot_minutes: u32) -> anyhow::Result<Hours> {
+        #[derive(serde::Deserialize)]
+        struct Stored {
+            days: Vec<String>,
+            hours: String,
+        }
+        let stored: Stored = serde_json::from_str(stored)?;
+        Hours::parse(&stored.days, &stored.hours, slot_minutes)
+    }
+
+    /// Days (`mon`..`sun`) and `"HH:MM-HH:MM"` in IST.
+    pub fn parse(
+        working_days: &[String],
+        working_hours: &str,
+        slot_minutes: u32,
+    ) -> anyhow::Result<Hours> {
         let mut days = [false; 7];
-        for day in &config.working_days {
+        for day in working_days {
             let index = DAYS
                 .iter()
                 .position(|d| d.eq_ignore_ascii_case(day))
                 .ok_or_else(|| anyhow::anyhow!("unknown working day {day:?} (mon..sun)"))?;
             days[index] = true;
         }
-        let (open, close) = config
-            .working_hours
+        let (open, close) = working_hours
             .split_once('-')
             .ok_or_else(|| anyhow::anyhow!("working_hours must look like \"09:00-18:00\""))?;
         let minutes = |s: &str| -> anyhow::Result<u32> {
@@ -50,14 +73,14 @@ impl Hours {
         let (open, close) = (minutes(open)?, minutes(close)?);
         anyhow::ensure!(open < close, "working_hours must open before they close");
         anyhow::ensure!(
-            (5..=240).contains(&config.slot_minutes),
+            (5..=240).contains(&slot_minutes),
             "slot_minutes must be between 5 and 240"
         );
         Ok(Hours {
             days,
             open,
             close,
-            slot_minutes: config.slot_minutes,
+            slot_minutes,
         })
     }
 
@@ -115,6 +138,15 @@ impl Hours {
 
 fn local(at_ms: i64) -> Option<DateTime<FixedOffset>> {
     Some(DateTime::<Utc>::from_timestamp_millis(at_ms)?.with_timezone(&ist()))
+}
+
+/// Whether an agent works at `at_ms`: the desk is open and, when the agent has hours of
+/// their own, those are too. Hours that no longer parse count as the desk's.
+pub fn on_duty(desk: &Hours, agent_hours: Option<&str>, at_ms: i64) -> bool {
+    desk.is_open(at_ms)
+        && agent_hours
+            .and_then(|h| Hours::of_agent(h, desk.slot_minutes).ok())
+            .is_none_or(|own| own.is_open(at_ms))
 }
 
 /// `2 Dec 2026, 11:30 IST`: a slot as customers read it.

@@ -100,8 +100,7 @@ impl QueueBoard {
 /// Reads the queue and what the wait depends on.
 pub async fn read_snapshot(state: &AppState, now: i64) -> Result<QueueSnapshot> {
     let waiting = state.store.queue_waiting().await?;
-    let stale = state.config.agent_stale_seconds as i64 * 1000;
-    let agents_online = state.store.agents_online(now, stale).await?;
+    let agents_online = agents_on_duty(state, now).await?;
     let mut calls = state.store.recent_call_seconds(50).await?;
     let call_seconds = if calls.is_empty() {
         state.config.journey.default_call_seconds
@@ -179,7 +178,7 @@ pub async fn sweep(state: &AppState, now: i64) -> Result<Sweep> {
         }
     }
     let stale = state.config.agent_stale_seconds as i64 * 1000;
-    let nobody = state.store.agents_online(now, stale).await? == 0;
+    let nobody = agents_on_duty(state, now).await? == 0;
     if nobody || !state.journey.hours.is_open(now) {
         let patience = stale.max(1000);
         for request_id in state.store.queue_waiting().await? {
@@ -272,10 +271,7 @@ pub async fn join(State(state): State<AppState>, Path(key): Path<String>) -> Res
         .await?;
         return answer(&state, &key).await;
     }
-    let agents = state
-        .store
-        .agents_online(now, state.config.agent_stale_seconds as i64 * 1000)
-        .await?;
+    let agents = agents_on_duty(&state, now).await?;
     let open_now = state.journey.hours.is_open(now);
     let evidence = json!({ "agents_online": agents, "working_hours": open_now });
     let (event, outcome, sides) = if agents > 0 && open_now {
@@ -313,10 +309,24 @@ async fn answer(state: &AppState, key: &str) -> Result<Json<Value>> {
     })))
 }
 
-/// Seats each slot offers: agents on the roster times what each can take.
-async fn capacity(state: &AppState) -> Result<i64> {
-    let agents = state.store.agents_on_roster().await?;
-    Ok(agents * state.config.journey.slot_capacity_per_agent as i64)
+/// Online agents who work now (the desk is open and so are their own hours).
+pub async fn agents_on_duty(state: &AppState, now: i64) -> Result<i64> {
+    let stale = state.config.agent_stale_seconds as i64 * 1000;
+    let online = state.store.online_agents_with_hours(now, stale).await?;
+    Ok(online
+        .iter()
+        .filter(|(_, hours)| crate::slots::on_duty(&state.journey.hours, hours.as_deref(), now))
+        .count() as i64)
+}
+
+/// Seats a slot starting at `start` offers: the agents on the roster who work then,
+/// times what each can take.
+fn capacity_at(state: &AppState, roster: &[Option<String>], start: i64) -> i64 {
+    let working = roster
+        .iter()
+        .filter(|hours| crate::slots::on_duty(&state.journey.hours, hours.as_deref(), start))
+        .count() as i64;
+    working * state.config.journey.slot_capacity_per_agent as i64
 }
 
 /// `GET /v/<key>/api/slots`: the free slots a customer may book.
@@ -328,7 +338,7 @@ pub async fn free_slots(
     let now = crate::store::now_ms();
     let until = bookable_until(&state, &opened, now);
     let starts = state.journey.hours.slots(now, until);
-    let capacity = capacity(&state).await?;
+    let roster = state.store.agent_roster_hours().await?;
     let loads: HashMap<i64, i64> = state
         .store
         .slot_loads(now, until)
@@ -338,14 +348,15 @@ pub async fn free_slots(
     let slots: Vec<Value> = starts
         .iter()
         .filter_map(|&start| {
-            let free = capacity - loads.get(&start).copied().unwrap_or(0);
+            let free =
+                capacity_at(&state, &roster, start) - loads.get(&start).copied().unwrap_or(0);
             (free > 0).then(|| {
                 json!({ "start": crate::views::iso_seconds(start),
                         "label": crate::slots::format_ist(start), "free": free })
             })
         })
         .collect();
-    Ok(Json(json!({ "slots": slots, "capacity": capacity })))
+    Ok(Json(json!({ "slots": slots })))
 }
 
 /// A slot must start before the link expires and within the booking horizon.
@@ -400,7 +411,7 @@ pub async fn book(
         events.push(Event::MeetingScheduled);
         sides.push(SideWrite::Book {
             slot_start: slot,
-            capacity: capacity(&state).await?,
+            capacity: capacity_at(&state, &state.store.agent_roster_hours().await?, slot),
         });
         sides.push(SideWrite::Notify {
             kind: "slot_booked",

@@ -453,16 +453,6 @@ impl Store {
         Ok(out)
     }
 
-    /// Agents on duty: the desk's agents who are not disabled (capacity for slots).
-    pub async fn agents_on_roster(&self) -> Result<i64> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM staff WHERE role = 'agent' AND disabled_at IS NULL",
-        )
-        .fetch_one(&self.read)
-        .await?;
-        Ok(row.try_get("n")?)
-    }
-
     // ---- slots ----
 
     /// How many seats are taken in each slot starting in `[from, until)`.

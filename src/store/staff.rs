@@ -525,6 +525,47 @@ impl Store {
 
     /// The staff ids of the agents [`Store::agents_online`] counts, the one online the
     /// longest first.
+    /// Online agents with their own working hours (if any), longest online first.
+    pub async fn online_agents_with_hours(
+        &self,
+        now_ms: i64,
+        stale_after_ms: i64,
+    ) -> Result<Vec<(i64, Option<String>)>> {
+        let rows = sqlx::query(
+            "SELECT p.staff_id, s.working_hours FROM agent_presence p JOIN staff s \
+             ON s.id = p.staff_id WHERE p.online = 1 AND p.last_seen > $1 AND s.role = 'agent' \
+             AND s.disabled_at IS NULL ORDER BY p.since, p.staff_id",
+        )
+        .bind(now_ms.saturating_sub(stale_after_ms))
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("staff_id")?, r.try_get("working_hours")?)))
+            .collect()
+    }
+
+    /// Every enabled agent's own working hours (None: the desk's), for slot capacity.
+    pub async fn agent_roster_hours(&self) -> Result<Vec<Option<String>>> {
+        let rows = sqlx::query(
+            "SELECT working_hours FROM staff WHERE role = 'agent' AND disabled_at IS NULL",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get("working_hours")?))
+            .collect()
+    }
+
+    /// Sets (or with None clears) a staff member's own working hours.
+    pub async fn set_working_hours(&self, staff_id: i64, hours: Option<&str>) -> Result<()> {
+        sqlx::query("UPDATE staff SET working_hours = $1 WHERE id = $2")
+            .bind(hours)
+            .bind(staff_id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
     pub async fn online_agents(&self, now_ms: i64, stale_after_ms: i64) -> Result<Vec<i64>> {
         let rows = sqlx::query(
             "SELECT p.staff_id FROM agent_presence p JOIN staff s ON s.id = p.staff_id \

@@ -546,3 +546,70 @@ async fn a_production_deployment_emails_the_link_through_the_operators_smtp_serv
         .unwrap()
         .contains(&link));
 }
+
+#[tokio::test]
+async fn agents_take_customers_and_fill_slots_only_in_their_own_hours() {
+    use chrono::Datelike;
+    let app = spawn_app_with(always_open).await;
+    app.cli(&["staff", "create", "--username", "nadia", "--role", "agent"]);
+    // Nadia works every day but today (in IST).
+    let ist = chrono::FixedOffset::east_opt(19_800).unwrap();
+    let today = chrono::Utc::now().with_timezone(&ist).weekday();
+    let days: Vec<&str> = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| *i as u32 != today.num_days_from_monday())
+        .map(|(_, d)| d)
+        .collect();
+    let out = app.cli(&[
+        "staff",
+        "hours",
+        "--username",
+        "nadia",
+        "--days",
+        &days.join(","),
+        "--hours",
+        "00:00-24:00",
+    ]);
+    assert!(out.contains("nadia works"), "{out}");
+    let nadia = app.store.staff_by_username("nadia").await.unwrap().unwrap();
+    app.store
+        .set_presence(nadia.id, true, vkyc::store::now_ms())
+        .await
+        .unwrap();
+
+    // Online, but not on duty today: nobody to talk to now.
+    let c = customer(&app, "j-hours", with_aadhaar()).await;
+    c.pass_checks().await;
+    let joined = c.call(Method::POST, "queue", None).await.ok();
+    assert_eq!(joined["outcome"], "NO_AGENT_FOUND", "{joined}");
+
+    // Slots are offered only on her days.
+    let slots = c.call(Method::GET, "slots", None).await.ok();
+    let starts: Vec<chrono::DateTime<chrono::FixedOffset>> = slots["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| chrono::DateTime::parse_from_rfc3339(s["start"].as_str().unwrap()).unwrap())
+        .collect();
+    assert!(!starts.is_empty(), "{slots}");
+    assert!(
+        starts
+            .iter()
+            .all(|s| s.with_timezone(&ist).weekday() != today),
+        "{slots}"
+    );
+
+    // Back on the desk's hours, she is given the customer.
+    app.cli(&["staff", "hours", "--username", "nadia", "--clear"]);
+    app.store
+        .heartbeat(nadia.id, vkyc::store::now_ms())
+        .await
+        .unwrap();
+    let joined = c.call(Method::POST, "queue", None).await.ok();
+    // The queue may give her the customer before the answer is read.
+    assert!(
+        ["USER_QUEUED", "AGENT_ASSIGNED_TO_USER"].contains(&joined["outcome"].as_str().unwrap()),
+        "{joined}"
+    );
+}
