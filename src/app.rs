@@ -21,8 +21,19 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+/// What every handler shares. Handlers take it by value, so it is one `Arc`: a clone per
+/// request is one reference count, not one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub store: Store,
     pub config: Arc<Config>,
     pub auth: Arc<Authenticator>,
@@ -74,6 +85,12 @@ pub fn router(state: AppState) -> Router {
 /// its handler half-way through a database transaction (sqlx can then hand back a
 /// connection still inside `BEGIN`). What a handler started, it finishes.
 async fn run_to_completion(req: Request, next: axum::middleware::Next) -> axum::response::Response {
+    // The merchant API's reads open no transaction (a rate-limit count is one statement),
+    // so they may stop anywhere: spare them the extra task. Other GETs may write (the
+    // journey's state, for one), so they run to completion like every other call.
+    if req.method() == axum::http::Method::GET && req.uri().path().starts_with("/verification/") {
+        return next.run(req).await;
+    }
     match tokio::spawn(next.run(req)).await {
         Ok(response) => response,
         Err(err) => {
@@ -185,7 +202,7 @@ impl Application {
         } else {
             None
         };
-        let state = AppState {
+        let state = AppState(Arc::new(Shared {
             journey,
             media,
             signer,
@@ -195,7 +212,7 @@ impl Application {
             key,
             limiter: Arc::new(crate::ratelimit::RateLimiter::new(store.clone())),
             base_url: base_url.into(),
-        };
+        }));
         Ok(Application {
             listener,
             state,
