@@ -355,11 +355,14 @@ async fn customer_call(
     })))
 }
 
-async fn customer_accept(
-    State(state): State<AppState>,
-    Path(key): Path<String>,
-) -> Result<Json<Value>> {
-    let (opened, call) = customer_live_call(&state, &key).await?;
+/// The customer's answer to an open invitation: `event` with `update` on the call.
+async fn answer_invitation(
+    state: &AppState,
+    key: &str,
+    event: Event,
+    update: CallUpdate,
+) -> Result<(journey::Opened, Call)> {
+    let (opened, call) = customer_live_call(state, key).await?;
     journey::expect_step(&opened, &[Step::Call])?;
     if call.state != "invited" {
         return Err(conflict(
@@ -371,17 +374,26 @@ async fn customer_accept(
         .store
         .apply_journey(
             &opened.request,
-            &[Event::InviteAccepted],
+            &[event],
             Actor::Customer,
             Some(&json!({ "call_id": call.id })),
             &Changes::default(),
             &[SideWrite::Call {
                 call_id: call.id,
-                update: CallUpdate::Accept,
+                update,
             }],
         )
         .await
         .map_err(crate::merchant_api::move_error)?;
+    Ok((opened, call))
+}
+
+async fn customer_accept(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<Json<Value>> {
+    let (opened, call) =
+        answer_invitation(&state, &key, Event::InviteAccepted, CallUpdate::Accept).await?;
     if let Some(relay) = &state.media {
         let gps = customer_position(&state, opened.request.id).await?;
         relay
@@ -401,32 +413,12 @@ async fn customer_decline(
     State(state): State<AppState>,
     Path(key): Path<String>,
 ) -> Result<Json<Value>> {
-    let (opened, call) = customer_live_call(&state, &key).await?;
-    if call.state != "invited" {
-        return Err(conflict(
-            "call_not_invited",
-            "the invitation is no longer open.",
-        ));
-    }
-    state
-        .store
-        .apply_journey(
-            &opened.request,
-            &[Event::InviteRejected],
-            Actor::Customer,
-            Some(&json!({ "call_id": call.id })),
-            &Changes::default(),
-            &[SideWrite::Call {
-                call_id: call.id,
-                update: CallUpdate::End {
-                    state: "declined",
-                    by: "customer",
-                    recording: None,
-                },
-            }],
-        )
-        .await
-        .map_err(crate::merchant_api::move_error)?;
+    let declined = CallUpdate::End {
+        state: "declined",
+        by: "customer",
+        recording: None,
+    };
+    let (_, call) = answer_invitation(&state, &key, Event::InviteRejected, declined).await?;
     Ok(Json(json!({ "call_id": call.id, "state": "declined" })))
 }
 

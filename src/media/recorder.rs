@@ -151,9 +151,6 @@ pub struct CallRecorder {
     /// None after an I/O error: the call goes on, the recording stops.
     writer: Option<WebmWriter<File>>,
     frames: u64,
-    /// The last time written on each track: a track's times must strictly increase
-    /// (two frames can map to one millisecond, e.g. a frame delivered late under load).
-    last_ts: [Option<u64>; 4],
 }
 
 /// A frame as received: RTP time (ticks, clock rate), arrival, payload.
@@ -224,7 +221,6 @@ impl CallRecorder {
             buffer: Interleaver::new(INTERLEAVE_MS),
             writer: Some(writer),
             frames: 0,
-            last_ts: [None; 4],
         };
         // Written now as well as at the end, so a crashed server still
         // leaves the start time and GPS next to the recording.
@@ -296,12 +292,6 @@ impl CallRecorder {
     }
 
     fn write(&mut self, ts: u64, f: Frame) {
-        let last = &mut self.last_ts[f.track as usize - 1];
-        let ts = match *last {
-            Some(prev) if ts <= prev => prev + 1,
-            _ => ts,
-        };
-        *last = Some(ts);
         if let Some(w) = self.writer.as_mut() {
             if let Err(e) = w.write_frame(f.track, ts, f.keyframe, &f.data) {
                 tracing::warn!(call_id = %self.call_id, "recording stopped: {e}");

@@ -122,6 +122,9 @@ pub struct WebmWriter<W: Write + Seek> {
     cues: Vec<(u64, u64)>,
     pending_cue: Option<u64>,
     last_ts: u64,
+    /// Each track's last time: within a track times must strictly increase (players
+    /// reject two frames of one stream at the same time), across tracks never go back.
+    track_last: Vec<(u64, u64)>,
     written: u64,
 }
 
@@ -243,6 +246,7 @@ impl<W: Write + Seek> WebmWriter<W> {
             cues: Vec::new(),
             pending_cue: None,
             last_ts: 0,
+            track_last: Vec::new(),
             written: b.buf.len() as u64,
         })
     }
@@ -255,7 +259,16 @@ impl<W: Write + Seek> WebmWriter<W> {
         keyframe: bool,
         data: &[u8],
     ) -> io::Result<()> {
-        let ts = ts_ms.max(self.last_ts);
+        let mut ts = ts_ms.max(self.last_ts);
+        match self.track_last.iter_mut().find(|(t, _)| *t == track) {
+            Some((_, last)) => {
+                if ts <= *last {
+                    ts = *last + 1;
+                }
+                *last = ts;
+            }
+            None => self.track_last.push((track, ts)),
+        }
         self.last_ts = ts;
         let seek_point = keyframe && Some(track) == self.cue_track;
         let start_new = match self.cluster_ts {
@@ -548,6 +561,39 @@ mod tests {
     }
 
     #[test]
+    fn a_tracks_times_strictly_increase_and_no_time_goes_back() {
+        let meta = SegmentMeta {
+            title: "t".into(),
+            date_utc_ms: 0,
+            tags: vec![],
+        };
+        let tracks = [
+            TrackSpec {
+                number: 1,
+                name: "v".into(),
+                codec: Codec::Vp8,
+            },
+            TrackSpec {
+                number: 2,
+                name: "a".into(),
+                codec: Codec::Opus,
+            },
+        ];
+        let mut w = WebmWriter::new(Cursor::new(Vec::new()), &meta, &tracks).unwrap();
+        w.write_frame(1, 10, true, &[0x50, 0, 0]).unwrap();
+        w.write_frame(2, 12, true, &[1]).unwrap();
+        // Late video: held at 12 (no going back), which is still after its last (10).
+        w.write_frame(1, 11, false, &[0x51]).unwrap();
+        assert_eq!(w.last_ts(), 12);
+        // Video again at 12: the track already has 12, so 13.
+        w.write_frame(1, 12, false, &[0x51]).unwrap();
+        assert_eq!(w.last_ts(), 13);
+        // Audio at 12 is held at 13: different track, so 13 is fine.
+        w.write_frame(2, 12, true, &[1]).unwrap();
+        assert_eq!(w.last_ts(), 13);
+    }
+
+    #[test]
     fn layout_and_finalize() {
         let meta = SegmentMeta {
             title: "t".into(),
@@ -570,8 +616,9 @@ mod tests {
         let header = w.bytes();
         w.write_frame(1, 0, true, &[0x50, 0, 0]).unwrap();
         w.write_frame(2, 5, true, &[1, 2]).unwrap();
-        w.write_frame(2, 3, true, &[1, 2]).unwrap(); // raised to 5
-        assert_eq!(w.last_ts(), 5);
+        // Raised past 5: no time goes back, and the track already has 5.
+        w.write_frame(2, 3, true, &[1, 2]).unwrap();
+        assert_eq!(w.last_ts(), 6);
         w.write_frame(2, 1500, true, &[3]).unwrap(); // new cluster
                                                      // Nothing past the header until a cluster is complete.
                                                      // Cluster: id 4 + size 1 + Timestamp 3 + blocks (2+4+3) + 2 * (2+4+2).
