@@ -669,11 +669,7 @@ async fn agent_answer(
         None => return Err(Error::missing("index")),
         Some(v) => v.as_u64().ok_or_else(|| Error::invalid("index"))?,
     };
-    let answer = match body.str("answer")? {
-        Some(a @ ("correct" | "incorrect")) => a,
-        Some(_) => return Err(Error::invalid("answer")),
-        None => return Err(Error::missing("answer")),
-    };
+    let answer = body.one_of("answer", &["correct", "incorrect"])?;
     let mut questions: Vec<Value> = serde_json::from_str(&call.questions).unwrap_or_default();
     let slot = questions
         .get_mut(index as usize)
@@ -705,11 +701,7 @@ async fn agent_liveness(
 ) -> Result<Json<Value>> {
     let call = own_call(&state, &session, path_id(&id)?).await?;
     require_active(&call)?;
-    let result = match body.str("result")? {
-        Some(r @ ("passed" | "failed")) => r,
-        Some(_) => return Err(Error::invalid("result")),
-        None => return Err(Error::missing("result")),
-    };
+    let result = body.one_of("result", &["passed", "failed"])?;
     state.store.set_call_liveness(call.id, result).await?;
     audit(
         &state,
@@ -734,11 +726,7 @@ async fn agent_capture(
 ) -> Result<Json<Value>> {
     let call = own_call(&state, &session, path_id(&id)?).await?;
     require_active(&call)?;
-    let kind = match body.str("kind")? {
-        Some(k @ ("face" | "pan")) => k,
-        Some(_) => return Err(Error::invalid("kind")),
-        None => return Err(Error::missing("kind")),
-    };
+    let kind = body.one_of("kind", &["face", "pan"])?;
     let image = body.str("image")?.ok_or_else(|| Error::missing("image"))?;
     let image = image
         .strip_prefix("data:image/jpeg;base64,")

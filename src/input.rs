@@ -80,6 +80,16 @@ impl JsonBody {
         }
     }
 
+    /// A required string field that must be one of `choices`.
+    pub fn one_of(&self, key: &str, choices: &[&'static str]) -> Result<&'static str> {
+        let given = self.str(key)?.ok_or_else(|| Error::missing(key))?;
+        choices
+            .iter()
+            .find(|c| **c == given)
+            .copied()
+            .ok_or_else(|| Error::invalid(key))
+    }
+
     /// A positive int64 field, given as a JSON number or a string of digits (SDKs type
     /// some ids as strings).
     pub fn id(&self, key: &str) -> Result<Option<i64>> {

@@ -410,14 +410,9 @@ pub async fn devices(
 ) -> Result<Json<Value>> {
     let opened = open(&state, &key).await?;
     expect_step(&opened, &[Step::Devices])?;
-    let device = |field: &str| -> Result<&str> {
-        match body.str(field)?.ok_or_else(|| Error::missing(field))? {
-            s @ ("ok" | "denied" | "missing" | "error") => Ok(s),
-            _ => Err(Error::invalid(field)),
-        }
-    };
-    let camera = device("camera")?;
-    let microphone = device("microphone")?;
+    const DEVICE: &[&str] = &["ok", "denied", "missing", "error"];
+    let camera = body.one_of("camera", DEVICE)?;
+    let microphone = body.one_of("microphone", DEVICE)?;
     let mut evidence = json!({ "camera": camera, "microphone": microphone });
     for field in [
         "video_width",
