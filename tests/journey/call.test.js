@@ -214,7 +214,7 @@ describe(`a whole case: customer, agent and auditor (${BACKEND})`, () => {
     await agent.context.close();
     await d.expectStatus(id, 'AGENT_DROPPED_OFF', 30);
     // The customer's page offers the queue again (a new call, never the old one).
-    await atStep(customer.page, 'waiting', 20_000);
+    await atStep(customer.page, 'waiting', 45_000);
     await customer.page.getByRole('alert').filter({ hasText: 'Your call was interrupted' }).waitFor();
     await shot(customer.page, '23-agent-dropped');
     await customer.context.close();
