@@ -505,9 +505,15 @@ pub async fn socket(
 
 async fn watch_queue(state: AppState, key: String, request_id: i64, mut socket: WebSocket) {
     let mut board = state.journey.board.subscribe();
+    let interval = Duration::from_millis(state.config.journey.queue_interval_ms.max(50));
     loop {
         let snapshot = board.borrow_and_update().clone();
-        let message = match snapshot.message(request_id) {
+        // Absent from the snapshot while still waiting, the request may leave the queue
+        // (an agent assigned) before any snapshot shows it, and the board would then not
+        // change: look again after a tick rather than only when the board changes.
+        let listed = snapshot.message(request_id);
+        let absent = listed.is_none();
+        let message = match listed {
             Some(message) => message,
             None => {
                 // Not in this snapshot: either just joined (the next read will show the
@@ -537,6 +543,7 @@ async fn watch_queue(state: AppState, key: String, request_id: i64, mut socket: 
         }
         tokio::select! {
             changed = board.changed() => if changed.is_err() { return },
+            _ = tokio::time::sleep(interval), if absent => {}
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
                 Some(Ok(_)) => {}

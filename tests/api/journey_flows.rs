@@ -709,6 +709,51 @@ async fn queued_customers_see_their_place_and_are_told_when_no_agent_remains() {
     assert_eq!(app.status("fa-q2").await["meeting_schedule"], start);
 }
 
+/// A customer who leaves the queue between two reads of the board never appears in a
+/// snapshot, so the board does not change; the socket must still say where they went.
+#[tokio::test]
+async fn a_customer_who_leaves_the_queue_unseen_by_the_board_is_still_told() {
+    let app = spawn_app_with(|config| {
+        always_open(config);
+        // Long enough that the board (almost surely) reads nothing between the join and
+        // the booking below.
+        config.journey.queue_interval_ms = 5_000;
+        config.agent_stale_seconds = 120;
+    })
+    .await;
+    let agent = agent(&app, "agent.unseen").await;
+    app.store.set_presence(agent, true, now_ms()).await.unwrap();
+    let c = customer(&app, "fa-unseen", with_aadhaar()).await;
+    c.pass_checks().await;
+    let joined = c.call(Method::POST, "queue", None).await.ok();
+    assert_eq!(joined["outcome"], "USER_QUEUED", "{joined}");
+    let mut ws = socket(&c).await;
+    let first = next_message(&mut ws).await.expect("a first message");
+    assert!(
+        first["type"] == "status" || first["type"] == "queue",
+        "{first}"
+    );
+
+    let slots = c.call(Method::GET, "slots", None).await.ok();
+    let start = slots["slots"][0]["start"].clone();
+    let booked = c
+        .call(Method::POST, "slots", Some(json!({"slot_start": start})))
+        .await
+        .ok();
+    assert_eq!(booked["outcome"], "USER_MEETING_SCHEDULED", "{booked}");
+    // Within a few ticks; nothing else on the board changes (the agent stays fresh well
+    // beyond this), so only the socket's own look can tell.
+    let status = tokio::time::timeout(
+        Duration::from_secs(15),
+        message_where(&mut ws, |m| m["type"] == "status" && m["step"] != "queue"),
+    )
+    .await
+    .expect("told within 15 s");
+    assert_eq!(status["step"], "scheduled", "{status}");
+    assert_eq!(status["sub_status"], "USER_MEETING_SCHEDULED", "{status}");
+    assert!(next_message(&mut ws).await.is_none(), "the socket closes");
+}
+
 // ---- 5. slots ----
 
 fn slot_starts(slots: &Value) -> Vec<String> {
