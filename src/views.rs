@@ -6,18 +6,43 @@ use serde::Serialize;
 
 /// `2025-08-03T00:00:00.000Z`, the form of `link_expiry` in the hosted API.
 pub fn iso_millis(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
+    iso(ms, true)
 }
 
 /// `2025-07-19T14:30:00Z`, the form of `meeting_schedule`.
 pub fn iso_seconds(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
+    iso(ms, false)
+}
+
+/// Written field by field: every `GET /vkyc` answer formats a time or two, and parsing a
+/// strftime pattern each time showed in profiles. Years beyond four digits (never a
+/// stored time) take chrono's own form.
+fn iso(ms: i64, millis: bool) -> String {
+    use chrono::{Datelike, Timelike};
+    let t = chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
+    if !(0..=9999).contains(&t.year()) {
+        let pattern = if millis {
+            "%Y-%m-%dT%H:%M:%S%.3fZ"
+        } else {
+            "%Y-%m-%dT%H:%M:%SZ"
+        };
+        return t.format(pattern).to_string();
+    }
+    let (date, time) = (t.date_naive(), t.time());
+    let head = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        date.year(),
+        date.month(),
+        date.day(),
+        time.hour(),
+        time.minute(),
+        time.second()
+    );
+    if millis {
+        format!("{head}.{:03}Z", ms.rem_euclid(1000))
+    } else {
+        head + "Z"
+    }
 }
 
 /// The body of `GET /vkyc`, field for field as seed 000 shows it.
@@ -62,5 +87,31 @@ impl VkycStatus {
             auditor_remarks: request.auditor_remarks.clone(),
             agent_remarks: request.agent_remarks.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod time_format_tests {
+    use super::{iso_millis, iso_seconds};
+
+    /// The field-by-field form is chrono's strftime form, for times across the range a
+    /// request can hold (and either side of the epoch).
+    #[test]
+    fn times_read_as_chrono_writes_them() {
+        let chrono = |ms: i64, pattern: &str| {
+            chrono::DateTime::from_timestamp_millis(ms)
+                .unwrap()
+                .format(pattern)
+                .to_string()
+        };
+        let mut ms: i64 = -86_400_000 * 366;
+        while ms < 253_402_300_799_000 {
+            assert_eq!(iso_millis(ms), chrono(ms, "%Y-%m-%dT%H:%M:%S%.3fZ"), "{ms}");
+            assert_eq!(iso_seconds(ms), chrono(ms, "%Y-%m-%dT%H:%M:%SZ"), "{ms}");
+            ms += 7_919_993_311; // about 92 days and an odd number of milliseconds
+        }
+        assert_eq!(iso_millis(1_754_179_200_000), "2025-08-03T00:00:00.000Z");
+        assert_eq!(iso_seconds(1_752_935_400_000), "2025-07-19T14:30:00Z");
+        assert_eq!(iso_millis(-1), "1969-12-31T23:59:59.999Z");
     }
 }

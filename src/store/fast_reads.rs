@@ -10,22 +10,62 @@
 //!
 //! Each statement runs in autocommit and is reset after its row is read, so it sees every
 //! commit made before it started, as a read from the sqlx read pool does.
+//!
+//! Even inline, a lookup costs more in locking than in reading: each read transaction
+//! takes and releases the WAL's read locks (`fcntl`, and a process-wide mutex the runtime
+//! threads contend for). So a lookup's answer is also kept per thread, stamped with the
+//! wal-index header as it was when the answer was read, and given again while the header
+//! is unchanged. That header (the first 48 bytes of the `-shm` file, written twice so that
+//! a reader can tell a torn copy; see SQLite's "WAL-mode File Format") changes with every
+//! commit by any connection of any process, so an answer is given again only while
+//! nothing at all has been committed since it was read.
 
 use super::Columns;
 use rusqlite::{OpenFlags, OptionalExtension};
+use std::any::Any;
 use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 /// How many databases one thread keeps a connection to (tests open many stores on one
 /// thread; a server opens one). The least recently used goes first.
 const PER_THREAD: usize = 4;
 
+/// How many answers one thread keeps (all stores together); past it, it starts afresh.
+const ANSWERS_PER_THREAD: usize = 20_000;
+
+/// The wal-index header as it stood when an answer was read.
+type CommitMark = [u8; 48];
+
+/// Answers kept on one thread: by store id and lookup with its keys, the header they were
+/// read under and the answer.
+type Answers = HashMap<(u64, String), (CommitMark, Box<dyn Any>)>;
+
 thread_local! {
     /// This thread's connections, by the [`FastReads::id`] of the store that opened them,
     /// most recently used last.
     static CONNECTIONS: RefCell<Vec<(u64, rusqlite::Connection)>> = const { RefCell::new(Vec::new()) };
+    /// This thread's answers, by store id and statement with its keys.
+    static ANSWERS: RefCell<Answers> = RefCell::new(HashMap::new());
+}
+
+/// The `-shm` file, read for its header, and a connection that keeps it in use: SQLite
+/// removes (and a later connection recreates) the file once no connection has the
+/// database open, and a header read from a removed file would never change again.
+struct WalIndex {
+    file: File,
+    _keep: Mutex<rusqlite::Connection>,
+}
+
+impl std::fmt::Debug for WalIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WalIndex")
+    }
 }
 
 /// The handle a SQLite store keeps for direct reads: which file, and its own id (so that
@@ -36,6 +76,8 @@ pub(super) struct FastReads {
     path: PathBuf,
     /// Set when the store is closed: reads fail from then on, as the pools' do.
     closed: AtomicBool,
+    /// Opened at the first lookup that finds the database in WAL mode.
+    wal_index: OnceLock<WalIndex>,
 }
 
 /// A value bound to a lookup's parameter.
@@ -69,6 +111,7 @@ impl FastReads {
             id: NEXT.fetch_add(1, Ordering::Relaxed),
             path: PathBuf::from(path),
             closed: AtomicBool::new(false),
+            wal_index: OnceLock::new(),
         })
     }
 
@@ -115,6 +158,92 @@ impl FastReads {
             let (_, conn) = conns.last().expect("just pushed");
             read(conn)
         })
+    }
+
+    /// The wal-index header now, when the database is in WAL mode and the two copies of
+    /// the header agree (they differ only while a commit is being published).
+    fn commit_mark(&self) -> Option<CommitMark> {
+        let index = match self.wal_index.get() {
+            Some(index) => index,
+            None => {
+                let keep = self.open().ok()?;
+                let wal: String = keep
+                    .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+                    .ok()?;
+                if !wal.eq_ignore_ascii_case("wal") {
+                    return None;
+                }
+                let mut shm = self.path.clone().into_os_string();
+                shm.push("-shm");
+                let file = File::open(shm).ok()?;
+                let _ = self.wal_index.set(WalIndex {
+                    file,
+                    _keep: Mutex::new(keep),
+                });
+                self.wal_index.get()?
+            }
+        };
+        let mut both = [0u8; 96];
+        index.file.read_exact_at(&mut both, 0).ok()?;
+        let (first, second) = both.split_at(48);
+        // isInit (byte 12) is set once the header has been built.
+        (first == second && first[12] != 0).then(|| first.try_into().expect("48 bytes"))
+    }
+
+    /// As [`FastReads::fetch_optional`], but an answer found is kept and given again until
+    /// anything is committed to the database (see the module's comment). Only for rows
+    /// whose answer depends on nothing but the database.
+    /// `what` names the lookup (the answer is kept under it and the keys); `sql` gives the
+    /// statement, wanted only when the answer has to be read.
+    pub(super) fn fetch_optional_kept<T: Clone + 'static>(
+        &self,
+        what: &str,
+        sql: impl FnOnce() -> String,
+        keys: &[Key<'_>],
+        map: impl FnOnce(&dyn Columns) -> Result<T, sqlx::Error>,
+    ) -> Result<Option<T>, sqlx::Error> {
+        use std::fmt::Write;
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(sqlx::Error::PoolClosed);
+        }
+        let before = self.commit_mark();
+        let Some(mark) = before else {
+            return self.fetch_optional(&sql(), keys, map);
+        };
+        let mut key = String::with_capacity(what.len() + 40);
+        key.push_str(what);
+        for k in keys {
+            // Text is length-prefixed: no two lists of keys give the same string.
+            match k {
+                Key::Int(v) => write!(key, "\u{1f}i{v}"),
+                Key::Text(v) => write!(key, "\u{1f}t{}:{v}", v.len()),
+            }
+            .expect("writing to a String");
+        }
+        let key = (self.id, key);
+        let hit = ANSWERS.with(|answers| {
+            let answers = answers.borrow();
+            let (at, answer) = answers.get(&key)?;
+            (*at == mark).then(|| answer.downcast_ref::<T>().cloned())?
+        });
+        if let Some(answer) = hit {
+            return Ok(Some(answer));
+        }
+        let found = self.fetch_optional(&sql(), keys, map)?;
+        // Kept only if nothing was committed while it was read: then it is what the
+        // database held at `mark`.
+        if let Some(answer) = &found {
+            if self.commit_mark() == Some(mark) {
+                ANSWERS.with(|answers| {
+                    let mut answers = answers.borrow_mut();
+                    if answers.len() >= ANSWERS_PER_THREAD {
+                        answers.clear();
+                    }
+                    answers.insert(key, (mark, Box::new(answer.clone())));
+                });
+            }
+        }
+        Ok(found)
     }
 
     /// The first row `sql` finds with `keys` bound to `$1`, `$2`, …, mapped by `map`.

@@ -1060,10 +1060,11 @@ impl Store {
         filter: &str,
         keys: &[fast_reads::Key<'_>],
     ) -> Result<Option<Request>> {
-        let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE {filter}");
+        let sql = || format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE {filter}");
         if let Some(fast) = &self.fast {
-            return Ok(fast.fetch_optional(&sql, keys, |row| request_from_row(row))?);
+            return Ok(fast.fetch_optional_kept(filter, sql, keys, |row| request_from_row(row))?);
         }
+        let sql = sql();
         let mut query = sqlx::query(&sql);
         for key in keys {
             query = match key {

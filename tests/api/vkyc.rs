@@ -433,3 +433,88 @@ async fn concurrent_creates_each_get_their_own_answer_and_all_are_stored() {
         assert_eq!(history["history"].as_array().unwrap().len(), 1);
     }
 }
+
+async fn own_pool(app: &TestApp) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    sqlx::AnyPool::connect(&app.database_url).await.unwrap()
+}
+
+/// On SQLite a request read once is kept and given again until anything is committed. A
+/// change made by another connection (an operator's SQL, another process) must show at
+/// once, by either key.
+#[tokio::test]
+async fn a_change_committed_by_another_connection_shows_in_the_next_read() {
+    let app = spawn_app().await;
+    app.create_user("keep_user").await;
+    let created = app.create_vkyc("keep_1", "keep_user").await;
+    let by_ref = format!("/vkyc?reference_id={}", created["reference_id"]);
+    for _ in 0..3 {
+        assert_eq!(app.status("keep_1").await["agent_remarks"], Value::Null);
+        assert_eq!(
+            app.call(Method::GET, &by_ref, None).await.ok()["agent_remarks"],
+            Value::Null
+        );
+    }
+    let pool = own_pool(&app).await;
+    for n in 0..20 {
+        sqlx::query("UPDATE requests SET agent_remarks = $1 WHERE verification_id = $2")
+            .bind(format!("changed outside {n}"))
+            .bind("keep_1")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let want = json!(format!("changed outside {n}"));
+        assert_eq!(app.status("keep_1").await["agent_remarks"], want);
+        assert_eq!(
+            app.call(Method::GET, &by_ref, None).await.ok()["agent_remarks"],
+            want
+        );
+    }
+}
+
+/// Readers racing a writer never see a value older than the last commit that finished
+/// before their read began.
+#[tokio::test]
+async fn reads_racing_commits_never_go_back_in_time() {
+    let app = std::sync::Arc::new(spawn_app().await);
+    app.create_user("race_user").await;
+    app.create_vkyc("race_1", "race_user").await;
+    let pool = own_pool(&app).await;
+    let committed = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(-1));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut readers = vec![];
+    for _ in 0..4 {
+        let (app, committed, stop) = (app.clone(), committed.clone(), stop.clone());
+        readers.push(tokio::spawn(async move {
+            let mut reads = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let floor = committed.load(std::sync::atomic::Ordering::SeqCst);
+                let seen = app.status("race_1").await["agent_remarks"]
+                    .as_str()
+                    .map_or(-1, |s| s.parse::<i64>().unwrap());
+                assert!(seen >= floor, "read {seen} after {floor} was committed");
+                reads += 1;
+            }
+            reads
+        }));
+    }
+    for n in 0..300i64 {
+        sqlx::query("UPDATE requests SET agent_remarks = $1 WHERE verification_id = $2")
+            .bind(n.to_string())
+            .bind("race_1")
+            .execute(&pool)
+            .await
+            .unwrap();
+        committed.store(n, std::sync::atomic::Ordering::SeqCst);
+        if n % 3 == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut reads = 0;
+    for r in readers {
+        reads += r.await.unwrap();
+    }
+    assert!(reads > 0);
+    assert_eq!(app.status("race_1").await["agent_remarks"], "299");
+}
