@@ -120,7 +120,20 @@ describe(`a whole case: customer, agent and auditor (${BACKEND})`, () => {
     const kinds = probe.streams.map((s) => `${s.codec_type}/${s.codec_name}`);
     assert.ok(kinds.includes('video/vp8'), kinds.join());
     assert.ok(kinds.filter((k) => k === 'audio/opus').length >= 2, kinds.join());
-    const decode = spawnSync('ffmpeg', ['-v', 'error', '-i', file, '-f', 'null', '-'], { encoding: 'utf8' });
+    // Within each stream the file's times strictly increase (frames that reached the
+    // relay late are written a millisecond apart, never at one time).
+    const packets = spawnSync('ffprobe', ['-v', 'error', '-show_entries', 'packet=stream_index,pts', '-of', 'csv=p=0', file], { encoding: 'utf8' });
+    assert.equal(packets.status, 0, packets.stderr);
+    const last = new Map();
+    for (const line of packets.stdout.trim().split('\n')) {
+      const [stream, pts] = line.split(',').map(Number);
+      assert.ok(!last.has(stream) || pts > last.get(stream), `stream ${stream}: ${pts} after ${last.get(stream)}`);
+      last.set(stream, pts);
+    }
+    // Every frame decodes. The file's own time base (milliseconds) is kept for ffmpeg's
+    // output: with its default (the frame rate) two frames a millisecond apart would
+    // fall on one output tick, and its null muxer would complain of its own timestamps.
+    const decode = spawnSync('ffmpeg', ['-v', 'error', '-i', file, '-fps_mode', 'passthrough', '-enc_time_base', '-1', '-f', 'null', '-'], { encoding: 'utf8' });
     assert.equal(decode.status, 0);
     assert.equal(decode.stderr.trim(), '', 'ffmpeg prints no error');
     const duration = Number(probe.format.duration);
