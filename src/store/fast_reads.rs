@@ -76,8 +76,8 @@ pub(super) struct FastReads {
     path: PathBuf,
     /// Set when the store is closed: reads fail from then on, as the pools' do.
     closed: AtomicBool,
-    /// Opened at the first lookup that finds the database in WAL mode.
-    wal_index: OnceLock<WalIndex>,
+    /// Opened at the first kept lookup (None: not in WAL mode).
+    wal_index: OnceLock<Option<WalIndex>>,
 }
 
 /// A value bound to a lookup's parameter.
@@ -160,29 +160,32 @@ impl FastReads {
         })
     }
 
+    /// The `-shm` file and a connection keeping it in use; None when the database is not
+    /// in WAL mode or the file cannot be opened (lookups are then not kept, only read).
+    fn open_wal_index(&self) -> Option<WalIndex> {
+        let keep = self.open().ok()?;
+        // A read: it opens the WAL and its `-shm` file, which this connection then holds.
+        let mode: String = keep
+            .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+            .ok()?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return None;
+        }
+        let mut shm = self.path.clone().into_os_string();
+        shm.push("-shm");
+        Some(WalIndex {
+            file: File::open(shm).ok()?,
+            _keep: Mutex::new(keep),
+        })
+    }
+
     /// The wal-index header now, when the database is in WAL mode and the two copies of
     /// the header agree (they differ only while a commit is being published).
     fn commit_mark(&self) -> Option<CommitMark> {
-        let index = match self.wal_index.get() {
-            Some(index) => index,
-            None => {
-                let keep = self.open().ok()?;
-                let wal: String = keep
-                    .query_row("PRAGMA journal_mode", [], |row| row.get(0))
-                    .ok()?;
-                if !wal.eq_ignore_ascii_case("wal") {
-                    return None;
-                }
-                let mut shm = self.path.clone().into_os_string();
-                shm.push("-shm");
-                let file = File::open(shm).ok()?;
-                let _ = self.wal_index.set(WalIndex {
-                    file,
-                    _keep: Mutex::new(keep),
-                });
-                self.wal_index.get()?
-            }
-        };
+        let index = self
+            .wal_index
+            .get_or_init(|| self.open_wal_index())
+            .as_ref()?;
         let mut both = [0u8; 96];
         index.file.read_exact_at(&mut both, 0).ok()?;
         let (first, second) = both.split_at(48);
@@ -193,6 +196,7 @@ impl FastReads {
     /// As [`FastReads::fetch_optional`], but an answer found is kept and given again until
     /// anything is committed to the database (see the module's comment). Only for rows
     /// whose answer depends on nothing but the database.
+    ///
     /// `what` names the lookup (the answer is kept under it and the keys); `sql` gives the
     /// statement, wanted only when the answer has to be read.
     pub(super) fn fetch_optional_kept<T: Clone + 'static>(
