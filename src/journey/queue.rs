@@ -121,9 +121,14 @@ pub async fn read_snapshot(state: &AppState, now: i64) -> Result<QueueSnapshot> 
     })
 }
 
+/// How often the board is read (and a socket whose customer it lacks looks again).
+fn board_interval(state: &AppState) -> Duration {
+    Duration::from_millis(state.config.journey.queue_interval_ms.max(50))
+}
+
 /// Reads the queue every `queue_interval_ms` and publishes it, until shut down.
 pub async fn run_board(state: AppState, shutdown: CancellationToken) {
-    let interval = Duration::from_millis(state.config.journey.queue_interval_ms.max(50));
+    let interval = board_interval(&state);
     loop {
         match read_snapshot(&state, crate::store::now_ms()).await {
             Ok(snapshot) => state.journey.board.publish(snapshot),
@@ -505,7 +510,7 @@ pub async fn socket(
 
 async fn watch_queue(state: AppState, key: String, request_id: i64, mut socket: WebSocket) {
     let mut board = state.journey.board.subscribe();
-    let interval = Duration::from_millis(state.config.journey.queue_interval_ms.max(50));
+    let interval = board_interval(&state);
     loop {
         let snapshot = board.borrow_and_update().clone();
         // Absent from the snapshot while still waiting, the request may leave the queue

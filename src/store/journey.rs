@@ -389,14 +389,14 @@ impl Store {
                 .await?;
             }
             SideWrite::Notify { kind } => {
-                let channels: Vec<String> = request
-                    .notification_types
-                    .as_deref()
-                    .and_then(|n| serde_json::from_str(n).ok())
-                    .unwrap_or_default();
-                for channel in channels {
-                    insert_notification(tx, request.id, &channel, kind, now).await?;
-                }
+                insert_notifications(
+                    tx,
+                    request.id,
+                    request.notification_types.as_deref(),
+                    kind,
+                    now,
+                )
+                .await?;
             }
             SideWrite::Call { call_id, update } => {
                 self.update_call_in(tx, *call_id, update, now).await?;
@@ -543,13 +543,8 @@ impl Store {
             let id: i64 = row.try_get("id")?;
             let request_id: i64 = row.try_get("request_id")?;
             let types: Option<String> = row.try_get("notification_types")?;
-            let channels: Vec<String> = types
-                .as_deref()
-                .and_then(|n| serde_json::from_str(n).ok())
-                .unwrap_or_default();
-            for channel in channels {
-                insert_notification(&mut tx, request_id, &channel, "slot_reminder", now).await?;
-            }
+            insert_notifications(&mut tx, request_id, types.as_deref(), "slot_reminder", now)
+                .await?;
             sqlx::query("UPDATE slot_bookings SET reminded_at = $1 WHERE id = $2")
                 .bind(now)
                 .bind(id)
@@ -659,22 +654,29 @@ fn notification_from_row(r: &sqlx::any::AnyRow) -> Result<NotificationRow, sqlx:
     })
 }
 
-pub(super) async fn insert_notification(
+/// Queues a `kind` message on each channel a request's `notification_types` (a JSON list,
+/// as the merchant gave it) names.
+pub(super) async fn insert_notifications(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     request_id: i64,
-    channel: &str,
+    notification_types: Option<&str>,
     kind: &str,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO notifications (request_id, channel, kind, state, attempts, created_at) \
-         VALUES ($1, $2, $3, 'pending', 0, $4)",
-    )
-    .bind(request_id)
-    .bind(channel)
-    .bind(kind)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
+    let channels: Vec<String> = notification_types
+        .and_then(|n| serde_json::from_str(n).ok())
+        .unwrap_or_default();
+    for channel in channels {
+        sqlx::query(
+            "INSERT INTO notifications (request_id, channel, kind, state, attempts, created_at) \
+             VALUES ($1, $2, $3, 'pending', 0, $4)",
+        )
+        .bind(request_id)
+        .bind(channel)
+        .bind(kind)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
     Ok(())
 }

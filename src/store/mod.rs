@@ -1038,14 +1038,14 @@ impl Store {
             // The link message goes out on every channel the merchant asked for; queued
             // with the create, so an acknowledged request never misses its message.
             for request in requests.iter().flatten() {
-                let channels: Vec<String> = request
-                    .notification_types
-                    .as_deref()
-                    .and_then(|n| serde_json::from_str(n).ok())
-                    .unwrap_or_default();
-                for channel in channels {
-                    journey::insert_notification(tx, request.id, &channel, "link", now).await?;
-                }
+                journey::insert_notifications(
+                    tx,
+                    request.id,
+                    request.notification_types.as_deref(),
+                    "link",
+                    now,
+                )
+                .await?;
             }
             out.extend(requests);
         }
