@@ -12,7 +12,7 @@
 use futures::StreamExt;
 use rand::RngCore;
 use std::time::Instant;
-use vkyc::status::Actor;
+use vkyc::domain::status::Actor;
 use vkyc::store::{NewRequest, NewUser, Store};
 
 fn token(bytes: usize) -> String {
@@ -32,7 +32,7 @@ async fn main() -> anyhow::Result<()> {
     let (url, count, prefix) = (&args[0], args[1].parse::<u64>()?, args[2].clone());
     let mut merchant = 1i64;
     let mut users = 1000u64;
-    let mut expires_at = vkyc::store::now_ms() + 7 * 24 * 3_600_000;
+    let mut expires_at = vkyc::clock::now_ms() + 7 * 24 * 3_600_000;
     let mut in_flight = 1024usize;
     let mut rest = args[3..].iter();
     while let Some(flag) = rest.next() {

@@ -7,7 +7,7 @@
 //! are cached in memory for `credential_cache_seconds`, so a call does not read the
 //! database either; a revoked secret stops working when its cache entry ages out.
 
-use crate::config::Environment;
+use crate::config::{parse_ip_list, Environment};
 use crate::error::{Error, ErrorType, Result};
 use crate::secrets::MasterKey;
 use crate::store::{MerchantEnv, Store};
@@ -84,20 +84,6 @@ enum Factor {
     None,
     Ip(Vec<IpNet>),
     Signature(Arc<RsaPrivateKey>),
-}
-
-/// Parses addresses and CIDR ranges (IPv4 or IPv6); a bare address is a range of one.
-pub fn parse_ip_list(items: &[String]) -> anyhow::Result<Vec<IpNet>> {
-    items
-        .iter()
-        .map(|item| {
-            let item = item.trim();
-            item.parse::<IpNet>()
-                .or_else(|_| item.parse::<IpAddr>().map(IpNet::from))
-                .map(|net| net.trunc())
-                .map_err(|_| anyhow::anyhow!("{item:?} is not an IP address or CIDR range"))
-        })
-        .collect()
 }
 
 /// The caller's address: the socket's, unless the socket is a trusted proxy, in which
@@ -314,7 +300,7 @@ impl Authenticator {
         if !seconds.is_finite() {
             return Err(garbage());
         }
-        let now = crate::store::now_ms() as f64 / 1000.0;
+        let now = crate::clock::now_ms() as f64 / 1000.0;
         let window = self.signature_window.as_secs_f64();
         if seconds < now - window || seconds > now + 60.0 {
             return Err(signature_refused("x-cf-signature has expired."));

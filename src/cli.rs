@@ -1,12 +1,14 @@
 //! The `vkyc` command line: serve, migrate, print the default config, manage merchants
 //! and staff.
 
-use crate::app::Application;
-use crate::auth::{parse_ip_list, NewCredential};
+use crate::auth::NewCredential;
+use crate::clock::now_ms;
+use crate::config::parse_ip_list;
 use crate::config::{Config, DEFAULT_CONFIG};
-use crate::desk;
+use crate::http::app::Application;
+use crate::http::desk;
 use crate::secrets::{self, MasterKey};
-use crate::store::{now_ms, Merchant, MerchantEnv, Role, Staff, Store};
+use crate::store::{Merchant, MerchantEnv, Role, Staff, Store};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -347,7 +349,7 @@ async fn merchant(
                 println!("{client_id} has no webhook URL");
             } else {
                 let allow = config.webhook_allow_private_addresses;
-                let url = crate::webhooks::check_url(&url, allow)
+                let url = crate::outbound::check_url(&url, allow)
                     .map_err(|reason| anyhow::anyhow!("--url: {reason}"))?;
                 store
                     .set_webhook_url(merchant.id, Some(url.as_str()))
@@ -535,7 +537,7 @@ async fn staff(
             } else {
                 let hours = hours.ok_or_else(|| anyhow::anyhow!("give --hours or --clear"))?;
                 // Checked as the queue will read it.
-                crate::slots::Hours::parse(&days, &hours, 15)?;
+                crate::domain::slots::Hours::parse(&days, &hours, 15)?;
                 Some(serde_json::json!({ "days": days, "hours": hours }).to_string())
             };
             store

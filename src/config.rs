@@ -3,10 +3,13 @@
 //! The defaults are the commented file below, parsed: what `vkyc config` prints is, by
 //! construction, what the server uses when nothing else is given.
 
-use anyhow::Context;
+use anyhow::{anyhow, bail, Context};
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
+use ipnet::IpNet;
+use object_store::path::Path as ObjectPath;
 use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -315,7 +318,7 @@ impl Config {
             matches!(self.log_format.as_str(), "pretty" | "json"),
             "log_format must be \"pretty\" or \"json\""
         );
-        crate::auth::parse_ip_list(&self.trusted_proxies).context("trusted_proxies")?;
+        parse_ip_list(&self.trusted_proxies).context("trusted_proxies")?;
         anyhow::ensure!(
             (1..=3600).contains(&self.signature_window_seconds),
             "signature_window_seconds must be between 1 and 3600"
@@ -348,9 +351,12 @@ impl Config {
             (1..=600).contains(&self.calls.drop_grace_seconds),
             "calls.drop_grace_seconds must be between 1 and 600"
         );
-        crate::slots::Hours::from_config(&self.journey).context("journey working hours")?;
-        crate::storage::RecordingStore::from_settings(&self.media)
-            .context("media.recordings_store")?;
+        self.journey.hours().context("journey working hours")?;
+        if !self.media.recordings_store.is_empty() {
+            self.media
+                .recordings_location()
+                .context("media.recordings_store")?;
+        }
         if !self.public_base_url.is_empty() {
             url::Url::parse(&self.public_base_url).context("public_base_url is not a URL")?;
         }
@@ -374,6 +380,74 @@ impl Config {
             self.public_base_url.trim_end_matches('/').to_string()
         }
     }
+}
+
+impl JourneyConfig {
+    /// The deployment's working days and hours, parsed.
+    pub fn hours(&self) -> anyhow::Result<crate::domain::slots::Hours> {
+        crate::domain::slots::Hours::parse(
+            &self.working_days,
+            &self.working_hours,
+            self.slot_minutes,
+        )
+    }
+}
+
+impl MediaSettings {
+    /// The S3 bucket and prefix of a non-empty `recordings_store`, once the endpoint and
+    /// the key pair are checked too. (An empty one means the local directory.)
+    pub fn recordings_location(&self) -> anyhow::Result<(String, String)> {
+        let (bucket, prefix) = parse_store_url(&self.recordings_store)?;
+        let endpoint = self.recordings_s3_endpoint.trim_end_matches('/');
+        if !endpoint.is_empty() {
+            let parsed = url::Url::parse(endpoint)
+                .with_context(|| format!("recordings_s3_endpoint {endpoint:?} is not a URL"))?;
+            anyhow::ensure!(
+                matches!(parsed.scheme(), "http" | "https"),
+                "recordings_s3_endpoint must be an http:// or https:// URL"
+            );
+        }
+        anyhow::ensure!(
+            self.recordings_s3_access_key.is_empty() == self.recordings_s3_secret_key.is_empty(),
+            "recordings_s3_access_key and recordings_s3_secret_key go together"
+        );
+        Ok((bucket, prefix))
+    }
+}
+
+/// Parses addresses and CIDR ranges (IPv4 or IPv6); a bare address is a range of one.
+pub fn parse_ip_list(items: &[String]) -> anyhow::Result<Vec<IpNet>> {
+    items
+        .iter()
+        .map(|item| {
+            let item = item.trim();
+            item.parse::<IpNet>()
+                .or_else(|_| item.parse::<IpAddr>().map(IpNet::from))
+                .map(|net| net.trunc())
+                .map_err(|_| anyhow::anyhow!("{item:?} is not an IP address or CIDR range"))
+        })
+        .collect()
+}
+
+/// `s3://bucket/some/prefix` → (`bucket`, `some/prefix`).
+pub fn parse_store_url(url: &str) -> anyhow::Result<(String, String)> {
+    let rest = url
+        .strip_prefix("s3://")
+        .ok_or_else(|| anyhow!("{url:?} is neither empty nor an s3://bucket/prefix URL"))?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty()
+        || !bucket
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.'))
+    {
+        bail!("{url:?}: the bucket name is missing or not a valid S3 bucket name");
+    }
+    let prefix = prefix.trim_matches('/');
+    if prefix.split('/').any(|part| part.is_empty()) && !prefix.is_empty() {
+        bail!("{url:?}: the prefix has an empty path segment");
+    }
+    ObjectPath::parse(prefix).with_context(|| format!("{url:?}: the prefix is not a valid key"))?;
+    Ok((bucket.to_string(), prefix.to_string()))
 }
 
 #[cfg(test)]

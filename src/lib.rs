@@ -1,30 +1,31 @@
 //! `vkyc`: a self-hosted Video KYC (V-CIP) server that speaks the merchant API of
 //! Cashfree's hosted Video KYC service.
+//!
+//! The floors, from the top (a module may import only from floors below its own):
+//! - `cli`: the commands; `http`: the surfaces (merchant API, customer journey, desk,
+//!   recordings) and the router that assembles them;
+//! - `calls` and `workers`: what happens to a call and what runs in the background;
+//! - `state`: what they all share;
+//! - services over the outside world: `auth`, `ratelimit`, `notify`, `storage`,
+//!   `outbound`, `checks` (Aadhaar, IP), `store` (the database), `media` (the relay);
+//! - pure rules: `domain`; and the ground: `config`, `secrets`, `error`, `clock`.
 
-pub mod aadhaar;
-pub mod app;
 pub mod auth;
 pub mod calls;
+pub mod checks;
 pub mod cli;
+pub mod clock;
 pub mod config;
-pub mod desk;
+pub mod domain;
 pub mod error;
-pub mod geo;
-pub mod input;
-pub mod ipcheck;
-pub mod journey;
+pub mod http;
 pub mod media;
-pub mod merchant_api;
 pub mod notify;
+pub mod outbound;
 pub mod ratelimit;
-pub mod recordings;
 pub mod secrets;
-pub mod slots;
-pub mod status;
+pub mod state;
 pub mod storage;
 pub mod store;
 pub mod telemetry;
-pub mod validate;
-pub mod views;
-pub mod webhooks;
 pub mod workers;

@@ -48,34 +48,13 @@ pub struct S3Store {
     prefix: String,
 }
 
-/// `s3://bucket/some/prefix` → (`bucket`, `some/prefix`).
-fn parse_store_url(url: &str) -> anyhow::Result<(String, String)> {
-    let rest = url
-        .strip_prefix("s3://")
-        .ok_or_else(|| anyhow!("{url:?} is neither empty nor an s3://bucket/prefix URL"))?;
-    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-    if bucket.is_empty()
-        || !bucket
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.'))
-    {
-        bail!("{url:?}: the bucket name is missing or not a valid S3 bucket name");
-    }
-    let prefix = prefix.trim_matches('/');
-    if prefix.split('/').any(|part| part.is_empty()) && !prefix.is_empty() {
-        bail!("{url:?}: the prefix has an empty path segment");
-    }
-    ObjectPath::parse(prefix).with_context(|| format!("{url:?}: the prefix is not a valid key"))?;
-    Ok((bucket.to_string(), prefix.to_string()))
-}
-
 impl RecordingStore {
     /// Builds the store `[media]` describes (no network is touched).
     pub fn from_settings(media: &MediaSettings) -> anyhow::Result<RecordingStore> {
         if media.recordings_store.is_empty() {
             return Ok(RecordingStore::Local);
         }
-        let (bucket, prefix) = parse_store_url(&media.recordings_store)?;
+        let (bucket, prefix) = media.recordings_location()?;
         // AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_ENDPOINT...;
         // what the configuration gives wins.
         let mut builder = AmazonS3Builder::from_env()
@@ -354,11 +333,11 @@ mod tests {
     #[test]
     fn store_urls_parse_into_bucket_and_prefix() {
         assert_eq!(
-            parse_store_url("s3://kyc-recs/prod/calls/").unwrap(),
+            crate::config::parse_store_url("s3://kyc-recs/prod/calls/").unwrap(),
             ("kyc-recs".into(), "prod/calls".into())
         );
         assert_eq!(
-            parse_store_url("s3://kyc-recs").unwrap(),
+            crate::config::parse_store_url("s3://kyc-recs").unwrap(),
             ("kyc-recs".into(), "".into())
         );
         for bad in [
@@ -369,7 +348,7 @@ mod tests {
             "s3://Kyc_Recs/x",
             "s3://b/a//c",
         ] {
-            assert!(parse_store_url(bad).is_err(), "{bad}");
+            assert!(crate::config::parse_store_url(bad).is_err(), "{bad}");
         }
     }
 

@@ -1,4 +1,4 @@
-//! Tests for `vkyc::aadhaar` against files signed by an independent signer
+//! Tests for `vkyc::checks::aadhaar` against files signed by an independent signer
 //! (xmlsec1), made by the scripts in tests/support/ (needs Debian packages
 //! xmlsec1, openssl, zip, p7zip-full).
 
@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use chrono::{DateTime, Duration, Utc};
-use vkyc::aadhaar::{
+use vkyc::checks::aadhaar::{
     redact_aadhaar_numbers, verify_offline_ekyc, AadhaarError, Limits, OfflineKyc, UidaiCertificate,
 };
 

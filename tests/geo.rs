@@ -1,4 +1,4 @@
-use vkyc::geo::{inside_india, valid_position};
+use vkyc::domain::geo::{inside_india, valid_position};
 
 const INSIDE: &[(&str, f64, f64)] = &[
     ("New Delhi", 28.6139, 77.2090),

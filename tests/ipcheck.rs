@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 use tempfile::TempDir;
-use vkyc::ipcheck::{IpChecker, IpSettings, IpVerdict};
+use vkyc::checks::ipcheck::{IpChecker, IpSettings, IpVerdict};
 
 fn support_dir() -> PathBuf {
     std::env::var_os("VKYC_SUPPORT_DIR")

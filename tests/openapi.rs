@@ -95,7 +95,7 @@ async fn start_with(environment: Environment, adjust: impl FnOnce(&mut Config)) 
     // Servers run side by side: each media relay takes a free UDP port.
     config.media.udp_bind = "127.0.0.1:0".into();
     adjust(&mut config);
-    let app = vkyc::app::Application::build(config).await.unwrap();
+    let app = vkyc::http::app::Application::build(config).await.unwrap();
     let base = app.base_url().to_string();
     let (client_id, secret) = match app.bootstrap.as_ref() {
         Some(boot) => (boot.client_id.clone(), boot.secret.clone()),

@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::PathBuf;
-use vkyc::status::*;
+use vkyc::domain::status::*;
 
 /// Every (status, sub_status, description) of the status table, in its order.
 const SEED_TABLE: &[(&str, &str, &str)] = &[

@@ -10,9 +10,9 @@ use proptest::prelude::*;
 use proptest::test_runner::Config;
 use serde_json::{json, Map, Number, Value};
 use std::collections::{BTreeMap, HashMap};
+use vkyc::domain::validate;
 use vkyc::error::Error;
-use vkyc::input::{self, JsonBody, Query};
-use vkyc::validate;
+use vkyc::http::input::{self, JsonBody, Query};
 
 // ---------------------------------------------------------------------------------------
 // Helpers

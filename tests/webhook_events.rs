@@ -1,8 +1,8 @@
 //! docs/webhooks.md's event table says exactly what the code sends.
 
 use std::collections::BTreeMap;
-use vkyc::status::SubStatus;
-use vkyc::webhooks::{event_type, HOSTED_EVENTS};
+use vkyc::domain::events::{event_type, HOSTED_EVENTS};
+use vkyc::domain::status::SubStatus;
 
 #[test]
 fn the_documented_event_table_is_the_codes() {

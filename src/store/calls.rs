@@ -1,8 +1,9 @@
 //! Video calls, their captures and the auditors' reviews.
 
-use super::{now_ms, MoveError, Request, Store, REQUEST_COLUMNS};
+use super::{MoveError, Request, Store, REQUEST_COLUMNS};
+use crate::clock::now_ms;
+use crate::domain::status::{Actor, Event};
 use crate::error::Result;
-use crate::status::{Actor, Event};
 use sqlx::Row;
 
 #[derive(Debug, Clone)]

@@ -2,9 +2,10 @@
 //! queue, booked slots and the notification outbox. A journey move writes its status
 //! change and these rows in one transaction ([`Store::apply_journey`]).
 
-use super::{now_ms, Changes, MoveError, Request, Store};
+use super::{Changes, MoveError, Request, Store};
+use crate::clock::now_ms;
+use crate::domain::status::{Actor, Event};
 use crate::error::Result;
-use crate::status::{Actor, Event};
 use sqlx::Row;
 
 #[derive(Debug, Clone)]

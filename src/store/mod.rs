@@ -8,9 +8,12 @@
 mod fast_reads;
 mod rate_limits;
 
-use crate::error::{Error, Result};
-use crate::status::{self, Actor, Event, SubStatus};
+use crate::clock::now_ms;
+pub use crate::domain::request::Request;
+use crate::domain::status::{self, Actor, Event, SubStatus};
+use crate::error::{Error, ErrorType, Result};
 use anyhow::Context;
+use axum::http::StatusCode;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 use std::str::FromStr;
@@ -22,7 +25,7 @@ pub use calls::{Call, CallUpdate, CaptureRow};
 mod journey;
 pub use journey::{Booking, ConsentRow, NotificationRow, SideWrite, StepRow};
 mod webhooks;
-pub use webhooks::{AttemptRow, ClaimedDelivery, DeliveryRow};
+pub use webhooks::{AttemptRow, ClaimedDelivery, DeliveryRow, Outcome};
 
 mod staff;
 pub use staff::{AuditRow, Presence, Role, SessionRow, Staff};
@@ -61,7 +64,7 @@ pub struct StoreInner {
     /// server knows where it listens.
     link_base: Arc<OnceLock<String>>,
     /// Signs the recording links that webhook events carry; set once at start.
-    recording_signer: Arc<OnceLock<crate::recordings::RecordingSigner>>,
+    recording_signer: Arc<OnceLock<crate::domain::recording_links::RecordingSigner>>,
     /// On SQLite, creates go to one writer task that commits them in groups.
     creates: Option<tokio::sync::mpsc::Sender<CreateJob>>,
     /// Rate-limit counters. On PostgreSQL their own connections, which commit without
@@ -165,33 +168,6 @@ pub struct NewUser {
     pub address: Option<String>,
 }
 
-/// A Video KYC request row.
-#[derive(Debug, Clone)]
-pub struct Request {
-    pub id: i64,
-    pub merchant_id: i64,
-    pub verification_id: String,
-    pub user_ref: i64,
-    pub user_id: String,
-    pub link_token: String,
-    pub link_expires_at: i64,
-    pub sub_status: SubStatus,
-    pub version: i64,
-    pub notification_types: Option<String>,
-    pub user_template: Option<String>,
-    pub agent_template: Option<String>,
-    pub aadhaar_details: Option<String>,
-    pub security_questions: Option<String>,
-    pub recording_link: Option<String>,
-    pub meeting_schedule: Option<i64>,
-    pub agent_remarks: Option<String>,
-    pub auditor_remarks: Option<String>,
-    pub created_at: i64,
-    pub webhook_url: Option<String>,
-    /// How many webhook events the request has produced.
-    pub event_seq: i64,
-}
-
 #[derive(Debug, Clone)]
 pub struct NewRequest {
     pub verification_id: String,
@@ -241,8 +217,31 @@ pub enum MoveError {
     Db(#[from] sqlx::Error),
 }
 
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
+/// The API answer for a move that was not applied.
+impl From<MoveError> for Error {
+    fn from(err: MoveError) -> Error {
+        match err {
+            MoveError::Illegal(illegal) => Error::new(
+                StatusCode::CONFLICT,
+                ErrorType::ValidationError,
+                "status_transition_invalid",
+                illegal.to_string(),
+            ),
+            MoveError::Lost => Error::new(
+                StatusCode::CONFLICT,
+                ErrorType::ValidationError,
+                "request_changed",
+                "the request changed while this call was being handled; read it and retry.",
+            ),
+            MoveError::Refused(code) => Error::new(
+                StatusCode::CONFLICT,
+                ErrorType::ValidationError,
+                code,
+                "the request cannot take this step now.",
+            ),
+            MoveError::Db(err) => Error::from(err),
+        }
+    }
 }
 
 /// Requests whose link expired by `$1` and that can still expire. The status filter is
@@ -470,7 +469,7 @@ impl Store {
     }
 
     /// Sets the signer of recording links in webhook events (first call wins).
-    pub fn set_recording_signer(&self, signer: crate::recordings::RecordingSigner) {
+    pub fn set_recording_signer(&self, signer: crate::domain::recording_links::RecordingSigner) {
         let _ = self.recording_signer.set(signer);
     }
 

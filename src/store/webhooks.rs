@@ -1,9 +1,10 @@
 //! The webhook outbox: events written with their status moves, deliveries claimed with a
 //! lease, and the record of every attempt.
 
-use super::{now_ms, Backend, Request, Store};
+use super::{Backend, Request, Store};
+use crate::clock::now_ms;
+use crate::domain::events::{envelope, new_event_id};
 use crate::error::Result;
-use crate::webhooks::{envelope, new_event_id, Outcome};
 use sqlx::Row;
 
 /// A delivery a worker has claimed, with what it needs to send it.
@@ -134,7 +135,7 @@ impl Store {
                     .bind(snapshot.merchant_id)
                     .bind(snapshot.id)
                     .bind(*seq)
-                    .bind(crate::webhooks::event_type(snapshot.sub_status))
+                    .bind(crate::domain::events::event_type(snapshot.sub_status))
                     .bind(body);
             }
             let ids: Vec<i64> = query
@@ -387,5 +388,21 @@ impl Store {
         .fetch_optional(&self.write)
         .await?;
         Ok(row.map(|r| r.try_get("id")).transpose()?)
+    }
+}
+
+/// What one attempt came to.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub status_code: Option<u16>,
+    pub latency_ms: i64,
+    pub snippet: Option<String>,
+    pub error: Option<String>,
+    pub retry_after: Option<u64>,
+}
+
+impl Outcome {
+    pub fn succeeded(&self) -> bool {
+        self.status_code.is_some_and(|c| (200..300).contains(&c))
     }
 }

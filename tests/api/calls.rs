@@ -1199,7 +1199,7 @@ async fn calls_recording_links_are_signed_expire_and_serve_ranges() {
         .execute(&db)
         .await
         .unwrap();
-    let now = vkyc::store::now_ms();
+    let now = vkyc::clock::now_ms();
     let link = app.status("rec").await["recording_link"]
         .as_str()
         .unwrap()
@@ -1267,7 +1267,7 @@ async fn calls_recording_links_are_signed_expire_and_serve_ranges() {
         refused(fetch(bad, Some("bytes=0-9")).await).await;
     }
     // Signed with the server's key, but expired.
-    let signer = vkyc::recordings::RecordingSigner::new(&app.key, 60);
+    let signer = vkyc::domain::recording_links::RecordingSigner::new(&app.key, 60);
     let old = signer.link(&app.base, &format!("call:{call}"), now - 120_000);
     refused(fetch(old, None).await).await;
     let fresh = signer.link(&app.base, &format!("call:{call}"), now);

@@ -83,7 +83,7 @@ async fn slow_receive(
     let signed = header("x-webhook-timestamp")
         .parse::<i64>()
         .is_ok_and(|ts| {
-            vkyc::webhooks::signature(r.secret.as_bytes(), ts, &body)
+            vkyc::domain::events::signature(r.secret.as_bytes(), ts, &body)
                 == header("x-webhook-signature")
         });
     let call = Call {

@@ -6,7 +6,7 @@ use hmac::{Hmac, Mac};
 use reqwest::header::{COOKIE, SET_COOKIE};
 use serde_json::{json, Value};
 use std::io::Write;
-use vkyc::store::now_ms;
+use vkyc::clock::now_ms;
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -654,11 +654,11 @@ async fn desk_cookie_is_secure_behind_an_https_base_url_and_proxies_give_the_ip(
         ..vkyc::config::Config::default()
     };
     config.media.udp_bind = "127.0.0.1:0".into();
-    let app = vkyc::app::Application::build(config).await.unwrap();
+    let app = vkyc::http::app::Application::build(config).await.unwrap();
     let addr = app.local_addr();
     let store = app.store().clone();
     tokio::spawn(app.run());
-    let hash = vkyc::desk::hash_password(PASSWORD).unwrap();
+    let hash = vkyc::http::desk::hash_password(PASSWORD).unwrap();
     store
         .create_staff("ravi", vkyc::store::Role::Agent, &hash, now_ms())
         .await

@@ -1,9 +1,10 @@
 use crate::helpers::*;
 use reqwest::Method;
 use serde_json::json;
-use vkyc::status::{Actor, Event};
-use vkyc::store::{now_ms, Changes};
-use vkyc::workers::expire_due;
+use vkyc::clock::now_ms;
+use vkyc::domain::status::{Actor, Event};
+use vkyc::store::Changes;
+use vkyc::workers::expiry::expire_due;
 
 #[tokio::test]
 async fn a_step_of_the_expiry_worker_expires_only_due_links_before_the_call() {
@@ -28,8 +29,11 @@ async fn a_step_of_the_expiry_worker_expires_only_due_links_before_the_call() {
         .await
         .unwrap()
         .unwrap();
-    let path =
-        vkyc::status::path(r.sub_status, vkyc::status::SubStatus::UserAcceptedMeeting).unwrap();
+    let path = vkyc::domain::status::path(
+        r.sub_status,
+        vkyc::domain::status::SubStatus::UserAcceptedMeeting,
+    )
+    .unwrap();
     app.store
         .apply(&r, &path, Actor::System, None, &Changes::default())
         .await

@@ -1,8 +1,8 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sqlx::Connection;
-use vkyc::app::Application;
 use vkyc::config::{Config, Environment};
+use vkyc::http::app::Application;
 use vkyc::store::Store;
 
 pub struct TestApp {

@@ -1,7 +1,7 @@
 use crate::helpers::*;
 use reqwest::Method;
 use serde_json::json;
-use vkyc::status::SubStatus;
+use vkyc::domain::status::SubStatus;
 
 #[tokio::test]
 async fn the_sandbox_walks_a_request_along_legal_moves_with_one_history_row_per_step() {

@@ -574,7 +574,7 @@ async fn agents_take_customers_and_fill_slots_only_in_their_own_hours() {
     assert!(out.contains("nadia works"), "{out}");
     let nadia = app.store.staff_by_username("nadia").await.unwrap().unwrap();
     app.store
-        .set_presence(nadia.id, true, vkyc::store::now_ms())
+        .set_presence(nadia.id, true, vkyc::clock::now_ms())
         .await
         .unwrap();
 
@@ -603,7 +603,7 @@ async fn agents_take_customers_and_fill_slots_only_in_their_own_hours() {
     // Back on the desk's hours, she is given the customer.
     app.cli(&["staff", "hours", "--username", "nadia", "--clear"]);
     app.store
-        .heartbeat(nadia.id, vkyc::store::now_ms())
+        .heartbeat(nadia.id, vkyc::clock::now_ms())
         .await
         .unwrap();
     let joined = c.call(Method::POST, "queue", None).await.ok();

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
-use vkyc::store::now_ms;
+use vkyc::clock::now_ms;
 
 // ---- fixtures ----
 

@@ -1,5 +1,5 @@
 use crate::helpers::*;
-use vkyc::status::{Actor, Event, SubStatus};
+use vkyc::domain::status::{Actor, Event, SubStatus};
 use vkyc::store::{Changes, MoveError};
 
 async fn request(app: &TestApp, vid: &str) -> vkyc::store::Request {

@@ -31,7 +31,7 @@ use vkyc::store::{Backend, Store};
 /// The start of the current minute: windows in these tests are near the real clock, as
 /// in service, but given explicitly.
 fn this_window() -> i64 {
-    ratelimit::window_start(vkyc::store::now_ms())
+    ratelimit::window_start(vkyc::clock::now_ms())
 }
 
 async fn merchant_id(app: &TestApp, client_id: &str) -> i64 {
@@ -341,7 +341,7 @@ async fn a_merchant_over_its_limit_gets_429_with_retry_after_and_others_are_unaf
         .assert_code(401, "authentication_failed");
     }
     // Near the end of a minute the window could turn over mid-test; start in a fresh one.
-    let into_minute = vkyc::store::now_ms() % 60_000;
+    let into_minute = vkyc::clock::now_ms() % 60_000;
     if into_minute > 50_000 {
         tokio::time::sleep(std::time::Duration::from_millis(
             (60_000 - into_minute + 100) as u64,

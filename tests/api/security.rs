@@ -26,7 +26,7 @@ fn sign(public_pem: &str, message: &str) -> String {
 }
 
 fn now_seconds() -> f64 {
-    vkyc::store::now_ms() as f64 / 1000.0
+    vkyc::clock::now_ms() as f64 / 1000.0
 }
 
 async fn get_signed(app: &TestApp, signature: Option<&str>) -> Reply {

@@ -168,8 +168,9 @@ async fn every_event_of_a_request_arrives_once_in_order_and_signed() {
         );
         assert_eq!(body["version"], "v1");
         assert!(body["event_id"].as_str().unwrap().starts_with("evt_"));
-        let sub = vkyc::status::SubStatus::parse(row["to_sub_status"].as_str().unwrap()).unwrap();
-        assert_eq!(body["event_type"], vkyc::webhooks::event_type(sub));
+        let sub =
+            vkyc::domain::status::SubStatus::parse(row["to_sub_status"].as_str().unwrap()).unwrap();
+        assert_eq!(body["event_type"], vkyc::domain::events::event_type(sub));
     }
     assert_eq!(bodies[0]["event_type"], "VKYC_USER_LINK_GENERATED");
     assert_eq!(

@@ -1,67 +1,10 @@
-//! Background work. Each worker is a loop around a single step that tests can call
-//! directly; the loop only adds the timer and the shutdown.
+//! The notification worker: the outbox of messages to customers (email, SMS, WhatsApp),
+//! rendered per channel and sent, or recorded on a sandbox.
 
-use crate::status::{Actor, Event};
-use crate::store::{now_ms, Store};
+use crate::clock::now_ms;
+use crate::state::AppState;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-
-/// How many expired links one step moves at most.
-pub const EXPIRY_BATCH: i64 = 2_000;
-
-/// One pass of the expiry worker: moves every request whose link expired by `now` and
-/// that has not reached the call to `EXPIRED` / `VKYC_EXPIRED`. Returns how many moved.
-/// A request that another process or a customer moved first is left alone (the next
-/// pass sees its new state).
-pub async fn expire_due(store: &Store, now: i64) -> anyhow::Result<usize> {
-    let mut moved = 0;
-    loop {
-        let due = store.due_expiries(now, EXPIRY_BATCH).await?;
-        // One transaction (one commit) and a few statements per batch: 100,000 links due
-        // in the same minute take 50 commits, not 100,000.
-        let outcomes = store
-            .apply_each(&due, Event::LinkExpired, Actor::System)
-            .await?;
-        let progressed = outcomes.iter().filter(|o| o.is_ok()).count();
-        moved += progressed;
-        if (due.len() as i64) < EXPIRY_BATCH || progressed == 0 {
-            return Ok(moved);
-        }
-    }
-}
-
-pub async fn run_expiry(store: Store, every: Duration, shutdown: CancellationToken) {
-    let mut ticker = tokio::time::interval(every);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = ticker.tick() => {}
-        }
-        match expire_due(&store, now_ms()).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(expired = n, "links expired"),
-            Err(err) => tracing::warn!(error = ?err, "expiry pass failed; retrying"),
-        }
-    }
-}
-
-/// Runs the queue's sweep ([`crate::journey::sweep`]) every few seconds.
-pub async fn run_journey(state: crate::app::AppState, shutdown: CancellationToken) {
-    let mut ticker = tokio::time::interval(Duration::from_secs(2));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = ticker.tick() => {}
-        }
-        match crate::journey::sweep(&state, now_ms()).await {
-            Ok(done) if done == Default::default() => {}
-            Ok(done) => tracing::info!(?done, "queue sweep"),
-            Err(err) => tracing::warn!(error = %err, "queue sweep failed; retrying"),
-        }
-    }
-}
 
 /// How many times a message is tried before it is marked failed.
 pub const NOTIFY_ATTEMPTS: i64 = 5;
@@ -69,7 +12,7 @@ pub const NOTIFY_ATTEMPTS: i64 = 5;
 /// One pass of the notification worker: renders each pending message for its channel
 /// and either records it (sandbox: shown to the merchant, never sent) or sends it.
 pub async fn send_notifications(
-    state: &crate::app::AppState,
+    state: &AppState,
     notifier: &crate::notify::Notifier,
 ) -> crate::error::Result<usize> {
     use crate::notify::{render, Channel, Kind, Lang, Params};
@@ -121,7 +64,7 @@ pub async fn send_notifications(
                 _ => Lang::En,
             };
             let slot = match state.store.booking(request.id).await {
-                Ok(Some(b)) => Some(crate::slots::format_ist(b.slot_start)),
+                Ok(Some(b)) => Some(crate::domain::slots::format_ist(b.slot_start)),
                 _ => None,
             };
             let merchant = state
@@ -166,7 +109,7 @@ pub async fn send_notifications(
 
 /// Builds the notifier from the configuration and returns its worker loop.
 pub fn run_notifications(
-    state: crate::app::AppState,
+    state: AppState,
     shutdown: CancellationToken,
 ) -> anyhow::Result<impl std::future::Future<Output = ()>> {
     let mut settings = state.config.notify.clone();
@@ -176,16 +119,11 @@ pub fn run_notifications(
     let notifier = crate::notify::Notifier::new(&settings)
         .map_err(|e| anyhow::anyhow!("notification settings: {e}"))?;
     Ok(async move {
-        let mut ticker = tokio::time::interval(Duration::from_secs(1));
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = ticker.tick() => {}
-            }
+        super::repeat(Duration::from_secs(1), shutdown, || async {
             if let Err(err) = send_notifications(&state, &notifier).await {
                 tracing::warn!(error = %err, "sending notifications failed; retrying");
             }
-        }
+        })
+        .await
     })
 }

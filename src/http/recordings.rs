@@ -4,70 +4,14 @@
 //! The request row stores `call:<id>`; the link is signed each time it is shown (in
 //! `GET /vkyc` and in webhook events), so a link that leaked stops working on its own.
 
-use crate::app::AppState;
+use crate::clock::now_ms;
 use crate::error::{Error, ErrorType, Result};
+use crate::state::AppState;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use hmac::Mac;
 use serde::Deserialize;
-use subtle::ConstantTimeEq;
 use tower::ServiceExt;
-
-/// What a request row stores for a call's recording.
-pub fn reference(call_id: i64) -> String {
-    format!("call:{call_id}")
-}
-
-/// Signs and checks recording links.
-#[derive(Clone)]
-pub struct RecordingSigner {
-    key: [u8; 32],
-    ttl_ms: i64,
-}
-
-impl RecordingSigner {
-    pub fn new(master: &crate::secrets::MasterKey, ttl_seconds: u64) -> RecordingSigner {
-        RecordingSigner {
-            key: master.derive("vkyc recording links"),
-            ttl_ms: ttl_seconds as i64 * 1000,
-        }
-    }
-
-    fn signature(&self, call_id: i64, expires: i64) -> String {
-        let mut mac =
-            <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.key).expect("any key length");
-        mac.update(format!("{call_id}.{expires}").as_bytes());
-        hex::encode(mac.finalize().into_bytes())
-    }
-
-    /// The link for a stored reference, valid from `now` for the configured time.
-    pub fn link(&self, base_url: &str, stored: &str, now: i64) -> String {
-        match stored
-            .strip_prefix("call:")
-            .and_then(|id| id.parse::<i64>().ok())
-        {
-            Some(call_id) => {
-                let expires = now + self.ttl_ms;
-                format!(
-                    "{base_url}/recordings/{call_id}.webm?expires={expires}&sig={}",
-                    self.signature(call_id, expires)
-                )
-            }
-            // Not ours (set by the sandbox, for instance): shown as it is.
-            None => stored.to_string(),
-        }
-    }
-
-    pub fn verify(&self, call_id: i64, expires: i64, sig: &str, now: i64) -> bool {
-        expires > now
-            && bool::from(
-                self.signature(call_id, expires)
-                    .as_bytes()
-                    .ct_eq(sig.as_bytes()),
-            )
-    }
-}
 
 #[derive(Deserialize)]
 pub struct LinkQuery {
@@ -101,10 +45,7 @@ pub async fn serve(
     let (Some(expires), Some(sig)) = (query.expires, query.sig) else {
         return Err(refused());
     };
-    if !state
-        .signer
-        .verify(call_id, expires, &sig, crate::store::now_ms())
-    {
+    if !state.signer.verify(call_id, expires, &sig, now_ms()) {
         return Err(refused());
     }
     let call = state.store.call(call_id).await?.ok_or_else(refused)?;
@@ -296,26 +237,5 @@ mod tests {
         ] {
             assert_eq!(w(ignored), Whole, "{ignored}");
         }
-    }
-
-    #[test]
-    fn links_verify_until_they_expire_and_not_when_altered() {
-        let signer = RecordingSigner::new(&crate::secrets::MasterKey::generate(), 60);
-        let link = signer.link("https://kyc.example.in", &reference(7), 1_000);
-        let url = url::Url::parse(&link).unwrap();
-        assert_eq!(url.path(), "/recordings/7.webm");
-        let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
-        let expires: i64 = q["expires"].parse().unwrap();
-        assert_eq!(expires, 61_000);
-        assert!(signer.verify(7, expires, &q["sig"], 60_999));
-        assert!(!signer.verify(7, expires, &q["sig"], 61_000), "expired");
-        assert!(!signer.verify(8, expires, &q["sig"], 2_000), "another call");
-        assert!(
-            !signer.verify(7, expires + 1, &q["sig"], 2_000),
-            "another expiry"
-        );
-        let other = RecordingSigner::new(&crate::secrets::MasterKey::generate(), 60);
-        assert!(!other.verify(7, expires, &q["sig"], 2_000), "another key");
-        assert_eq!(signer.link("b", "https://x/y", 0), "https://x/y");
     }
 }

@@ -4,38 +4,38 @@
 //! the same file, so what was stored is what was shown).
 
 use super::{open, KeyError};
-use crate::app::AppState;
 use crate::error::Error;
+use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::Value;
 use std::sync::OnceLock;
 
-const INDEX: &str = include_str!("../../assets/journey/index.html");
+const INDEX: &str = include_str!("../../../assets/journey/index.html");
 const FILES: &[(&str, &str, &str)] = &[
     (
         "journey.js",
         "text/javascript; charset=utf-8",
-        include_str!("../../assets/journey/journey.js"),
+        include_str!("../../../assets/journey/journey.js"),
     ),
     (
         "journey.css",
         "text/css; charset=utf-8",
-        include_str!("../../assets/journey/journey.css"),
+        include_str!("../../../assets/journey/journey.css"),
     ),
     (
         "i18n/en.json",
         "application/json",
-        include_str!("../../assets/journey/i18n/en.json"),
+        include_str!("../../../assets/journey/i18n/en.json"),
     ),
     (
         "i18n/hi.json",
         "application/json",
-        include_str!("../../assets/journey/i18n/hi.json"),
+        include_str!("../../../assets/journey/i18n/hi.json"),
     ),
 ];
-const EMBED: &str = include_str!("../../assets/journey/embed.js");
+const EMBED: &str = include_str!("../../../assets/journey/embed.js");
 
 /// The languages the journey speaks.
 pub const LANGUAGES: &[&str] = &["en", "hi"];

@@ -5,12 +5,15 @@
 //! Later consoles plug in with [`StaffSession`] (a valid desk session, CSRF-checked on
 //! every call that is not a GET) and [`StaffSession::require`] for the role.
 
+mod agent;
+mod auditor;
 pub mod totp;
 
-use crate::app::AppState;
+use crate::clock::now_ms;
 use crate::error::{Error, Result};
-use crate::input::JsonBody;
-use crate::store::{now_ms, Presence, Role};
+use crate::http::input::JsonBody;
+use crate::state::AppState;
+use crate::store::{Presence, Role};
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, SaltString};
 use argon2::{Argon2, PasswordVerifier};
 use axum::extract::{ConnectInfo, FromRequestParts, State};
@@ -37,9 +40,9 @@ pub const MIN_PASSWORD_LEN: usize = 12;
 /// A session's `last_seen` is written at most this often.
 const TOUCH_EVERY_MS: i64 = 60_000;
 
-const INDEX_HTML: &str = include_str!("desk/index.html");
-const DESK_JS: &str = include_str!("desk/desk.js");
-const DESK_CSS: &str = include_str!("desk/desk.css");
+const INDEX_HTML: &str = include_str!("../../../assets/desk/index.html");
+const DESK_JS: &str = include_str!("../../../assets/desk/desk.js");
+const DESK_CSS: &str = include_str!("../../../assets/desk/desk.css");
 
 pub fn router() -> Router<AppState> {
     let api = Router::new()
@@ -49,7 +52,8 @@ pub fn router() -> Router<AppState> {
         .route("/agent/online", post(agent_online))
         .route("/agent/offline", post(agent_offline))
         .route("/agent/heartbeat", post(agent_heartbeat))
-        .merge(crate::calls::desk_routes())
+        .merge(agent::routes())
+        .merge(auditor::routes())
         .layer(axum::middleware::map_response(no_store));
     Router::new()
         .route("/", get(page))

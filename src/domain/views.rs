@@ -1,7 +1,7 @@
 //! How a request is shown to merchants: the `GET /vkyc` body, which webhooks carry too,
 //! and the time formats of the hosted API.
 
-use crate::store::Request;
+use crate::domain::request::Request;
 use serde::Serialize;
 
 /// `2025-08-03T00:00:00.000Z`, the form of `link_expiry` in the hosted API.
@@ -68,7 +68,7 @@ impl VkycStatus {
     pub fn of(
         request: &Request,
         base_url: &str,
-        signer: Option<&crate::recordings::RecordingSigner>,
+        signer: Option<&crate::domain::recording_links::RecordingSigner>,
     ) -> VkycStatus {
         VkycStatus {
             verification_id: request.verification_id.clone(),
@@ -80,7 +80,7 @@ impl VkycStatus {
             vkyc_link: format!("{base_url}/v/{}", request.link_token),
             link_expiry: iso_millis(request.link_expires_at),
             recording_link: request.recording_link.as_deref().map(|r| match signer {
-                Some(signer) => signer.link(base_url, r, crate::store::now_ms()),
+                Some(signer) => signer.link(base_url, r, crate::clock::now_ms()),
                 None => r.to_string(),
             }),
             meeting_schedule: request.meeting_schedule.map(iso_seconds),

@@ -3,13 +3,13 @@
 //! status move together with the step's evidence.
 
 use super::{apply, describe, expect_step, open, Client, Opened, Step};
-use crate::aadhaar::{self, AadhaarError};
-use crate::app::AppState;
+use crate::checks::aadhaar::{self, AadhaarError};
+use crate::checks::ipcheck::IpVerdict;
+use crate::domain::status::Event;
 use crate::error::{Error, ErrorType, Result};
-use crate::input::JsonBody;
-use crate::ipcheck::IpVerdict;
-use crate::status::Event;
-use crate::store::{Changes, Request, SideWrite};
+use crate::http::input::JsonBody;
+use crate::state::AppState;
+use crate::store::{Changes, MoveError, Request, SideWrite};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
@@ -40,8 +40,8 @@ async fn finish(
     evidence: Value,
     mut sides: Vec<SideWrite>,
 ) -> Result<Request> {
-    let to = crate::status::next(opened.request.sub_status, event)
-        .map_err(|e| crate::merchant_api::move_error(e.into()))?;
+    let to = crate::domain::status::next(opened.request.sub_status, event)
+        .map_err(|e| Error::from(MoveError::from(e)))?;
     sides.insert(
         0,
         SideWrite::CloseStep {
@@ -130,11 +130,10 @@ pub async fn expire_aadhaar_session(state: &AppState, opened: &Opened) -> Result
         return Ok(None);
     };
     let session_ms = state.config.journey.aadhaar_session_minutes as i64 * 60_000;
-    if crate::store::now_ms() - started <= session_ms {
+    if crate::clock::now_ms() - started <= session_ms {
         return Ok(None);
     }
-    let evidence =
-        json!({ "reason": "session_expired", "opened_at": crate::views::iso_millis(started) });
+    let evidence = json!({ "reason": "session_expired", "opened_at": crate::domain::views::iso_millis(started) });
     finish(
         state,
         opened,
@@ -363,10 +362,10 @@ pub async fn location(
             let lat = number("latitude")?.ok_or_else(|| Error::missing("latitude"))?;
             let lon = number("longitude")?.ok_or_else(|| Error::missing("longitude"))?;
             let accuracy = number("accuracy")?;
-            if !crate::geo::valid_position(lat, lon) {
+            if !crate::domain::geo::valid_position(lat, lon) {
                 return Err(Error::invalid("latitude"));
             }
-            let inside = crate::geo::inside_india(lat, lon);
+            let inside = crate::domain::geo::inside_india(lat, lon);
             let evidence = json!({ "permission": "granted", "latitude": lat, "longitude": lon,
                                    "accuracy_m": accuracy, "inside_india": inside,
                                    "boundary": "India (Natural Earth, India's point of view)" });

@@ -4,9 +4,11 @@
 use crate::auth::{AuthSettings, Authenticator, NewCredential};
 use crate::config::{Config, Environment};
 use crate::error::{Error, ErrorType};
+use crate::http::{desk, journey, merchant_api};
 use crate::secrets::{self, MasterKey};
+use crate::state::{AppState, Shared};
 use crate::store::{MerchantEnv, Store};
-use crate::{desk, journey, merchant_api, workers};
+use crate::workers;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, StatusCode};
 use axum::response::IntoResponse;
@@ -23,35 +25,6 @@ use tower_http::request_id::{
 use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-/// What every handler shares. Handlers take it by value, so it is one `Arc`: a clone per
-/// request is one reference count, not one per field.
-#[derive(Clone)]
-pub struct AppState(Arc<Shared>);
-
-impl std::ops::Deref for AppState {
-    type Target = Shared;
-    fn deref(&self) -> &Shared {
-        &self.0
-    }
-}
-
-pub struct Shared {
-    pub store: Store,
-    pub config: Arc<Config>,
-    pub auth: Arc<Authenticator>,
-    /// Seals and opens the secrets kept at rest.
-    pub key: MasterKey,
-    pub limiter: Arc<crate::ratelimit::RateLimiter>,
-    /// Where merchants and customers reach this server, e.g. `https://kyc.example.in`.
-    pub base_url: Arc<str>,
-    /// The customer journey's checkers, working hours and queue board.
-    pub journey: Arc<journey::JourneyServices>,
-    /// The media relay (None where `[media] enabled = false`).
-    pub media: Option<crate::media::Relay>,
-    /// Signs and checks recording links.
-    pub signer: crate::recordings::RecordingSigner,
-}
-
 /// The whole HTTP surface, as a pure function of the state.
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
@@ -62,7 +35,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/desk", desk::router())
         .route("/desk/", get(desk::to_desk))
         .merge(journey::router(&state.config))
-        .route("/recordings/{file}", get(crate::recordings::serve))
+        .route("/recordings/{file}", get(crate::http::recordings::serve))
         .route("/healthz", get(health))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -183,13 +156,15 @@ impl Application {
                 environment: config.environment,
                 cache_ttl: Duration::from_secs(config.credential_cache_seconds),
                 key: key.clone(),
-                trusted_proxies: crate::auth::parse_ip_list(&config.trusted_proxies)?,
+                trusted_proxies: crate::config::parse_ip_list(&config.trusted_proxies)?,
                 signature_window: Duration::from_secs(config.signature_window_seconds),
             },
         );
-        let journey = Arc::new(journey::JourneyServices::new(&config)?);
-        let signer =
-            crate::recordings::RecordingSigner::new(&key, config.calls.recording_link_ttl_seconds);
+        let journey = Arc::new(crate::state::JourneyServices::new(&config)?);
+        let signer = crate::domain::recording_links::RecordingSigner::new(
+            &key,
+            config.calls.recording_link_ttl_seconds,
+        );
         store.set_recording_signer(signer.clone());
         let media = if config.media.enabled {
             let recordings_dir = if config.media.recordings_dir.is_empty() {
@@ -221,7 +196,7 @@ impl Application {
         } else {
             None
         };
-        let state = AppState(Arc::new(Shared {
+        let state = AppState::new(Shared {
             journey,
             media,
             signer,
@@ -231,7 +206,7 @@ impl Application {
             key,
             limiter: Arc::new(crate::ratelimit::RateLimiter::new(store.clone())),
             base_url: base_url.into(),
-        }));
+        });
         Ok(Application {
             listener,
             state,
@@ -270,15 +245,15 @@ impl Application {
             shutdown,
             ..
         } = self;
-        let expiry = tokio::spawn(workers::run_expiry(
+        let expiry = tokio::spawn(workers::expiry::run_expiry(
             state.store.clone(),
             Duration::from_millis(state.config.expiry_interval_ms),
             shutdown.clone(),
         ));
-        let deliverer = crate::webhooks::Deliverer::new(
+        let deliverer = crate::workers::webhooks::Deliverer::new(
             state.store.clone(),
             state.key.clone(),
-            crate::webhooks::DeliverySettings {
+            crate::workers::webhooks::DeliverySettings {
                 schedule: state.config.webhook_retry_schedule_seconds.clone(),
                 timeout: Duration::from_secs(state.config.webhook_timeout_seconds),
                 concurrency: state.config.webhook_concurrency,
@@ -290,15 +265,18 @@ impl Application {
                 allow_internal: state.config.webhook_allow_private_addresses,
             },
         )?;
-        let webhooks = tokio::spawn(crate::webhooks::run(
+        let webhooks = tokio::spawn(crate::workers::webhooks::run(
             deliverer,
             Duration::from_millis(state.config.webhook_interval_ms),
             shutdown.clone(),
         ));
-        let board = tokio::spawn(journey::run_board(state.clone(), shutdown.clone()));
-        let sweeper = tokio::spawn(workers::run_journey(state.clone(), shutdown.clone()));
-        let calls = tokio::spawn(crate::calls::run(state.clone(), shutdown.clone()));
-        let notifier = tokio::spawn(workers::run_notifications(state.clone(), shutdown.clone())?);
+        let board = tokio::spawn(workers::queue::run_board(state.clone(), shutdown.clone()));
+        let sweeper = tokio::spawn(workers::queue::run_sweep(state.clone(), shutdown.clone()));
+        let calls = tokio::spawn(workers::calls::run(state.clone(), shutdown.clone()));
+        let notifier = tokio::spawn(workers::notify::run_notifications(
+            state.clone(),
+            shutdown.clone(),
+        )?);
         let store = state.store.clone();
         let app = router(state);
         let stop = shutdown.clone();

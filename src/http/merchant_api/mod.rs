@@ -2,14 +2,14 @@
 //! history, access tokens for the embeddable journey, and the sandbox's advance call.
 //! Field names, status codes and error strings follow the hosted API.
 
-use crate::app::AppState;
 use crate::auth::Caller;
+use crate::domain::status::{self, Actor, Event, SubStatus};
+use crate::domain::validate;
+use crate::domain::views::{iso_millis, VkycStatus};
 use crate::error::{Error, ErrorType, Result};
-use crate::input::{parse_id, JsonBody, Query};
-use crate::status::{self, Actor, Event, SubStatus};
-use crate::store::{Changes, MerchantEnv, MoveError, NewRequest, NewUser, Request, User};
-use crate::validate;
-use crate::views::{iso_millis, VkycStatus};
+use crate::http::input::{parse_id, JsonBody, Query};
+use crate::state::AppState;
+use crate::store::{Changes, MerchantEnv, NewRequest, NewUser, Request, User};
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -53,14 +53,14 @@ impl FromRequestParts<AppState> for Merchant {
             .unwrap_or(state.config.default_rate_limit_per_minute);
         state
             .limiter
-            .check(caller.merchant_id, limit, crate::store::now_ms())
+            .check(caller.merchant_id, limit, crate::clock::now_ms())
             .await?;
         tracing::Span::current().record("merchant", caller.merchant_id);
         Ok(Merchant(caller))
     }
 }
 
-pub const OPENAPI: &str = include_str!("../openapi/merchant-api.json");
+pub const OPENAPI: &str = include_str!("../../../openapi/merchant-api.json");
 
 async fn openapi() -> axum::response::Response {
     (
@@ -271,7 +271,7 @@ async fn create_vkyc(
         .get("security_questions")
         .map(validate::security_questions)
         .transpose()?;
-    let now = crate::store::now_ms();
+    let now = crate::clock::now_ms();
     let hour = 3_600_000i64;
     let max = now + state.config.max_link_expiry_hours as i64 * hour;
     let link_expires_at = match body.str("link_expiry")? {
@@ -281,7 +281,7 @@ async fn create_vkyc(
     let webhook_url = body
         .str("webhook_url")?
         .map(|url| {
-            crate::webhooks::check_url(url, state.config.webhook_allow_private_addresses)
+            crate::outbound::check_url(url, state.config.webhook_allow_private_addresses)
                 .map(|u| u.to_string())
                 .map_err(|reason| {
                     Error::validation(
@@ -559,7 +559,7 @@ async fn create_token(
         .filter(|v| !v.is_null())
         .ok_or_else(|| Error::missing("vkyc_request_id"))?;
     // vkyc_request_id is the reference_id; a merchant's verification_id is accepted too.
-    let request = match crate::input::positive_id(request_ref) {
+    let request = match crate::http::input::positive_id(request_ref) {
         Some(id) => state.store.request_by_ref(caller.merchant_id, id).await?,
         None => match request_ref.as_str() {
             Some(vid) if validate::merchant_id_field("verification_id", vid).is_ok() => {
@@ -606,7 +606,7 @@ async fn create_token(
             "authenticated_user does not match the user of the Video KYC request.",
         ));
     }
-    let now = crate::store::now_ms();
+    let now = crate::clock::now_ms();
     if request.sub_status.status() == status::Status::Expired || request.link_expires_at <= now {
         return Err(Error::validation(
             "vkyc_request_id_value_invalid",
@@ -694,7 +694,7 @@ async fn sandbox_advance(
             format!("{target} cannot be reached from {}.", request.sub_status),
         )
     })?;
-    let now = crate::store::now_ms();
+    let now = crate::clock::now_ms();
     let mut changes = Changes::default();
     for event in &path {
         let step = sandbox_changes(*event, now);
@@ -707,37 +707,12 @@ async fn sandbox_advance(
         .store
         .apply(&request, &path, Actor::Merchant, Some(&details), &changes)
         .await
-        .map_err(move_error)?;
+        .map_err(Error::from)?;
     Ok(Json(VkycStatus::of(
         &moved,
         &state.base_url,
         Some(&state.signer),
     )))
-}
-
-/// The API answer for a move that was not applied.
-pub fn move_error(err: MoveError) -> Error {
-    match err {
-        MoveError::Illegal(illegal) => Error::new(
-            StatusCode::CONFLICT,
-            ErrorType::ValidationError,
-            "status_transition_invalid",
-            illegal.to_string(),
-        ),
-        MoveError::Lost => Error::new(
-            StatusCode::CONFLICT,
-            ErrorType::ValidationError,
-            "request_changed",
-            "the request changed while this call was being handled; read it and retry.",
-        ),
-        MoveError::Refused(code) => Error::new(
-            StatusCode::CONFLICT,
-            ErrorType::ValidationError,
-            code,
-            "the request cannot take this step now.",
-        ),
-        MoveError::Db(err) => Error::from(err),
-    }
 }
 
 // ---- webhook deliveries (our extension) ----

@@ -8,72 +8,22 @@
 //! the request's sub-status, so a step called out of turn is refused and changes nothing.
 //! Every outcome is a status-machine move stored with the step's evidence.
 
+mod call;
 mod checks;
 mod pages;
 mod queue;
 
-pub use queue::{run_board, sweep, QueueBoard, QueueSnapshot};
-
-use crate::aadhaar::UidaiCertificate;
-use crate::app::AppState;
+use crate::domain::status::{Actor, Event, Status, SubStatus};
 use crate::error::{Error, ErrorType, Result};
-use crate::ipcheck::{IpChecker, IpSettings};
-use crate::slots::Hours;
-use crate::status::{Actor, Event, Status, SubStatus};
+use crate::state::AppState;
 use crate::store::{Changes, Request, SideWrite};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
-use ipnet::IpNet;
 use serde_json::{json, Value};
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
-
-/// What the journey needs beside the store, built once at start.
-pub struct JourneyServices {
-    pub ip: IpChecker,
-    /// The operator's UIDAI certificate, or why there is none usable.
-    pub uidai: std::result::Result<std::sync::Arc<UidaiCertificate>, String>,
-    pub hours: Hours,
-    pub trusted_proxies: Vec<IpNet>,
-    pub board: QueueBoard,
-}
-
-impl JourneyServices {
-    pub fn new(config: &crate::config::Config) -> anyhow::Result<JourneyServices> {
-        let j = &config.journey;
-        let path = |s: &str| (!s.is_empty()).then(|| PathBuf::from(s));
-        let ip = IpChecker::load(&IpSettings {
-            country_db: path(&j.ip_country_db),
-            anonymous_db: path(&j.ip_anonymous_db),
-            proxy_lists: j.ip_proxy_lists.iter().map(PathBuf::from).collect(),
-            allowed_countries: vec!["IN".into()],
-        });
-        let uidai = if j.uidai_certificate.is_empty() {
-            Err("no UIDAI certificate is configured".to_string())
-        } else {
-            std::fs::read(&j.uidai_certificate)
-                .map_err(|e| format!("reading the UIDAI certificate: {e}"))
-                .and_then(|bytes| {
-                    UidaiCertificate::from_pem_or_der(&bytes)
-                        .map(std::sync::Arc::new)
-                        .map_err(|e| format!("the UIDAI certificate is not usable: {e}"))
-                })
-        };
-        if let Err(reason) = &uidai {
-            tracing::warn!(%reason, "Aadhaar offline e-KYC uploads will end in TECHNICAL_FAILURE");
-        }
-        Ok(JourneyServices {
-            ip,
-            uidai,
-            hours: Hours::from_config(j)?,
-            trusted_proxies: crate::auth::parse_ip_list(&config.trusted_proxies)?,
-            board: QueueBoard::default(),
-        })
-    }
-}
 
 pub fn router(config: &crate::config::Config) -> Router<AppState> {
     let upload_limit = config.journey.aadhaar_max_upload_bytes;
@@ -99,7 +49,7 @@ pub fn router(config: &crate::config::Config) -> Router<AppState> {
         .route("/v/{key}/ws", get(queue::socket))
         .route("/assets/journey/{*file}", get(pages::asset))
         .route("/embed.js", get(pages::embed_script))
-        .merge(crate::calls::customer_routes())
+        .merge(call::routes())
 }
 
 /// Where a customer is in the journey.
@@ -235,7 +185,7 @@ fn is_hex(s: &str, len: usize) -> bool {
 
 /// Opens the request behind `key`, with its progress and current step.
 pub async fn open(state: &AppState, key: &str) -> std::result::Result<Opened, KeyError> {
-    let now = crate::store::now_ms();
+    let now = crate::clock::now_ms();
     let (request, embedded) = if is_hex(key, 40) {
         (state.store.request_by_token(key).await?, false)
     } else if is_hex(key, 64) {
@@ -317,7 +267,7 @@ pub async fn apply(
             &sides,
         )
         .await
-        .map_err(crate::merchant_api::move_error)
+        .map_err(Error::from)
 }
 
 /// The customer's address (behind trusted proxies) and browser.
@@ -391,7 +341,7 @@ pub async fn describe(state: &AppState, opened: &Opened) -> Result<Value> {
         "status": r.sub_status.status().as_str(),
         "sub_status": r.sub_status.as_str(),
         "description": r.sub_status.description(),
-        "link_expiry": crate::views::iso_millis(r.link_expires_at),
+        "link_expiry": crate::domain::views::iso_millis(r.link_expires_at),
         "aadhaar_required": !opened.progress.aadhaar_given,
         "consented": opened.progress.consented,
         "last_step": last.map(|s| s.step.clone()),
@@ -400,10 +350,10 @@ pub async fn describe(state: &AppState, opened: &Opened) -> Result<Value> {
             .and_then(|s| s.evidence.as_deref())
             .and_then(|e| serde_json::from_str::<Value>(e).ok())
             .and_then(|e| e.get("reason").and_then(Value::as_str).map(str::to_string)),
-        "step_started_at": started.map(crate::views::iso_millis),
+        "step_started_at": started.map(crate::domain::views::iso_millis),
         "aadhaar_session_seconds": state.config.journey.aadhaar_session_minutes * 60,
-        "meeting_schedule": r.meeting_schedule.map(crate::views::iso_seconds),
-        "meeting_schedule_text": r.meeting_schedule.map(crate::slots::format_ist),
+        "meeting_schedule": r.meeting_schedule.map(crate::domain::views::iso_seconds),
+        "meeting_schedule_text": r.meeting_schedule.map(crate::domain::slots::format_ist),
         "booking_state": booking.map(|b| b.state),
         "embedded": opened.embedded,
         "sandbox": state.config.environment == crate::config::Environment::Sandbox,

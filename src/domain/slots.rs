@@ -3,7 +3,6 @@
 //! The desk works in India Standard Time (UTC+05:30, no daylight saving), so hours are
 //! read in IST and every instant is a UTC Unix millisecond time.
 
-use crate::config::JourneyConfig;
 use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveTime, TimeZone, Timelike, Utc};
 
 const IST_SECONDS: i32 = 5 * 3600 + 30 * 60;
@@ -25,14 +24,6 @@ pub struct Hours {
 }
 
 impl Hours {
-    pub fn from_config(config: &JourneyConfig) -> anyhow::Result<Hours> {
-        Hours::parse(
-            &config.working_days,
-            &config.working_hours,
-            config.slot_minutes,
-        )
-    }
-
     /// An agent's own hours, stored as `{"days": [..], "hours": "HH:MM-HH:MM"}`.
     pub fn of_agent(stored: &str, slot_minutes: u32) -> anyhow::Result<Hours> {
         #[derive(serde::Deserialize)]
@@ -160,11 +151,10 @@ pub fn format_ist(at_ms: i64) -> String {
 mod tests {
     use super::*;
 
-    fn config(days: &[&str], hours: &str) -> JourneyConfig {
-        let mut c = crate::config::Config::default().journey;
-        c.working_days = days.iter().map(|d| d.to_string()).collect();
-        c.working_hours = hours.into();
-        c
+    /// Hours with 15-minute slots, as the default configuration has them.
+    fn hours(days: &[&str], hours: &str) -> anyhow::Result<Hours> {
+        let days: Vec<String> = days.iter().map(|d| d.to_string()).collect();
+        Hours::parse(&days, hours, 15)
     }
 
     fn at(s: &str) -> i64 {
@@ -173,7 +163,7 @@ mod tests {
 
     #[test]
     fn hours_are_read_in_ist() {
-        let h = Hours::from_config(&config(&["tue"], "09:00-18:00")).unwrap();
+        let h = hours(&["tue"], "09:00-18:00").unwrap();
         // 2026-12-01 is a Tuesday; 03:30 UTC is 09:00 IST.
         assert!(h.is_open(at("2026-12-01T03:30:00Z")));
         assert!(!h.is_open(at("2026-12-01T03:29:59Z")));
@@ -187,7 +177,7 @@ mod tests {
 
     #[test]
     fn slots_fill_working_hours_and_skip_closed_days() {
-        let h = Hours::from_config(&config(&["tue", "thu"], "09:00-10:00")).unwrap();
+        let h = hours(&["tue", "thu"], "09:00-10:00").unwrap();
         let slots = h.slots(at("2026-11-30T00:00:00Z"), at("2026-12-04T00:00:00Z"));
         let shown: Vec<String> = slots.iter().map(|&s| format_ist(s)).collect();
         assert_eq!(
@@ -211,10 +201,10 @@ mod tests {
 
     #[test]
     fn bad_hours_are_refused() {
-        assert!(Hours::from_config(&config(&["someday"], "09:00-18:00")).is_err());
-        assert!(Hours::from_config(&config(&["mon"], "18:00-09:00")).is_err());
-        assert!(Hours::from_config(&config(&["mon"], "9am-6pm")).is_err());
-        let all = Hours::from_config(&config(&DAYS, "00:00-24:00")).unwrap();
+        assert!(hours(&["someday"], "09:00-18:00").is_err());
+        assert!(hours(&["mon"], "18:00-09:00").is_err());
+        assert!(hours(&["mon"], "9am-6pm").is_err());
+        let all = hours(&DAYS, "00:00-24:00").unwrap();
         assert!(all.is_open(at("2026-12-06T18:29:00Z")));
     }
 }

@@ -170,7 +170,7 @@ pub fn aadhaar_details(value: &Value) -> Result<Value> {
             }
             let pincode = addr
                 .get("pincode")
-                .and_then(crate::input::positive_id)
+                .and_then(crate::http::input::positive_id)
                 .filter(|p| (100_000..=999_999).contains(p))
                 .ok_or_else(|| aadhaar_error("split_address.pincode"))?;
             split.insert("pincode".into(), json!(pincode));

@@ -1,0 +1,200 @@
+//! A call's life after the invitation: unanswered invitations, lost media and drops
+//! (one testable sweep), and the end of a call with its recording kept.
+
+use super::{assign, conflict, not_found};
+use crate::domain::status::{Actor, Event};
+use crate::error::ErrorType;
+use crate::error::{Error, Result};
+use crate::media::{MediaEvent, Side};
+use crate::state::AppState;
+use crate::store::{Call, CallUpdate, Changes, MoveError, Request, SideWrite};
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+
+/// What one sweep did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct CallSweep {
+    pub assigned: usize,
+    pub missed: usize,
+    pub dropped: usize,
+}
+
+/// One pass: unanswered invitations become USER_MISSED_MEETING; a side whose media has
+/// been lost longer than the grace period has dropped off (USER_DROPPED_OFF /
+/// AGENT_DROPPED_OFF, the recording kept); then free agents get waiting customers.
+pub async fn sweep(state: &AppState, now: i64) -> Result<CallSweep> {
+    let c = &state.config.calls;
+    let mut done = CallSweep::default();
+    for call in state
+        .store
+        .unanswered_invites(now - c.invite_seconds as i64 * 1000)
+        .await?
+    {
+        let Some(request) = state.store.request_by_id(call.request_id).await? else {
+            continue;
+        };
+        let moved = state
+            .store
+            .apply_journey(
+                &request,
+                &[Event::MeetingMissed],
+                Actor::System,
+                Some(&json!({ "call_id": call.id, "reason": "the invitation was not answered" })),
+                &Changes::default(),
+                &[SideWrite::Call {
+                    call_id: call.id,
+                    update: CallUpdate::End {
+                        state: "missed",
+                        by: "system",
+                        recording: None,
+                    },
+                }],
+            )
+            .await;
+        match moved {
+            Ok(_) => done.missed += 1,
+            // The request moved on without the call (its link expired, say): the call
+            // is over all the same, and its agent free again.
+            Err(MoveError::Illegal(_)) => state.store.close_call(call.id, "missed").await?,
+            Err(_) => {}
+        }
+    }
+    for call in state
+        .store
+        .lost_calls(now - c.drop_grace_seconds as i64 * 1000)
+        .await?
+    {
+        let customer_first = match (call.customer_lost_at, call.agent_lost_at) {
+            (Some(a), Some(b)) => a <= b,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        let (event, by) = if customer_first {
+            (Event::UserDroppedOff, "customer")
+        } else {
+            (Event::AgentDroppedOff, "agent")
+        };
+        if end_call(state, &call, event, by, "dropped", Actor::System)
+            .await
+            .is_ok()
+        {
+            done.dropped += 1;
+        }
+    }
+    done.assigned = assign(state, now).await?;
+    Ok(done)
+}
+
+/// Ends a live call with `event`: the relay closes both sides and finishes the
+/// recording, which is stored with the call and shown as `recording_link`.
+pub async fn end_call(
+    state: &AppState,
+    call: &Call,
+    event: Event,
+    by: &'static str,
+    call_state: &'static str,
+    actor: Actor,
+) -> Result<Request> {
+    let request = state
+        .store
+        .request_by_id(call.request_id)
+        .await?
+        .ok_or_else(not_found)?;
+    // Check the move first: a refused end must not stop the recording.
+    crate::domain::status::next(request.sub_status, event)
+        .map_err(|e| Error::from(MoveError::from(e)))?;
+    let recording = match &state.media {
+        Some(relay) => relay
+            .end_call(&call.id.to_string())
+            .await
+            .map_err(Error::internal)?,
+        None => None,
+    };
+    let changes = Changes {
+        recording_link: recording
+            .as_ref()
+            .map(|_| crate::domain::recording_links::reference(call.id)),
+        ..Changes::default()
+    };
+    // Kept where `[media] recordings_store` says: the local path, or the uploaded
+    // object's s3:// URL (a failed upload keeps the local file and its path).
+    let stored = match &recording {
+        Some(r) => Some((
+            crate::storage::keep(&state.config.media, call.id, r).await,
+            r.bytes as i64,
+            r.duration_ms,
+        )),
+        None => None,
+    };
+    let uploaded = match (&recording, &stored) {
+        (Some(r), Some((path, _, _))) if path.starts_with("s3://") => Some(r.clone()),
+        _ => None,
+    };
+    let moved = state
+        .store
+        .apply_journey(
+            &request,
+            &[event],
+            actor,
+            Some(&json!({ "call_id": call.id, "ended_by": by,
+                          "recording_ms": recording.as_ref().map(|r| r.duration_ms) })),
+            &changes,
+            &[SideWrite::Call {
+                call_id: call.id,
+                update: CallUpdate::End {
+                    state: call_state,
+                    by,
+                    recording: stored,
+                },
+            }],
+        )
+        .await
+        .map_err(Error::from)?;
+    // The row points at the uploaded copy: the local files can go.
+    if let Some(recording) = uploaded {
+        crate::storage::remove_local(&recording).await;
+    }
+    Ok(moved)
+}
+
+pub async fn on_media_event(state: &AppState, event: MediaEvent) -> Result<()> {
+    let (call_id, side, lost) = match event {
+        MediaEvent::Connected { call_id, side } => (call_id, side, None),
+        MediaEvent::Disconnected { call_id, side } => (call_id, side, Some(crate::clock::now_ms())),
+    };
+    let Ok(call_id) = call_id.parse::<i64>() else {
+        return Ok(());
+    };
+    state
+        .store
+        .set_media_lost(call_id, side == Side::Customer, lost)
+        .await
+}
+
+/// Hands one side's SDP offer to the relay and returns its answer.
+pub async fn offer(state: &AppState, call: &Call, side: Side, sdp: &str) -> Result<Value> {
+    if call.state != "active" {
+        return Err(conflict(
+            "call_not_active",
+            "the call has not started or is over.",
+        ));
+    }
+    if sdp.len() > 20_000 {
+        return Err(Error::invalid("sdp"));
+    }
+    let relay = state.media.as_ref().ok_or_else(|| {
+        Error::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorType::InternalError,
+            "media_unavailable",
+            "the media relay is not running.",
+        )
+    })?;
+    let answer = relay
+        .join(&call.id.to_string(), side, sdp)
+        .await
+        .map_err(|e| {
+            Error::validation("sdp_value_invalid", format!("the offer was refused: {e}"))
+        })?;
+    Ok(json!({ "type": "answer", "sdp": answer }))
+}

@@ -1,0 +1,94 @@
+//! What every part of the running server shares: the store, the configuration, the
+//! checkers, the relay. The HTTP surfaces, the call logic and the workers take it; it
+//! knows nothing of them, so nothing here imports the module that builds the router.
+
+use crate::auth::Authenticator;
+use crate::checks::aadhaar::UidaiCertificate;
+use crate::checks::ipcheck::{IpChecker, IpSettings};
+use crate::config::Config;
+use crate::domain::queue::QueueBoard;
+use crate::domain::slots::Hours;
+use crate::secrets::MasterKey;
+use crate::store::Store;
+use ipnet::IpNet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// What every handler shares. Handlers take it by value, so it is one `Arc`: a clone per
+/// request is one reference count, not one per field.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub auth: Arc<Authenticator>,
+    /// Seals and opens the secrets kept at rest.
+    pub key: MasterKey,
+    pub limiter: Arc<crate::ratelimit::RateLimiter>,
+    /// Where merchants and customers reach this server, e.g. `https://kyc.example.in`.
+    pub base_url: Arc<str>,
+    /// The customer journey's checkers, working hours and queue board.
+    pub journey: Arc<JourneyServices>,
+    /// The media relay (None where `[media] enabled = false`).
+    pub media: Option<crate::media::Relay>,
+    /// Signs and checks recording links.
+    pub signer: crate::domain::recording_links::RecordingSigner,
+}
+
+/// What the journey needs beside the store, built once at start.
+pub struct JourneyServices {
+    pub ip: IpChecker,
+    /// The operator's UIDAI certificate, or why there is none usable.
+    pub uidai: std::result::Result<std::sync::Arc<UidaiCertificate>, String>,
+    pub hours: Hours,
+    pub trusted_proxies: Vec<IpNet>,
+    pub board: QueueBoard,
+}
+
+impl JourneyServices {
+    pub fn new(config: &crate::config::Config) -> anyhow::Result<JourneyServices> {
+        let j = &config.journey;
+        let path = |s: &str| (!s.is_empty()).then(|| PathBuf::from(s));
+        let ip = IpChecker::load(&IpSettings {
+            country_db: path(&j.ip_country_db),
+            anonymous_db: path(&j.ip_anonymous_db),
+            proxy_lists: j.ip_proxy_lists.iter().map(PathBuf::from).collect(),
+            allowed_countries: vec!["IN".into()],
+        });
+        let uidai = if j.uidai_certificate.is_empty() {
+            Err("no UIDAI certificate is configured".to_string())
+        } else {
+            std::fs::read(&j.uidai_certificate)
+                .map_err(|e| format!("reading the UIDAI certificate: {e}"))
+                .and_then(|bytes| {
+                    UidaiCertificate::from_pem_or_der(&bytes)
+                        .map(std::sync::Arc::new)
+                        .map_err(|e| format!("the UIDAI certificate is not usable: {e}"))
+                })
+        };
+        if let Err(reason) = &uidai {
+            tracing::warn!(%reason, "Aadhaar offline e-KYC uploads will end in TECHNICAL_FAILURE");
+        }
+        Ok(JourneyServices {
+            ip,
+            uidai,
+            hours: config.journey.hours()?,
+            trusted_proxies: crate::config::parse_ip_list(&config.trusted_proxies)?,
+            board: QueueBoard::default(),
+        })
+    }
+}
