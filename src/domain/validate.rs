@@ -170,7 +170,7 @@ pub fn aadhaar_details(value: &Value) -> Result<Value> {
             }
             let pincode = addr
                 .get("pincode")
-                .and_then(crate::http::input::positive_id)
+                .and_then(positive_id)
                 .filter(|p| (100_000..=999_999).contains(p))
                 .ok_or_else(|| aadhaar_error("split_address.pincode"))?;
             split.insert("pincode".into(), json!(pincode));
@@ -246,9 +246,45 @@ pub fn link_expiry(value: &str, now_ms: i64, max_ms: i64) -> Result<i64> {
     Ok(at)
 }
 
+/// A positive int64 from a JSON number or a digit string.
+pub fn positive_id(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n.as_i64().filter(|n| *n > 0),
+        Value::String(s) => parse_id(s),
+        _ => None,
+    }
+}
+
+/// A positive int64 written in decimal digits only.
+pub fn parse_id(text: &str) -> Option<i64> {
+    if text.is_empty() || text.len() > 19 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse::<i64>().ok().filter(|n| *n > 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_are_positive_decimal_int64() {
+        assert_eq!(parse_id("1"), Some(1));
+        assert_eq!(parse_id("9223372036854775807"), Some(i64::MAX));
+        for bad in [
+            "",
+            "0",
+            "-1",
+            "+1",
+            "1.0",
+            "9223372036854775808",
+            " 1",
+            "1e3",
+            "١",
+        ] {
+            assert_eq!(parse_id(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn ids_follow_the_documented_rules() {

@@ -4,6 +4,7 @@
 //! Bodies are parsed into a JSON object first and fields are taken out one by one, which
 //! lets a wrong type say "verification_id value is invalid." rather than a serde message.
 
+use crate::domain::validate::positive_id;
 use crate::error::{Error, ErrorType, Result};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -102,23 +103,6 @@ impl JsonBody {
     }
 }
 
-/// A positive int64 from a JSON number or a digit string.
-pub fn positive_id(value: &Value) -> Option<i64> {
-    match value {
-        Value::Number(n) => n.as_i64().filter(|n| *n > 0),
-        Value::String(s) => parse_id(s),
-        _ => None,
-    }
-}
-
-/// A positive int64 written in decimal digits only.
-pub fn parse_id(text: &str) -> Option<i64> {
-    if text.is_empty() || text.len() > 19 || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse::<i64>().ok().filter(|n| *n > 0)
-}
-
 /// The query string as a map. A key given twice is refused (it has no single meaning).
 #[derive(Debug, Clone, Default)]
 pub struct Query(pub HashMap<String, String>);
@@ -158,25 +142,6 @@ impl Query {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ids_are_positive_decimal_int64() {
-        assert_eq!(parse_id("1"), Some(1));
-        assert_eq!(parse_id("9223372036854775807"), Some(i64::MAX));
-        for bad in [
-            "",
-            "0",
-            "-1",
-            "+1",
-            "1.0",
-            "9223372036854775808",
-            " 1",
-            "1e3",
-            "١",
-        ] {
-            assert_eq!(parse_id(bad), None, "{bad:?}");
-        }
-    }
 
     #[test]
     fn bodies_must_be_json_objects() {

@@ -6,6 +6,7 @@
 //! records the call into `<recordings_dir>/<call_id>.webm` from the frames it
 //! receives, with a sidecar `<call_id>.json`.
 
+mod call;
 mod recorder;
 mod relay;
 mod webm;

@@ -16,24 +16,24 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 use serde_json::Value;
 use str0m::change::SdpOffer;
-use str0m::media::{KeyframeRequestKind, MediaData, MediaKind, MediaTime, Mid};
 use str0m::net::{Protocol, Receive};
-use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+use str0m::{Candidate, Input, Output, Rtc};
 use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use super::recorder::{CallRecorder, Incoming, Kind};
+use super::call::{call_deadline, drive, emit, reap, send, Call, Ctx, Peer, Rebase};
+use super::recorder::CallRecorder;
 use super::{MediaConfig, MediaEvent, Recording, RelayStats, Side};
 
 /// A side that sends nothing (not even STUN consent checks, which browsers
 /// send every few seconds) for this long is gone.
-const SILENCE_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const SILENCE_TIMEOUT: Duration = Duration::from_secs(5);
 /// A side that joined but never completed ICE+DTLS is dropped after this.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 /// How many ended calls are remembered for idempotent `end_call`.
 const ENDED_KEPT: usize = 10_000;
 /// Keyframe requests towards one sender are spaced at least this far apart.
-const PLI_INTERVAL: Duration = Duration::from_millis(500);
+pub(super) const PLI_INTERVAL: Duration = Duration::from_millis(500);
 
 #[derive(Clone)]
 pub struct Relay {
@@ -49,16 +49,16 @@ struct Shared {
 }
 
 #[derive(Default)]
-struct Counters {
-    calls: AtomicU64,
-    peers: AtomicU64,
-    packets_in: AtomicU64,
-    bytes_in: AtomicU64,
-    packets_out: AtomicU64,
-    bytes_out: AtomicU64,
-    frames_forwarded: AtomicU64,
-    bytes_forwarded: AtomicU64,
-    frames_recorded: AtomicU64,
+pub(super) struct Counters {
+    pub(super) calls: AtomicU64,
+    pub(super) peers: AtomicU64,
+    pub(super) packets_in: AtomicU64,
+    pub(super) bytes_in: AtomicU64,
+    pub(super) packets_out: AtomicU64,
+    pub(super) bytes_out: AtomicU64,
+    pub(super) frames_forwarded: AtomicU64,
+    pub(super) bytes_forwarded: AtomicU64,
+    pub(super) frames_recorded: AtomicU64,
 }
 
 enum Cmd {
@@ -206,94 +206,6 @@ impl Relay {
     }
 }
 
-struct Peer {
-    rtc: Rtc,
-    connected: bool,
-    joined: Instant,
-    last_rx: Instant,
-    /// When str0m next wants `Input::Timeout`.
-    deadline: Instant,
-    audio_mid: Option<Mid>,
-    video_mid: Option<Mid>,
-    last_pli: Option<Instant>,
-    /// RTP time continuity of what we send to this side, per kind.
-    rebase: [Rebase; 2],
-}
-
-/// Keeps the RTP time we send on one m-line continuous when the sender
-/// behind it reconnects (a reload brings a new random RTP time base, and a
-/// jump on an existing stream stalls the receiving browser's jitter buffer).
-#[derive(Default, Clone, Copy)]
-struct Rebase {
-    /// (first incoming time of this sender connection, outgoing time it maps to)
-    anchor: Option<(u64, u64)>,
-    /// Last outgoing time and when it was sent.
-    last: Option<(u64, Instant)>,
-}
-
-impl Rebase {
-    /// The sender reconnected: the next frame starts a new anchor.
-    fn reset(&mut self) {
-        self.anchor = None;
-    }
-
-    fn map(&mut self, t: u64, rate: u64, now: Instant) -> u64 {
-        let (t0, out0) = *self.anchor.get_or_insert_with(|| {
-            let out0 = match self.last {
-                // Continue from where the old connection stopped, plus the
-                // wall time in between.
-                Some((out, at)) => {
-                    out + (now.saturating_duration_since(at).as_micros() as u64 * rate / 1_000_000)
-                        .max(1)
-                }
-                None => t,
-            };
-            (t, out0)
-        });
-        let out = (out0 as i128 + t as i128 - t0 as i128).max(0) as u64;
-        self.last = Some((out, now));
-        out
-    }
-}
-
-impl Peer {
-    fn mid(&self, kind: Kind) -> Option<Mid> {
-        match kind {
-            Kind::Audio => self.audio_mid,
-            Kind::Video => self.video_mid,
-        }
-    }
-
-    fn kind_of(&self, mid: Mid) -> Option<Kind> {
-        if Some(mid) == self.audio_mid {
-            Some(Kind::Audio)
-        } else if Some(mid) == self.video_mid {
-            Some(Kind::Video)
-        } else {
-            None
-        }
-    }
-
-    /// Asks this peer's browser for a video keyframe (throttled).
-    fn request_keyframe(&mut self, now: Instant) {
-        if !self.connected || self.last_pli.is_some_and(|t| now - t < PLI_INTERVAL) {
-            return;
-        }
-        let Some(mid) = self.video_mid else { return };
-        if let Some(mut w) = self.rtc.writer(mid) {
-            if w.request_keyframe(None, KeyframeRequestKind::Pli).is_ok() {
-                self.last_pli = Some(now);
-            }
-        }
-    }
-}
-
-struct Call {
-    id: String,
-    recorder: CallRecorder,
-    peers: [Option<Peer>; 2],
-}
-
 struct Loop {
     socket: UdpSocket,
     config: MediaConfig,
@@ -310,13 +222,6 @@ struct Loop {
     by_source: HashMap<SocketAddr, (String, Side)>,
     /// Earliest peer deadline (or periodic check) the loop must wake for.
     next_wake: Instant,
-}
-
-/// What the loop's helpers need besides the call they work on.
-struct Ctx<'a> {
-    socket: &'a UdpSocket,
-    events: &'a broadcast::Sender<MediaEvent>,
-    stats: &'a Counters,
 }
 
 impl Loop {
@@ -581,219 +486,5 @@ impl Loop {
             }
         }
         Ok(Some(rec))
-    }
-}
-
-fn call_deadline(call: &Call) -> Instant {
-    call.peers
-        .iter()
-        .flatten()
-        .map(|p| p.deadline)
-        .min()
-        .unwrap_or_else(|| Instant::now() + Duration::from_secs(1))
-}
-
-fn send(ctx: &Ctx, data: &[u8], to: SocketAddr) {
-    // UDP: if the socket buffer is full the packet is lost, as on the wire.
-    if ctx.socket.try_send_to(data, to).is_ok() {
-        ctx.stats.packets_out.fetch_add(1, Relaxed);
-        ctx.stats.bytes_out.fetch_add(data.len() as u64, Relaxed);
-    }
-}
-
-fn emit(ctx: &Ctx, ev: MediaEvent) {
-    tracing::info!(?ev, "media event");
-    let _ = ctx.events.send(ev);
-}
-
-/// Polls both sides until neither has anything more to do. Media from one
-/// side is written into the other side's `Rtc`, which then needs polling.
-fn drive(ctx: &Ctx, call: &mut Call, now: Instant) {
-    for _ in 0..4 {
-        let a = drive_side(ctx, call, Side::Customer, now);
-        let b = drive_side(ctx, call, Side::Agent, now);
-        if !a && !b {
-            break;
-        }
-    }
-}
-
-/// Returns true if something was handed to the other side.
-fn drive_side(ctx: &Ctx, call: &mut Call, side: Side, now: Instant) -> bool {
-    let (first, second) = call.peers.split_at_mut(1);
-    let (me, other) = match side {
-        Side::Customer => (&mut first[0], &mut second[0]),
-        Side::Agent => (&mut second[0], &mut first[0]),
-    };
-    let Some(me) = me.as_mut() else { return false };
-    let mut touched = false;
-    while me.rtc.is_alive() {
-        let out = match me.rtc.poll_output() {
-            Ok(o) => o,
-            Err(e) => {
-                tracing::debug!(call_id = call.id, ?side, "rtc poll: {e}");
-                me.rtc.disconnect();
-                break;
-            }
-        };
-        match out {
-            Output::Timeout(t) => {
-                me.deadline = t;
-                break;
-            }
-            Output::Transmit(t) => send(ctx, &t.contents, t.destination),
-            Output::Event(ev) => match ev {
-                Event::Connected => {
-                    me.connected = true;
-                    tracing::info!(
-                        call_id = call.id,
-                        ?side,
-                        after_ms = (now - me.joined).as_millis() as u64,
-                        "connected"
-                    );
-                    emit(
-                        ctx,
-                        MediaEvent::Connected {
-                            call_id: call.id.clone(),
-                            side,
-                        },
-                    );
-                    // So this side sees the other's video at once rather
-                    // than at the sender's next periodic keyframe.
-                    if let Some(o) = other.as_mut() {
-                        o.request_keyframe(now);
-                        touched = true;
-                    }
-                }
-                Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
-                    me.rtc.disconnect()
-                }
-                Event::Closed => me.rtc.disconnect(),
-                Event::MediaAdded(m) => match m.kind {
-                    MediaKind::Audio if me.audio_mid.is_none() => me.audio_mid = Some(m.mid),
-                    MediaKind::Video if me.video_mid.is_none() => me.video_mid = Some(m.mid),
-                    _ => {}
-                },
-                Event::MediaData(d) => {
-                    let Some(kind) = me.kind_of(d.mid) else {
-                        continue;
-                    };
-                    if kind == Kind::Video && !d.contiguous {
-                        me.request_keyframe(now); // loss: recover the picture
-                    }
-                    record(ctx, &mut call.recorder, side, kind, &d);
-                    if let Some(o) = other.as_mut() {
-                        touched |= forward(ctx, o, kind, &d);
-                    }
-                }
-                Event::KeyframeRequest(_) => {
-                    // The browser here can't decode what we relay: ask the
-                    // sender for a keyframe.
-                    if let Some(o) = other.as_mut() {
-                        o.request_keyframe(now);
-                        touched = true;
-                    }
-                }
-                _ => {}
-            },
-        }
-    }
-    touched
-}
-
-fn record(ctx: &Ctx, rec: &mut CallRecorder, side: Side, kind: Kind, d: &MediaData) {
-    let before = rec.frames();
-    rec.on_frame(Incoming {
-        side,
-        kind,
-        rtp_time: d.time.numer(),
-        clock_rate: d.time.denom() as u64,
-        arrival: d.network_time,
-        contiguous: d.contiguous,
-        keyframe: d.is_keyframe(),
-        data: &d.data,
-    });
-    ctx.stats
-        .frames_recorded
-        .fetch_add(rec.frames() - before, Relaxed);
-}
-
-/// Writes a frame into the other side's matching m-line, with the payload
-/// type that side negotiated for the same codec.
-fn forward(ctx: &Ctx, to: &mut Peer, kind: Kind, d: &MediaData) -> bool {
-    if !to.connected {
-        return false;
-    }
-    let Some(mid) = to.mid(kind) else {
-        return false;
-    };
-    let rebase = &mut to.rebase[kind as usize]; // Audio = 0, Video = 1
-    let Some(w) = to.rtc.writer(mid) else {
-        return false;
-    };
-    let Some(pt) = w.match_params(d.params) else {
-        return false;
-    };
-    let rate = d.time.denom() as u64;
-    let t = rebase.map(d.time.numer(), rate, d.network_time);
-    let time = MediaTime::new(t, d.time.frequency());
-    match w.write(pt, d.network_time, time, d.data.clone()) {
-        Ok(()) => {
-            ctx.stats.frames_forwarded.fetch_add(1, Relaxed);
-            ctx.stats
-                .bytes_forwarded
-                .fetch_add(d.data.len() as u64, Relaxed);
-            true
-        }
-        Err(e) => {
-            tracing::debug!("forward: {e}");
-            false
-        }
-    }
-}
-
-/// Drops sides that are gone, reporting Disconnected and flushing the
-/// recording so everything received from them is on disk.
-fn reap(ctx: &Ctx, call: &mut Call, now: Instant) {
-    for side in [Side::Customer, Side::Agent] {
-        let slot = &mut call.peers[side.index()];
-        let Some(p) = slot.as_ref() else { continue };
-        let gone = !p.rtc.is_alive()
-            || (p.connected && now - p.last_rx > SILENCE_TIMEOUT)
-            || (!p.connected && now - p.joined > CONNECT_TIMEOUT);
-        if !gone {
-            continue;
-        }
-        let p = slot.take().expect("checked");
-        call.recorder.flush();
-        if p.connected {
-            emit(
-                ctx,
-                MediaEvent::Disconnected {
-                    call_id: call.id.clone(),
-                    side,
-                },
-            );
-        } else {
-            tracing::info!(call_id = call.id, ?side, "never connected; dropped");
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rebase_passes_through_then_continues_after_reconnect() {
-        let t0 = Instant::now();
-        let mut r = Rebase::default();
-        assert_eq!(r.map(1_000, 90_000, t0), 1_000);
-        assert_eq!(r.map(4_000, 90_000, t0 + Duration::from_millis(33)), 4_000);
-        // The sender reloads: new random base, 2 s later.
-        r.reset();
-        let later = t0 + Duration::from_millis(2_033);
-        assert_eq!(r.map(777_777, 90_000, later), 4_000 + 180_000);
-        assert_eq!(r.map(777_777 + 3_000, 90_000, later), 187_000);
     }
 }

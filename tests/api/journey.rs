@@ -494,8 +494,7 @@ async fn sandbox_records_the_messages_it_would_send() {
     assert!(sms["body"].as_str().unwrap().contains(&link));
 }
 
-#[path = "../support/smtp_receiver.rs"]
-mod smtp_receiver;
+use crate::support::smtp_receiver;
 
 #[tokio::test]
 async fn a_production_deployment_emails_the_link_through_the_operators_smtp_server() {

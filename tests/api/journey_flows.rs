@@ -4,12 +4,13 @@
 
 use crate::helpers::{send, spawn_app_with, Reply, TestApp};
 use crate::journey::{customer, Customer};
+use crate::support::{support_dir, Signer};
 use chrono::{DateTime, Duration as Days, Utc};
 use futures::StreamExt;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
@@ -17,65 +18,19 @@ use vkyc::clock::now_ms;
 
 // ---- fixtures ----
 
-fn support_dir() -> PathBuf {
-    std::env::var_os("VKYC_SUPPORT_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support")))
-}
-
-fn run(script: &str, args: &[&str]) {
-    let path = support_dir().join(script);
-    let out = Command::new(&path)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", path.display()));
-    assert!(
-        out.status.success(),
-        "{script} {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A stand-in for UIDAI: a key and certificate, and offline e-KYC files it signs.
-struct Signer {
-    dir: tempfile::TempDir,
-    key: String,
-    cert: String,
-}
-
-impl Signer {
-    fn new() -> Signer {
-        let dir = tempfile::tempdir().unwrap();
-        run("make-uidai-cert", &[dir.path().to_str().unwrap()]);
-        let file = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
-        let (key, cert) = (file("uidai-test.key"), file("uidai-test.crt"));
-        Signer { dir, key, cert }
-    }
-
-    /// A ZIP with share code 1234, made with `extra` arguments of make-aadhaar-zip.
-    fn zip(&self, extra: &[&str]) -> Vec<u8> {
-        let out = self.dir.path().join("out.zip");
-        let mut args = vec![
-            "--key",
-            &self.key,
-            "--cert",
-            &self.cert,
-            "--out",
-            out.to_str().unwrap(),
-            "--share-code",
-            "1234",
-            "--name",
-            "Asha Rani",
-            "--last4",
-            "4321",
-            // An Aadhaar number in free text, which must never be shown in full.
-            "--careof",
-            "S/O Ravi (2345 6789 4321)",
-        ];
-        args.extend_from_slice(extra);
-        run("make-aadhaar-zip", &args);
-        std::fs::read(&out).unwrap()
-    }
+/// A signed e-KYC file for Asha Rani, with an Aadhaar number in free text that must never
+/// be shown in full, and `extra` arguments of make-aadhaar-zip.
+fn asha_zip(signer: &Signer, extra: &[&str]) -> Vec<u8> {
+    let mut args = vec![
+        "--name",
+        "Asha Rani",
+        "--last4",
+        "4321",
+        "--careof",
+        "S/O Ravi (2345 6789 4321)",
+    ];
+    args.extend_from_slice(extra);
+    signer.zip(&args)
 }
 
 /// `at` as make-aadhaar-zip's --generated (IST wall clock).
@@ -285,7 +240,7 @@ async fn aadhaar_offline_ekyc_is_verified_through_the_api() {
     c.consent().await;
     assert_eq!(c.step().await, "aadhaar");
 
-    let good = signer.zip(&["--generated", &ist(Utc::now() - Days::hours(1))]);
+    let good = asha_zip(&signer, &["--generated", &ist(Utc::now() - Days::hours(1))]);
     assert!(good.len() < limit);
 
     // Refused before any check: no share code, or a file too large. Nothing changes.
@@ -305,9 +260,9 @@ async fn aadhaar_offline_ekyc_is_verified_through_the_api() {
     // Wrong share code, tampered, too old: each a failure with its reason; retried.
     for (file, code, reason) in [
         (good.clone(), "9999", "wrong_share_code"),
-        (signer.zip(&["--tamper"]), "1234", "bad_signature"),
+        (asha_zip(&signer, &["--tamper"]), "1234", "bad_signature"),
         (
-            signer.zip(&["--generated", &ist(Utc::now() - Days::days(4))]),
+            asha_zip(&signer, &["--generated", &ist(Utc::now() - Days::days(4))]),
             "1234",
             "too_old",
         ),
@@ -384,7 +339,7 @@ async fn aadhaar_without_a_uidai_certificate_is_a_technical_failure_and_is_retri
     let app = spawn_app_with(|_| {}).await;
     let c = customer(&app, "fa-nocert", json!({})).await;
     c.consent().await;
-    let reply = upload(&c, signer.zip(&[]), Some("1234")).await.ok();
+    let reply = upload(&c, asha_zip(&signer, &[]), Some("1234")).await.ok();
     assert_eq!(reply["outcome"], "TECHNICAL_FAILURE", "{reply}");
     assert_eq!(reply["reason"], "uidai_certificate_unavailable");
     assert_eq!(c.sub_status().await, "TECHNICAL_FAILURE");
@@ -434,7 +389,7 @@ async fn an_aadhaar_step_left_open_too_long_expires_and_reopens() {
 
     // Uploading after the session: expired too, and the file is not looked at.
     sqlx::query(age).execute(&pool).await.unwrap();
-    let good = signer.zip(&[]);
+    let good = asha_zip(&signer, &[]);
     let reply = upload(&c, good.clone(), Some("1234")).await.ok();
     assert_eq!(reply["outcome"], "AADHAAR_VERIFICATION_EXPIRED", "{reply}");
     assert_eq!(reply["reason"], "session_expired");

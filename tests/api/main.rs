@@ -1,9 +1,14 @@
-//! The behavioural suite: the real server, started on port 0, driven over HTTP.
+//! The one test binary. The behavioural suite starts the real server on port 0 and
+//! drives it over HTTP; beside it are the tests of the parts on their own (the Aadhaar
+//! check, IP databases, the relay, the status machine, the validators, the layout).
 //! It runs on SQLite by default and on PostgreSQL when `VKYC_TEST_PG_URL` names a server
 //! (each test then gets a database of its own).
 
 mod helpers;
+#[path = "../support/mod.rs"]
+mod support;
 
+mod aadhaar;
 mod auth;
 mod bad_input;
 mod calls;
@@ -11,13 +16,22 @@ mod cli;
 mod crash;
 mod desk;
 mod expiry;
+mod geo;
 mod history_and_sandbox;
+mod ipcheck;
 mod journey;
 mod journey_flows;
+mod layout;
+mod media_relay;
 mod moves;
+mod notify;
+mod openapi;
 mod rate_limits;
 mod recordings_s3;
 mod security;
+mod status_machine;
 mod users;
+mod validators;
 mod vkyc;
+mod webhook_events;
 mod webhooks;

@@ -45,7 +45,7 @@ async fn own_call(state: &AppState, session: &StaffSession, id: i64) -> Result<C
 }
 
 pub(super) fn path_id(id: &str) -> Result<i64> {
-    crate::http::input::parse_id(id).ok_or_else(not_found)
+    crate::domain::validate::parse_id(id).ok_or_else(not_found)
 }
 
 /// Everything the agent sees beside the video: the customer's details and checks.

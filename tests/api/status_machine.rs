@@ -1,4 +1,4 @@
-//! The status machine of `src/status.rs`, checked against the status table it is built
+//! The status machine of `src/domain/status.rs`, checked against the status table it is built
 //! from and against an independent statement of which moves are legal.
 //!
 //! The expected data below is written out by hand (copied from the status table, and from
@@ -197,7 +197,7 @@ const FINAL_STATES: &[&str] = &[
     "INSUFFICIENT_BALANCE",
 ];
 
-// Entry groups, spelled out independently of src/status.rs.
+// Entry groups, spelled out independently of src/domain/status.rs.
 const AADHAAR_STEP: &[&str] = &[
     "LINK_GENERATED",
     "AADHAAR_VERIFICATION_FAILED",

@@ -1,5 +1,5 @@
-//! Property tests for the field validators of the merchant API (src/validate.rs) and for
-//! reading request bodies, query strings and ids (src/input.rs).
+//! Property tests for the field validators of the merchant API (src/domain/validate.rs) and for
+//! reading request bodies, query strings and ids (src/http/input.rs).
 //!
 //! For every function: it never panics on any input; every error is an HTTP 400 whose code
 //! names the field (`<field>_missing`, `<field>_value_missing`, `<field>_value_invalid`)
@@ -12,7 +12,7 @@ use serde_json::{json, Map, Number, Value};
 use std::collections::{BTreeMap, HashMap};
 use vkyc::domain::validate;
 use vkyc::error::Error;
-use vkyc::http::input::{self, JsonBody, Query};
+use vkyc::http::input::{JsonBody, Query};
 
 // ---------------------------------------------------------------------------------------
 // Helpers
@@ -669,9 +669,9 @@ proptest! {
         }
         match body.id(&key) {
             Ok(None) => prop_assert!(value.is_null()),
-            Ok(Some(id)) => prop_assert_eq!(Some(id), input::positive_id(&value)),
+            Ok(Some(id)) => prop_assert_eq!(Some(id), validate::positive_id(&value)),
             Err(err) => {
-                prop_assert_eq!(input::positive_id(&value), None);
+                prop_assert_eq!(validate::positive_id(&value), None);
                 check_field_error(&err, &key)?;
             }
         }
@@ -790,7 +790,7 @@ proptest! {
         } else {
             None
         };
-        let got = input::parse_id(&text);
+        let got = validate::parse_id(&text);
         prop_assert_eq!(got, oracle, "{:?}", text);
         if let Some(n) = got {
             prop_assert!(n > 0);
@@ -800,7 +800,7 @@ proptest! {
 
     #[test]
     fn every_positive_int64_round_trips_through_parse_id(n in 1i64..=i64::MAX) {
-        prop_assert_eq!(input::parse_id(&n.to_string()), Some(n));
+        prop_assert_eq!(validate::parse_id(&n.to_string()), Some(n));
     }
 
     #[test]
@@ -812,10 +812,10 @@ proptest! {
     ]) {
         let expected = match &value {
             Value::Number(n) => n.as_i64().filter(|n| *n > 0),
-            Value::String(s) => input::parse_id(s),
+            Value::String(s) => validate::parse_id(s),
             _ => None,
         };
-        let got = input::positive_id(&value);
+        let got = validate::positive_id(&value);
         prop_assert_eq!(got, expected, "{}", value);
         if let Some(n) = got {
             prop_assert!(n > 0);
@@ -847,8 +847,8 @@ fn positive_id_refuses_zero_negatives_fractions_and_out_of_range_numbers() {
         json!([1]),
         json!({"id": 1}),
     ] {
-        assert_eq!(input::positive_id(&bad), None, "{bad}");
+        assert_eq!(validate::positive_id(&bad), None, "{bad}");
     }
-    assert_eq!(input::positive_id(&json!(i64::MAX)), Some(i64::MAX));
-    assert_eq!(input::positive_id(&json!("42")), Some(42));
+    assert_eq!(validate::positive_id(&json!(i64::MAX)), Some(i64::MAX));
+    assert_eq!(validate::positive_id(&json!("42")), Some(42));
 }

@@ -16,8 +16,7 @@ use vkyc::notify::*;
 // SMTP receiver
 // ---------------------------------------------------------------------------
 
-#[path = "support/smtp_receiver.rs"]
-mod smtp_receiver;
+use crate::support::smtp_receiver;
 use smtp_receiver::start_smtp;
 
 // --- minimal MIME decoding for assertions ----------------------------------

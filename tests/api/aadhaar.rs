@@ -2,7 +2,8 @@
 //! (xmlsec1), made by the scripts in tests/support/ (needs Debian packages
 //! xmlsec1, openssl, zip, p7zip-full).
 
-use std::path::{Path, PathBuf};
+use crate::support::{support_dir, Signer};
+use std::path::Path;
 use std::process::Command;
 
 use chrono::{DateTime, Duration, Utc};
@@ -10,74 +11,9 @@ use vkyc::checks::aadhaar::{
     redact_aadhaar_numbers, verify_offline_ekyc, AadhaarError, Limits, OfflineKyc, UidaiCertificate,
 };
 
-fn support_dir() -> PathBuf {
-    std::env::var_os("VKYC_SUPPORT_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support")))
-}
-
-fn run(script: &str, args: &[&str]) {
-    let path = support_dir().join(script);
-    let out = Command::new(&path)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", path.display()));
-    assert!(
-        out.status.success(),
-        "{script} {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-struct Signer {
-    dir: tempfile::TempDir,
-    key: String,
-    cert: String,
-}
-
 impl Signer {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        run("make-uidai-cert", &[dir.path().to_str().unwrap()]);
-        let key = dir
-            .path()
-            .join("uidai-test.key")
-            .to_str()
-            .unwrap()
-            .to_string();
-        let cert = dir
-            .path()
-            .join("uidai-test.crt")
-            .to_str()
-            .unwrap()
-            .to_string();
-        Signer { dir, key, cert }
-    }
-
     fn certificate(&self) -> UidaiCertificate {
         UidaiCertificate::from_pem_or_der(&std::fs::read(&self.cert).unwrap()).unwrap()
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// Runs make-aadhaar-zip with share code 1234 plus `extra` and returns the ZIP.
-    fn zip(&self, extra: &[&str]) -> Vec<u8> {
-        let out = self.path("out.zip");
-        let mut args = vec![
-            "--key",
-            &self.key,
-            "--cert",
-            &self.cert,
-            "--out",
-            out.to_str().unwrap(),
-            "--share-code",
-            "1234",
-        ];
-        args.extend_from_slice(extra);
-        run("make-aadhaar-zip", &args);
-        std::fs::read(&out).unwrap()
     }
 
     /// ZIPs an arbitrary XML document (unsigned by the script) with share code 1234.

@@ -1,6 +1,7 @@
 //! Tests of the customer IP check against small MaxMind databases built by
 //! `tests/support/make-mmdb` (MaxMind's Perl writer).
 
+use crate::support::support_dir;
 use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -10,12 +11,6 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 use vkyc::checks::ipcheck::{IpChecker, IpSettings, IpVerdict};
-
-fn support_dir() -> PathBuf {
-    std::env::var_os("VKYC_SUPPORT_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support")))
-}
 
 /// Builds `dir/name` with make-mmdb from `spec` (CIDR => record).
 fn make_mmdb(dir: &Path, name: &str, db_type: &str, ip_version: u8, spec: &Value) -> PathBuf {

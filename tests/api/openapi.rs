@@ -22,8 +22,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use vkyc::config::{Config, Environment};
 use vkyc::store::MerchantEnv;
 
-const DOCUMENT: &str = include_str!("../openapi/merchant-api.json");
-const FIXTURE: &str = include_str!("fixtures/get-vkyc.openapi.yaml");
+const DOCUMENT: &str = include_str!("../../openapi/merchant-api.json");
+const FIXTURE: &str = include_str!("../fixtures/get-vkyc.openapi.yaml");
 const API_VERSION: &str = "2024-12-01";
 
 /// Error examples whose trigger is not reproducible over HTTP against a plain server, with
