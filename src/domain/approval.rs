@@ -21,9 +21,12 @@ pub fn approval_blockers(call: &CallRecord) -> Vec<&'static str> {
     if call.state != "ended" {
         missing.push("a whole call (this one dropped)");
     }
-    let questions: Vec<Value> = serde_json::from_str(&call.questions).unwrap_or_default();
-    if questions.iter().any(|q| q["answer"] != "correct") {
-        missing.push("every question answered correctly");
+    // Questions that cannot be read block the approval: a damaged record must never
+    // read as "nothing left to answer".
+    match read_questions(call.questions) {
+        Some(questions) if questions.iter().all(|q| q["answer"] == "correct") => {}
+        Some(_) => missing.push("every question answered correctly"),
+        None => missing.push("the call's questions, which cannot be read"),
     }
     if call.liveness_result != Some("passed") {
         missing.push("the liveness check passed");
@@ -40,6 +43,11 @@ pub fn approval_blockers(call: &CallRecord) -> Vec<&'static str> {
     missing
 }
 
+/// The call's questions as stored (a JSON array), or `None` when they cannot be read.
+pub fn read_questions(stored: &str) -> Option<Vec<Value>> {
+    serde_json::from_str(stored).ok()
+}
+
 /// A PAN: five letters, four digits, one letter.
 pub fn valid_pan(pan: &str) -> bool {
     let b = pan.as_bytes();
@@ -52,6 +60,52 @@ pub fn valid_pan(pan: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn record<'a>(questions: &'a str, captured: &'a [String]) -> CallRecord<'a> {
+        CallRecord {
+            state: "ended",
+            questions,
+            liveness_result: Some("passed"),
+            pan: Some("ABCDE1234F"),
+            captured,
+        }
+    }
+
+    #[test]
+    fn a_complete_call_may_be_approved_and_each_gap_blocks() {
+        let both = ["face".to_string(), "pan".to_string()];
+        let answered = r#"[{"text":"Your city?","answer":"correct"}]"#;
+        assert!(approval_blockers(&record(answered, &both)).is_empty());
+        let wrong = r#"[{"text":"Your city?","answer":"incorrect"}]"#;
+        assert_eq!(
+            approval_blockers(&record(wrong, &both)),
+            ["every question answered correctly"]
+        );
+        let unasked = r#"[{"text":"Your city?"}]"#;
+        assert_eq!(approval_blockers(&record(unasked, &both)).len(), 1);
+        let face_only = ["face".to_string()];
+        assert_eq!(
+            approval_blockers(&record(answered, &face_only)),
+            ["a capture of the PAN card"]
+        );
+        let dropped = CallRecord {
+            state: "dropped",
+            ..record(answered, &both)
+        };
+        assert_eq!(approval_blockers(&dropped).len(), 1);
+    }
+
+    #[test]
+    fn questions_that_cannot_be_read_block_the_approval() {
+        let both = ["face".to_string(), "pan".to_string()];
+        for damaged in ["", "not json", "{}", r#"{"answer":"correct"}"#, "[1, 2"] {
+            assert_eq!(
+                approval_blockers(&record(damaged, &both)),
+                ["the call's questions, which cannot be read"],
+                "{damaged:?}"
+            );
+        }
+    }
 
     #[test]
     fn pan_format() {

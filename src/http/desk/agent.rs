@@ -3,7 +3,7 @@
 
 use super::{audit, ClientAddr, StaffSession};
 use crate::calls::{conflict, end_call, not_found};
-use crate::domain::approval::{approval_blockers, valid_pan, CallRecord};
+use crate::domain::approval::{approval_blockers, read_questions, valid_pan, CallRecord};
 use crate::domain::status::{Actor, Event};
 use crate::error::{Error, Result};
 use crate::http::input::JsonBody;
@@ -197,7 +197,12 @@ async fn agent_answer(
         Some(v) => v.as_u64().ok_or_else(|| Error::invalid("index"))?,
     };
     let answer = body.one_of("answer", &["correct", "incorrect"])?;
-    let mut questions: Vec<Value> = serde_json::from_str(&call.questions).unwrap_or_default();
+    let mut questions = read_questions(&call.questions).ok_or_else(|| {
+        Error::internal(anyhow::anyhow!(
+            "the questions of call {} cannot be read",
+            call.id
+        ))
+    })?;
     let slot = questions
         .get_mut(index as usize)
         .ok_or_else(|| Error::invalid("index"))?;
