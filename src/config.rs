@@ -91,6 +91,11 @@ webhook_interval_ms = 500
 # Allow webhook URLs on loopback, private and link-local addresses. Off, so that a
 # merchant cannot make this server call into the network it runs in.
 webhook_allow_private_addresses = false
+# The proxy webhook deliveries go through ("http://proxy.internal:3128"), or "" for none.
+# The environment's HTTP_PROXY, HTTPS_PROXY and ALL_PROXY are never used for webhooks: a
+# proxy resolves names itself, out of the guard's sight. Through this proxy, each target
+# name is still resolved and checked here first.
+webhook_proxy = ""
 
 # Staff desk (/desk). After this many consecutive failed logins an account is locked for
 # staff_lockout_minutes; a locked account is refused like a wrong password.
@@ -150,6 +155,10 @@ invite_seconds = 60
 drop_grace_seconds = 20
 # How long a recording_link stays valid once shown, in seconds.
 recording_link_ttl_seconds = 3600
+# Wrap-up: an agent whose call has ended is given no new customer until that call is
+# decided, for at most this many seconds. Past it the agent is free again and the
+# undecided case is written to the staff audit (`wrap_up_expired`) for a supervisor.
+wrap_up_seconds = 900
 # The deployment's own questions, asked beside the merchant's security_questions.
 questions = ["Please tell me your full name.", "Please tell me your date of birth.", "Please tell me the city you live in."]
 
@@ -220,6 +229,8 @@ pub struct Config {
     pub webhook_concurrency: usize,
     pub webhook_interval_ms: u64,
     pub webhook_allow_private_addresses: bool,
+    #[serde(default)]
+    pub webhook_proxy: String,
     pub staff_lockout_attempts: u32,
     pub staff_lockout_minutes: u64,
     pub staff_session_hours: u64,
@@ -236,6 +247,8 @@ pub struct CallsConfig {
     pub invite_seconds: u64,
     pub drop_grace_seconds: u64,
     pub recording_link_ttl_seconds: u64,
+    #[serde(default = "default_wrap_up_seconds")]
+    pub wrap_up_seconds: u64,
     pub questions: Vec<String>,
 }
 
@@ -257,6 +270,10 @@ pub struct MediaSettings {
     pub recordings_s3_access_key: String,
     #[serde(default)]
     pub recordings_s3_secret_key: String,
+}
+
+fn default_wrap_up_seconds() -> u64 {
+    900
 }
 
 fn default_s3_region() -> String {
@@ -350,6 +367,10 @@ impl Config {
         anyhow::ensure!(
             (1..=600).contains(&self.calls.drop_grace_seconds),
             "calls.drop_grace_seconds must be between 1 and 600"
+        );
+        anyhow::ensure!(
+            (10..=86_400).contains(&self.calls.wrap_up_seconds),
+            "calls.wrap_up_seconds must be between 10 and 86400"
         );
         self.journey.hours().context("journey working hours")?;
         if !self.media.recordings_store.is_empty() {

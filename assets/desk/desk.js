@@ -265,8 +265,17 @@ async function refreshCall() {
     hangUp();
     currentCall = null;
     $("checks").hidden = true;
-    $("call-status").textContent = `The call is over (${call.state}, ended by ${call.ended_by}). Record your decision.`;
-    $("decision-form").hidden = false;
+    $("call-status").textContent = `The call with ${view.verification_id} is over (${call.state}, ended by ${call.ended_by}). Record your decision.`;
+    // The form belongs to this call: it is emptied when another call's takes its place,
+    // and its decision names this call, so it can never land on another case.
+    const form = $("decision-form");
+    if (form.dataset.callId !== String(call.id)) {
+      form.dataset.callId = String(call.id);
+      form.dataset.verificationId = view.verification_id;
+      $("decision").value = "";
+      $("remarks").value = "";
+    }
+    form.hidden = false;
   }
 }
 
@@ -292,13 +301,22 @@ $("pan-save").addEventListener("click", () => post(`calls/${currentCall}/pan`, {
 $("end-call").addEventListener("click", () => post(`calls/${currentCall}/end`).then(refreshCall));
 $("decision-form").addEventListener("submit", async (event) => {
   event.preventDefault();
-  const id = $("call").dataset.callId;
-  const res = await post(`calls/${id}/decision`, { decision: $("decision").value, remarks: $("remarks").value });
-  if (res.ok) {
-    $("remarks").value = "";
-    $("decision-form").hidden = true;
-    refreshCall();
+  const form = $("decision-form");
+  const id = Number(form.dataset.callId);
+  const choice = $("decision");
+  const label = choice.options[choice.selectedIndex].textContent;
+  const res = await post(`calls/${id}/decision`, { call_id: id, decision: choice.value, remarks: $("remarks").value });
+  if (!res.ok) {
+    $("call-error").textContent = res.data.message || "The decision was not saved.";
+    return;
   }
+  $("call-error").textContent = "";
+  $("decision-saved").textContent = `Decision saved for ${form.dataset.verificationId}: ${label}.`;
+  $("remarks").value = "";
+  choice.value = "";
+  form.hidden = true;
+  delete form.dataset.callId;
+  refreshCall();
 });
 
 // ---- the auditor's review ----
@@ -334,6 +352,7 @@ async function showCase(id) {
   const view = res.data;
   $("case").hidden = false;
   $("case-title").textContent = `Case ${view.verification_id}: ${view.sub_status}`;
+  $("case").dataset.verificationId = view.verification_id;
   $("recording").src = view.recording_url || "";
   const box = $("case-details");
   box.replaceChildren();
@@ -394,6 +413,9 @@ $("audit-form").addEventListener("submit", async (event) => {
     return;
   }
   $("audit-error").textContent = "";
+  const choice = $("audit-decision");
+  $("audit-saved").textContent = `Review saved for ${$("case").dataset.verificationId}: ${choice.options[choice.selectedIndex].textContent}.`;
+  choice.value = "";
   $("audit-remarks").value = "";
   $("case").hidden = true;
   $("recording").removeAttribute("src");

@@ -129,6 +129,13 @@ async function after(promise, button) {
   }
 }
 
+const DONE_NEXT = {
+  AUDITOR_APPROVED: "done_reviewed",
+  AUDITOR_REJECTED: "done_reviewed",
+  TECHNICAL_ERROR: "done_problem",
+  INSUFFICIENT_BALANCE: "done_problem",
+};
+
 function draw(state, reason) {
   const s = state.sub_status;
   switch (state.step) {
@@ -142,7 +149,9 @@ function draw(state, reason) {
     case "scheduled": return drawScheduled(state);
     case "call": return drawCall(state);
     case "expired": return location.reload();
-    default: return screen("done", t("done_heading"), el("p", { text: t("done_intro") }), el("p", { class: "muted", text: s }));
+    // What happens next, in words: never a raw status code.
+    default: return screen("done", t("done_heading"), el("p", { text: t("done_intro") }),
+      el("p", { id: "done-next", text: t(DONE_NEXT[s] || "done_review") }));
   }
 }
 

@@ -56,25 +56,39 @@ pub async fn assign(state: &AppState, now: i64) -> Result<usize> {
         })
         .map(|(id, _)| id)
         .collect();
+    let wrap_up_since = now - state.config.calls.wrap_up_seconds as i64 * 1000;
     let mut free: Vec<i64> = state
         .store
-        .free_agents(now, stale)
+        .free_agents(now, stale, wrap_up_since)
         .await?
         .into_iter()
         .filter(|id| on_duty.contains(id))
         .collect();
-    if free.is_empty() {
+    // An agent in wrap-up takes no other customer, but their own case's customer, back
+    // after a drop, returns to them: the decision still to be made is about that case.
+    let mut wrapping: Vec<(i64, i64)> = state
+        .store
+        .wrap_ups(wrap_up_since)
+        .await?
+        .into_iter()
+        .filter(|(agent, _)| on_duty.contains(agent))
+        .collect();
+    if free.is_empty() && wrapping.is_empty() {
         return Ok(0);
     }
     let mut offered = 0;
     for request_id in state.store.queue_waiting().await? {
-        if free.is_empty() {
-            break;
+        let own = wrapping.iter().position(|(_, r)| *r == request_id);
+        if own.is_none() && free.is_empty() {
+            continue;
         }
         let Some(request) = state.store.request_by_id(request_id).await? else {
             continue;
         };
-        let agent = free.swap_remove(rand::thread_rng().gen_range(0..free.len()));
+        let agent = match own {
+            Some(at) => wrapping.swap_remove(at).0,
+            None => free.swap_remove(rand::thread_rng().gen_range(0..free.len())),
+        };
         let liveness = format!("{:04}", rand::thread_rng().gen_range(1000..10000));
         let questions = questions(&request, &state.config.calls.questions).to_string();
         match state

@@ -17,6 +17,8 @@ pub struct CallSweep {
     pub assigned: usize,
     pub missed: usize,
     pub dropped: usize,
+    /// Undecided calls whose wrap-up ran out (their agents are free again).
+    pub wrap_ups_expired: usize,
 }
 
 /// One pass: unanswered invitations become USER_MISSED_MEETING; a side whose media has
@@ -80,6 +82,27 @@ pub async fn sweep(state: &AppState, now: i64) -> Result<CallSweep> {
         {
             done.dropped += 1;
         }
+    }
+    // An agent in wrap-up gets no new customer (see `free_agents`); past the limit the
+    // agent is free again and the undecided case is left, once, in the staff audit.
+    let wrap_up = c.wrap_up_seconds as i64 * 1000;
+    for call in state.store.expired_wrap_ups(now - wrap_up).await? {
+        let details = format!(
+            "the agent (staff {}) did not decide within {} s; the case awaits a decision",
+            call.agent_id, c.wrap_up_seconds
+        );
+        state
+            .store
+            .insert_staff_audit(
+                None,
+                now,
+                "wrap_up_expired",
+                Some(&call.id.to_string()),
+                None,
+                Some(&details),
+            )
+            .await?;
+        done.wrap_ups_expired += 1;
     }
     done.assigned = assign(state, now).await?;
     Ok(done)

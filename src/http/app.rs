@@ -4,6 +4,7 @@
 use crate::auth::{AuthSettings, Authenticator, NewCredential};
 use crate::config::{Config, Environment};
 use crate::error::{Error, ErrorType};
+use crate::http::origin::same_origin;
 use crate::http::{desk, journey, merchant_api};
 use crate::secrets::{self, MasterKey};
 use crate::state::{AppState, Shared};
@@ -11,6 +12,7 @@ use crate::store::{MerchantEnv, Store};
 use crate::workers;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, StatusCode};
+use axum::middleware::from_fn_with_state;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
@@ -32,9 +34,12 @@ pub fn router(state: AppState) -> Router {
     let body_timeout = Duration::from_secs(state.config.body_timeout_seconds);
     Router::new()
         .nest("/verification", merchant_api::router())
-        .nest("/desk", desk::router())
+        .nest(
+            "/desk",
+            desk::router().layer(from_fn_with_state(state.clone(), same_origin)),
+        )
         .route("/desk/", get(desk::to_desk))
-        .merge(journey::router(&state.config))
+        .merge(journey::router(&state.config).layer(from_fn_with_state(state.clone(), same_origin)))
         .route("/recordings/{file}", get(crate::http::recordings::serve))
         .route("/healthz", get(health))
         .fallback(not_found)
@@ -263,6 +268,7 @@ impl Application {
                 // Longer than a delivery can take, so a live worker keeps its claim.
                 lease: Duration::from_secs(state.config.webhook_timeout_seconds + 30),
                 allow_internal: state.config.webhook_allow_private_addresses,
+                proxy: Some(state.config.webhook_proxy.clone()).filter(|p| !p.is_empty()),
             },
         )?;
         let webhooks = tokio::spawn(crate::workers::webhooks::run(

@@ -21,6 +21,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = Error;
 
     async fn from_request(req: Request, state: &S) -> Result<JsonBody> {
+        let json = is_json(req.headers().get(axum::http::header::CONTENT_TYPE));
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 Error::new(
@@ -39,16 +40,37 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
                 )
             }
         })?;
+        // Only JSON is read as JSON: a form or `text/plain` body is what a page on another
+        // site can send without asking (a cross-site login, for one).
+        if !json && !is_blank(&bytes) {
+            return Err(Error::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ErrorType::ValidationError,
+                "content_type_invalid",
+                "content-type must be application/json.",
+            ));
+        }
         JsonBody::parse(&bytes)
     }
 }
 
+/// `application/json`, with or without parameters (`; charset=utf-8`).
+fn is_json(value: Option<&axum::http::HeaderValue>) -> bool {
+    value
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
+}
+
+fn is_blank(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+}
+
 impl JsonBody {
     pub fn parse(bytes: &[u8]) -> Result<JsonBody> {
-        if bytes
-            .iter()
-            .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
-        {
+        if is_blank(bytes) {
             return Err(Error::validation(
                 "request_body_missing",
                 "request body is missing.",

@@ -8,4 +8,5 @@ pub mod desk;
 pub mod input;
 pub mod journey;
 pub mod merchant_api;
+pub mod origin;
 pub mod recordings;

@@ -266,6 +266,35 @@ impl Store {
         Ok(self.fetch_calls(&sql, agent_id).await?.pop())
     }
 
+    /// Agents in wrap-up and the request each is wrapping up: their latest undecided
+    /// call of that request ended (or dropped) after `since`.
+    pub async fn wrap_ups(&self, since: i64) -> Result<Vec<(i64, i64)>> {
+        let rows = sqlx::query(
+            "SELECT agent_id, request_id FROM calls c WHERE state IN ('ended', 'dropped') \
+             AND decision IS NULL AND ended_at > $1 AND NOT EXISTS \
+             (SELECT 1 FROM calls later WHERE later.request_id = c.request_id AND later.id > c.id)",
+        )
+        .bind(since)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("agent_id")?, r.try_get("request_id")?)))
+            .collect()
+    }
+
+    /// Undecided calls whose wrap-up ended before `before` and that the staff audit does
+    /// not record yet (each is recorded once, as `wrap_up_expired`).
+    pub async fn expired_wrap_ups(&self, before: i64) -> Result<Vec<Call>> {
+        let sql = format!(
+            "SELECT {CALL_COLUMNS} FROM calls c WHERE state IN ('ended', 'dropped') \
+             AND decision IS NULL AND ended_at <= $1 AND NOT EXISTS \
+             (SELECT 1 FROM calls later WHERE later.request_id = c.request_id AND later.id > c.id) \
+             AND NOT EXISTS (SELECT 1 FROM staff_audit a WHERE a.action = 'wrap_up_expired' \
+             AND a.target = CAST(c.id AS TEXT))"
+        );
+        self.fetch_calls(&sql, before).await
+    }
+
     /// Invitations sent before `before` that nobody answered.
     pub async fn unanswered_invites(&self, before: i64) -> Result<Vec<Call>> {
         let sql =
@@ -325,11 +354,24 @@ impl Store {
     }
 
     /// Online agents without a live call, ready to take one.
-    pub async fn free_agents(&self, now: i64, stale_after_ms: i64) -> Result<Vec<i64>> {
+    /// Online agents with no live call and no call in wrap-up: a call of theirs that
+    /// ended after `wrap_up_since`, is still the latest of its request, and is undecided.
+    pub async fn free_agents(
+        &self,
+        now: i64,
+        stale_after_ms: i64,
+        wrap_up_since: i64,
+    ) -> Result<Vec<i64>> {
         let online = self.online_agents(now, stale_after_ms).await?;
-        let busy = sqlx::query("SELECT agent_id FROM calls WHERE state IN ('invited', 'active')")
-            .fetch_all(&self.read)
-            .await?;
+        let busy = sqlx::query(
+            "SELECT agent_id FROM calls WHERE state IN ('invited', 'active') \
+             UNION SELECT agent_id FROM calls c WHERE state IN ('ended', 'dropped') \
+             AND decision IS NULL AND ended_at > $1 AND NOT EXISTS \
+             (SELECT 1 FROM calls later WHERE later.request_id = c.request_id AND later.id > c.id)",
+        )
+        .bind(wrap_up_since)
+        .fetch_all(&self.read)
+        .await?;
         let busy: Vec<i64> = busy
             .iter()
             .map(|r| r.try_get("agent_id"))

@@ -43,6 +43,9 @@ pub fn next_attempt(
     };
     Some(now + delay_ms as i64)
 }
+/// How much of a receiver's reply is kept with the attempt (and all that is read).
+pub const SNIPPET_BYTES: usize = 256;
+
 /// Settings of the delivery worker.
 #[derive(Clone)]
 pub struct DeliverySettings {
@@ -52,6 +55,8 @@ pub struct DeliverySettings {
     pub batch: i64,
     pub lease: Duration,
     pub allow_internal: bool,
+    /// The operator's proxy for deliveries; never the environment's.
+    pub proxy: Option<String>,
 }
 pub struct Deliverer {
     store: Store,
@@ -66,7 +71,11 @@ impl Deliverer {
         key: MasterKey,
         settings: DeliverySettings,
     ) -> anyhow::Result<Deliverer> {
-        let client = reqwest::Client::builder()
+        let builder = match &settings.proxy {
+            Some(url) => reqwest::Client::builder().proxy(reqwest::Proxy::all(url)?),
+            None => reqwest::Client::builder().no_proxy(),
+        };
+        let client = builder
             .timeout(settings.timeout)
             .redirect(reqwest::redirect::Policy::none())
             .dns_resolver(Arc::new(GuardedResolver {
@@ -128,8 +137,15 @@ impl Deliverer {
             error: Some(error),
             retry_after: None,
         };
-        if let Err(reason) = check_url(&delivery.url, self.settings.allow_internal) {
-            return failed(format!("refused: {reason}"));
+        let url = match check_url(&delivery.url, self.settings.allow_internal) {
+            Ok(url) => url,
+            Err(reason) => return failed(format!("refused: {reason}")),
+        };
+        // Through a proxy our resolver is not asked: check the target's addresses here.
+        if self.settings.proxy.is_some() && !self.settings.allow_internal {
+            if let Err(reason) = crate::outbound::check_resolved(&url).await {
+                return failed(format!("refused: {reason}"));
+            }
         }
         let secret = match self.key.open(&delivery.secret_enc) {
             Ok(secret) => secret,
@@ -160,9 +176,21 @@ impl Deliverer {
                     .get("retry-after")
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.trim().parse::<u64>().ok());
-                let bytes = response.bytes().await.unwrap_or_default();
-                let snippet: String =
-                    String::from_utf8_lossy(&bytes[..bytes.len().min(256)]).into();
+                // Only what is kept is read; the rest of the reply is never read (the
+                // connection is dropped with it), however long or slow it is.
+                let mut response = response;
+                let mut kept: Vec<u8> = Vec::with_capacity(SNIPPET_BYTES);
+                while kept.len() < SNIPPET_BYTES {
+                    match response.chunk().await {
+                        Ok(Some(chunk)) => {
+                            let room = SNIPPET_BYTES - kept.len();
+                            kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                        }
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+                drop(response);
+                let snippet: String = String::from_utf8_lossy(&kept).into();
                 Outcome {
                     status_code: Some(status),
                     latency_ms: started.elapsed().as_millis() as i64,

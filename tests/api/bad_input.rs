@@ -41,10 +41,12 @@ async fn malformed_bodies_answer_in_the_error_shape_and_change_nothing() {
         );
     }
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-    let reply = send(raw(&app, Method::POST, "/vkyc").body(format!("{{\"a\":{deep}}}"))).await;
+    let json = |req: reqwest::RequestBuilder| req.header("content-type", "application/json");
+    let reply =
+        send(json(raw(&app, Method::POST, "/vkyc")).body(format!("{{\"a\":{deep}}}"))).await;
     assert_eq!(reply.status, 413, "{}", reply.body);
     let nested = format!("{{\"a\":{}{}}}", "[".repeat(500), "]".repeat(500));
-    send(raw(&app, Method::POST, "/vkyc").body(nested))
+    send(json(raw(&app, Method::POST, "/vkyc")).body(nested))
         .await
         .assert_code(400, "request_body_invalid");
     let history = app.store.request_by_id(1).await.unwrap();

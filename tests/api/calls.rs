@@ -278,7 +278,7 @@ async fn decided<'a>(
     let decided = agent
         .post(
             &format!("/calls/{call}/decision"),
-            json!({"decision": decision, "remarks": format!("{decision} by {}", agent.username)}),
+            json!({"call_id": call, "decision": decision, "remarks": format!("{decision} by {}", agent.username)}),
         )
         .await
         .ok();
@@ -469,7 +469,7 @@ async fn calls_an_accepted_call_without_media_drops_and_the_customer_queues_agai
     agent
         .post(
             &format!("/calls/{first}/decision"),
-            json!({"decision": "approved", "remarks": "fine"}),
+            json!({"call_id": first, "decision": "approved", "remarks": "fine"}),
         )
         .await
         .assert_code(409, "approval_incomplete");
@@ -488,7 +488,7 @@ async fn calls_an_accepted_call_without_media_drops_and_the_customer_queues_agai
     agent
         .post(
             &format!("/calls/{first}/decision"),
-            json!({"decision": "rejected", "remarks": "left"}),
+            json!({"call_id": first, "decision": "rejected", "remarks": "left"}),
         )
         .await
         .assert_code(409, "call_not_decidable");
@@ -497,7 +497,7 @@ async fn calls_an_accepted_call_without_media_drops_and_the_customer_queues_agai
     let done = agent
         .post(
             &format!("/calls/{second}/decision"),
-            json!({"decision": "rejected", "remarks": "dropped twice"}),
+            json!({"call_id": second, "decision": "rejected", "remarks": "dropped twice"}),
         )
         .await
         .ok();
@@ -596,7 +596,7 @@ async fn calls_the_agent_checks_ends_and_decides() {
     agent
         .post(
             &path("decision"),
-            json!({"decision": "approved", "remarks": "ok"}),
+            json!({"call_id": call, "decision": "approved", "remarks": "ok"}),
         )
         .await
         .assert_code(409, "call_not_decidable");
@@ -612,7 +612,7 @@ async fn calls_the_agent_checks_ends_and_decides() {
     let refused = agent
         .post(
             &path("decision"),
-            json!({"decision": "approved", "remarks": "all good"}),
+            json!({"call_id": call, "decision": "approved", "remarks": "all good"}),
         )
         .await;
     refused.assert_code(409, "approval_incomplete");
@@ -628,20 +628,23 @@ async fn calls_the_agent_checks_ends_and_decides() {
     assert_eq!(status["sub_status"], "AGENT_ENDED_CALL");
     assert!(status["agent_remarks"].is_null());
     agent
-        .post(&path("decision"), json!({"decision": "approved"}))
+        .post(
+            &path("decision"),
+            json!({"call_id": call, "decision": "approved"}),
+        )
         .await
         .assert_code(400, "remarks_missing");
     agent
         .post(
             &path("decision"),
-            json!({"decision": "maybe", "remarks": "x"}),
+            json!({"call_id": call, "decision": "maybe", "remarks": "x"}),
         )
         .await
         .assert_code(400, "decision_value_invalid");
     let done = agent
         .post(
             &path("decision"),
-            json!({"decision": "unable_to_validate", "remarks": "no PAN card shown"}),
+            json!({"call_id": call, "decision": "unable_to_validate", "remarks": "no PAN card shown"}),
         )
         .await
         .ok();
@@ -653,7 +656,7 @@ async fn calls_the_agent_checks_ends_and_decides() {
     agent
         .post(
             &path("decision"),
-            json!({"decision": "rejected", "remarks": "again"}),
+            json!({"call_id": call, "decision": "rejected", "remarks": "again"}),
         )
         .await
         .assert_code(409, "call_not_decidable");
@@ -667,7 +670,7 @@ async fn calls_the_agent_checks_ends_and_decides() {
     agent
         .post(
             &format!("/calls/{call}/decision"),
-            json!({"decision": "approved", "remarks": "twice"}),
+            json!({"call_id": call, "decision": "approved", "remarks": "twice"}),
         )
         .await
         .assert_code(409, "call_not_decidable");
@@ -690,7 +693,7 @@ async fn calls_the_agent_checks_ends_and_decides() {
     let done = agent
         .post(
             &format!("/calls/{call}/decision"),
-            json!({"decision": "rejected", "remarks": "face does not match"}),
+            json!({"call_id": call, "decision": "rejected", "remarks": "face does not match"}),
         )
         .await
         .ok();
@@ -922,7 +925,7 @@ async fn calls_an_agent_who_becomes_auditor_cannot_review_their_own_calls() {
     agent
         .post(
             &format!("/calls/{call}/decision"),
-            json!({"decision": "approved", "remarks": "all checks passed"}),
+            json!({"call_id": call, "decision": "approved", "remarks": "all checks passed"}),
         )
         .await
         .ok();
@@ -1046,7 +1049,7 @@ async fn calls_staff_apis_refuse_the_wrong_role_session_or_call_and_change_nothi
         (format!("/calls/{call}/end"), json!({})),
         (
             format!("/calls/{call}/decision"),
-            json!({"decision": "rejected", "remarks": "x"}),
+            json!({"call_id": call, "decision": "rejected", "remarks": "x"}),
         ),
     ];
     let audit_posts = [(
@@ -1272,4 +1275,103 @@ async fn calls_recording_links_are_signed_expire_and_serve_ranges() {
     refused(fetch(old, None).await).await;
     let fresh = signer.link(&app.base, &format!("call:{call}"), now);
     assert_eq!(fetch(fresh, None).await.status(), 200);
+}
+
+// ---- wrap-up: one case at a time on the agent's desk ----
+
+/// An agent ends customer E's call while F waits in the queue. F is not invited while E's
+/// call waits for its decision; a decision that names another call is refused and changes
+/// nothing; once E is decided, F is invited.
+#[tokio::test]
+async fn an_agent_in_wrap_up_gets_no_new_customer_and_a_decision_lands_only_on_its_call() {
+    let app = calls_app(60, 20).await;
+    let agent = agent(&app, "wrap-agent").await;
+    let (_e, call_e) = in_call(&app, &agent, "wrap_e").await;
+    complete_checks(&agent, call_e).await;
+    agent
+        .post(&format!("/calls/{call_e}/end"), json!({}))
+        .await
+        .ok();
+    let f = customer(&app, "wrap_f", request_extra()).await;
+    f.pass_checks().await;
+    let joined = f.call(Method::POST, "queue", None).await.ok();
+    assert_eq!(joined["outcome"], "USER_QUEUED", "{joined}");
+
+    // Three sweeps later F still waits, and the desk still shows E's ended call.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(app.status("wrap_f").await["sub_status"], "USER_QUEUED");
+    let view = agent.call_view().await;
+    assert_eq!(view["verification_id"], "wrap_e", "{view}");
+    assert_eq!(view["call"]["state"], "ended");
+
+    // A form that names no call, or another call, is refused; E is unchanged.
+    let path = format!("/calls/{call_e}/decision");
+    agent
+        .post(&path, json!({"decision": "approved", "remarks": "ok"}))
+        .await
+        .assert_code(400, "call_id_missing");
+    agent
+        .post(
+            &path,
+            json!({"call_id": call_e + 1, "decision": "approved", "remarks": "ok"}),
+        )
+        .await
+        .assert_code(409, "call_mismatch");
+    assert_eq!(app.status("wrap_e").await["sub_status"], "AGENT_ENDED_CALL");
+
+    let decided = agent
+        .post(
+            &path,
+            json!({"call_id": call_e, "decision": "approved", "remarks": "all checks passed"}),
+        )
+        .await
+        .ok();
+    assert_eq!(decided["sub_status"], "AGENT_APPROVED");
+    wait_for(&app, "wrap_f", "AGENT_ASSIGNED_TO_USER", 15).await;
+    let view = agent.call_view().await;
+    assert_eq!(view["verification_id"], "wrap_f", "{view}");
+    assert_eq!(app.status("wrap_e").await["sub_status"], "AGENT_APPROVED");
+}
+
+/// Past `wrap_up_seconds` an undecided call frees its agent, and the staff audit says so
+/// once; the case can still be decided.
+#[tokio::test]
+async fn a_wrap_up_that_runs_out_frees_the_agent_and_is_audited_once() {
+    let app = calls_app(60, 20).await;
+    let agent = agent(&app, "slow-agent").await;
+    let (_e, call_e) = in_call(&app, &agent, "slow_e").await;
+    agent
+        .post(&format!("/calls/{call_e}/end"), json!({}))
+        .await
+        .ok();
+    let f = customer(&app, "slow_f", request_extra()).await;
+    f.pass_checks().await;
+    f.call(Method::POST, "queue", None).await.ok();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(app.status("slow_f").await["sub_status"], "USER_QUEUED");
+
+    // The call ended longer ago than the wrap-up allows (900 s by default).
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&app.database_url).await.unwrap();
+    sqlx::query("UPDATE calls SET ended_at = ended_at - 1000000 WHERE id = $1")
+        .bind(call_e)
+        .execute(&pool)
+        .await
+        .unwrap();
+    wait_for(&app, "slow_f", "AGENT_ASSIGNED_TO_USER", 15).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let expired: Vec<_> = app
+        .store
+        .staff_audit(None, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.action == "wrap_up_expired")
+        .collect();
+    assert_eq!(expired.len(), 1, "audited once: {expired:?}");
+    assert_eq!(
+        expired[0].target.as_deref(),
+        Some(call_e.to_string().as_str())
+    );
+    assert_eq!(app.status("slow_e").await["sub_status"], "AGENT_ENDED_CALL");
 }

@@ -158,18 +158,32 @@ fn vkyc_command(dir: &Path, database_url: &str) -> Command {
 }
 
 /// A `vkyc serve` process; killed (SIGKILL) when dropped, so a failing test leaves none.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    base: String,
+    pub(crate) base: String,
     /// The bootstrap merchant's (client id, secret), printed on the first start only.
-    bootstrap: Option<(String, String)>,
+    pub(crate) bootstrap: Option<(String, String)>,
     log: PathBuf,
 }
 
 impl Server {
     fn start(dir: &Path, database_url: &str, n: usize) -> Server {
+        Server::start_with(dir, database_url, n, &[])
+    }
+
+    /// A server with more environment variables than `vkyc_command` sets.
+    pub(crate) fn start_with(
+        dir: &Path,
+        database_url: &str,
+        n: usize,
+        env: &[(&str, &str)],
+    ) -> Server {
         let log = dir.join(format!("serve-{n}.log"));
-        let mut child = vkyc_command(dir, database_url)
+        let mut command = vkyc_command(dir, database_url);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command
             .arg("serve")
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())

@@ -735,3 +735,68 @@ async fn desk_bad_input_gets_400_never_500() {
     // None of that counted against ravi, who was never named with a wrong password.
     login(&app, "ravi", PASSWORD).await;
 }
+
+/// A page on another site can post a form or `text/plain` to the login, and a browser
+/// names that site in `Origin`: neither gets a session. The desk's own page does.
+#[tokio::test]
+async fn a_login_from_another_site_or_not_in_json_gets_no_session() {
+    let app = spawn_app().await;
+    create_staff(&app, "meera", "agent");
+    let body = json!({"username": "meera", "password": PASSWORD}).to_string();
+    let plain = send(
+        app.client
+            .post(desk_url(&app, "/api/login"))
+            .header("content-type", "text/plain")
+            .body(body.clone()),
+    )
+    .await;
+    assert!(plain.headers.get(SET_COOKIE).is_none());
+    plain.assert_code(415, "content_type_invalid");
+    let form = send(
+        app.client
+            .post(desk_url(&app, "/api/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.clone()),
+    )
+    .await;
+    form.assert_code(415, "content_type_invalid");
+    let foreign = send(
+        app.client
+            .post(desk_url(&app, "/api/login"))
+            .header("content-type", "application/json")
+            .header("origin", "https://evil.example")
+            .body(body.clone()),
+    )
+    .await;
+    assert!(foreign.headers.get(SET_COOKIE).is_none());
+    foreign.assert_code(403, "origin_not_allowed");
+    // The customer's journey refuses another site's calls too.
+    app.create_user("origin_user").await;
+    let created = app.create_vkyc("origin_case", "origin_user").await;
+    let token = created["vkyc_link"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    send(
+        app.client
+            .post(format!("{}/v/{token}/api/consent", app.base))
+            .header("origin", "https://evil.example")
+            .json(&json!({"accepted": true})),
+    )
+    .await
+    .assert_code(403, "origin_not_allowed");
+    // The desk's own page, naming this server, signs in.
+    let own = send(
+        app.client
+            .post(desk_url(&app, "/api/login"))
+            .header("content-type", "application/json")
+            .header("origin", app.base.trim_end_matches('/'))
+            .body(body),
+    )
+    .await;
+    assert!(own.headers.get(SET_COOKIE).is_some());
+    own.ok();
+}

@@ -433,3 +433,180 @@ async fn a_delivery_id_that_is_not_a_number_or_not_even_text_is_invalid() {
             "delivery_id does not exist.",
         );
 }
+
+/// A receiver that answers 200 and then sends its body forever, slowly: the delivery is
+/// recorded at once with the first 256 bytes, and nothing more of the reply is read.
+#[tokio::test]
+async fn an_endless_reply_is_cut_at_what_is_kept() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+    let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = sent.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let mut request = vec![0u8; 65536];
+                let _ = socket.read(&mut request).await;
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n";
+                if socket.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = format!("{:x}\r\n{}\r\n", 1024, "x".repeat(1024));
+                // Up to 60 s of 1 KiB every 10 ms, unless the client goes away.
+                for _ in 0..6000 {
+                    if socket.write_all(chunk.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    counter.fetch_add(1024, std::sync::atomic::Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            });
+        }
+    });
+    let app = spawn_app_with(|c| {
+        c.webhook_allow_private_addresses = true;
+        c.webhook_interval_ms = 50;
+        c.webhook_timeout_seconds = 30;
+    })
+    .await;
+    set_webhook(&app, &url).await;
+    app.create_user("u").await;
+    app.create_vkyc("endless", "u").await;
+    let mut delivery = Value::Null;
+    for _ in 0..100 {
+        let list = app
+            .call(
+                Method::GET,
+                "/webhooks/deliveries?verification_id=endless",
+                None,
+            )
+            .await
+            .ok();
+        if list["deliveries"][0]["status"] == "delivered" {
+            delivery = list["deliveries"][0].clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        delivery["status"], "delivered",
+        "recorded within 5 s, long before the 30 s timeout"
+    );
+    let detail = app
+        .call(
+            Method::GET,
+            &format!("/webhooks/deliveries/{}", delivery["id"]),
+            None,
+        )
+        .await
+        .ok();
+    assert_eq!(detail["attempt_log"][0]["response"], "x".repeat(256));
+    // The receiver notices the dropped connection: it stops being able to send.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after_drop = sent.load(std::sync::atomic::Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(
+        sent.load(std::sync::atomic::Ordering::Relaxed) - after_drop < 64 * 1024,
+        "the connection was dropped, not drained"
+    );
+}
+
+/// With HTTP_PROXY, HTTPS_PROXY and ALL_PROXY set in the server's environment, a delivery
+/// never goes to that proxy (which would resolve the name itself, out of the guard's
+/// sight): the guarded resolver refuses the name, and the proxy hears nothing.
+#[tokio::test]
+async fn the_environments_proxy_is_never_used_for_webhooks() {
+    let proxy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+    let heard = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = heard.clone();
+    tokio::spawn(async move {
+        while let Ok((_socket, _)) = proxy.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = test_database(dir.path()).await;
+    let (dir_path, db, env_proxy) = (
+        dir.path().to_path_buf(),
+        database_url.clone(),
+        proxy_url.clone(),
+    );
+    let server = tokio::task::spawn_blocking(move || {
+        crate::crash::Server::start_with(
+            &dir_path,
+            &db,
+            0,
+            &[
+                ("HTTP_PROXY", &env_proxy),
+                ("HTTPS_PROXY", &env_proxy),
+                ("ALL_PROXY", &env_proxy),
+                ("http_proxy", &env_proxy),
+                ("VKYC_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", "false"),
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    let (client_id, secret) = server.bootstrap.clone().expect("bootstrap credentials");
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let call = |path: &str, body: Option<Value>| {
+        let mut req = match &body {
+            Some(_) => client.post(format!("{}/verification{path}", server.base)),
+            None => client.get(format!("{}/verification{path}", server.base)),
+        }
+        .header("x-client-id", &client_id)
+        .header("x-client-secret", &secret)
+        .header("x-api-version", "2024-12-01");
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    call(
+        "/user",
+        Some(json!({"user_id": "u", "phone": "9876543210"})),
+    )
+    .await;
+    // A name for this machine is refused when it is given.
+    let refused = call(
+        "/vkyc",
+        Some(json!({"verification_id": "p0", "user_id": "u", "webhook_url": "http://localhost./hook"})),
+    )
+    .await;
+    assert_eq!(refused["code"], "webhook_url_value_invalid", "{refused}");
+    let created = call(
+        "/vkyc",
+        Some(json!({"verification_id": "p1", "user_id": "u",
+                    "webhook_url": "http://metadata.google.internal/hook"})),
+    )
+    .await;
+    assert!(created["reference_id"].is_i64(), "{created}");
+    for id in ["p1"] {
+        let mut error = Value::Null;
+        for _ in 0..100 {
+            let list = call(&format!("/webhooks/deliveries?verification_id={id}"), None).await;
+            let refused = list["deliveries"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|d| d["url"].as_str().is_some_and(|u| u.ends_with("/hook")));
+            if let Some(d) = refused {
+                let detail = call(&format!("/webhooks/deliveries/{}", d["id"]), None).await;
+                if !detail["attempt_log"][0]["error"].is_null() {
+                    error = detail["attempt_log"][0]["error"].clone();
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(error.is_string(), "{id}: an attempt was made and failed");
+    }
+    assert_eq!(
+        heard.load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "the proxy heard nothing"
+    );
+}

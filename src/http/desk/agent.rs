@@ -381,6 +381,23 @@ async fn agent_decision(
     body: JsonBody,
 ) -> Result<Json<Value>> {
     let call = own_call(&state, &session, path_id(&id)?).await?;
+    // The form names the call it was filled in for: a form left on the screen while
+    // another call took its place must not land on that other case.
+    let named = match body.get("call_id") {
+        None => return Err(Error::missing("call_id")),
+        Some(v) => {
+            crate::domain::validate::positive_id(v).ok_or_else(|| Error::invalid("call_id"))?
+        }
+    };
+    if named != call.id {
+        return Err(conflict(
+            "call_mismatch",
+            format!(
+                "this decision was made for call {named}, not for call {}.",
+                call.id
+            ),
+        ));
+    }
     // A dropped call whose customer has had another call since is not this case's
     // call any more: the decision belongs to the latest one.
     let latest = state
