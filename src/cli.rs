@@ -178,19 +178,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         return Ok(());
     }
     let config = Config::load(cli.config.as_deref())?;
+    crate::files::private_umask();
     crate::telemetry::init(&config.log_format);
     match cli.command {
         Command::Config => unreachable!("handled above"),
         Command::Serve => serve(config).await,
         Command::Migrate => {
-            std::fs::create_dir_all(&config.data_dir)?;
+            crate::files::private_dir(&config.data_dir)?;
             let store = Store::open(&config.database_url()).await?;
             store.close().await;
             println!("migrations applied");
             Ok(())
         }
         Command::Merchant(command) => {
-            std::fs::create_dir_all(&config.data_dir)?;
+            crate::files::private_dir(&config.data_dir)?;
             let key = MasterKey::load_or_create(&secrets::key_path(
                 &config.data_dir,
                 &config.master_key_file,
@@ -201,7 +202,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             result
         }
         Command::Staff(command) => {
-            std::fs::create_dir_all(&config.data_dir)?;
+            crate::files::private_dir(&config.data_dir)?;
             let key = MasterKey::load_or_create(&secrets::key_path(
                 &config.data_dir,
                 &config.master_key_file,
@@ -212,7 +213,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             result
         }
         Command::MasterKey(MasterKeyCommand::Rotate) => {
-            std::fs::create_dir_all(&config.data_dir)?;
+            crate::files::private_dir(&config.data_dir)?;
             let store = Store::open(&config.database_url()).await?;
             let result = rotate_master_key(&config, &store).await;
             store.close().await;

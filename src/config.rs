@@ -101,6 +101,10 @@ webhook_proxy = ""
 # staff_lockout_minutes; a locked account is refused like a wrong password.
 staff_lockout_attempts = 5
 staff_lockout_minutes = 15
+# Sign-in attempts one address may make per minute (per process); 0 for no limit. Over
+# it: 429 too_many_logins with Retry-After. Password checks also run at most one per core
+# at a time; a sign-in that waits over 2 s for its turn gets the same 429.
+staff_login_attempts_per_minute = 30
 # How long a desk session lasts after login, in hours.
 staff_session_hours = 12
 # An online agent whose last heartbeat (the desk sends one every 10 s) is older than this
@@ -233,6 +237,8 @@ pub struct Config {
     pub webhook_proxy: String,
     pub staff_lockout_attempts: u32,
     pub staff_lockout_minutes: u64,
+    #[serde(default = "default_login_attempts_per_minute")]
+    pub staff_login_attempts_per_minute: u32,
     pub staff_session_hours: u64,
     pub agent_stale_seconds: u64,
     pub journey: JourneyConfig,
@@ -270,6 +276,10 @@ pub struct MediaSettings {
     pub recordings_s3_access_key: String,
     #[serde(default)]
     pub recordings_s3_secret_key: String,
+}
+
+fn default_login_attempts_per_minute() -> u32 {
+    30
 }
 
 fn default_wrap_up_seconds() -> u64 {

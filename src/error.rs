@@ -51,6 +51,14 @@ impl Error {
         }
     }
 
+    /// The same answer with `Retry-After: seconds`.
+    pub fn with_retry_after(mut self, seconds: u64) -> Error {
+        if let Error::Api { retry_after, .. } = &mut self {
+            *retry_after = Some(seconds);
+        }
+        self
+    }
+
     /// 400 `validation_error`.
     pub fn validation(
         code: impl Into<Cow<'static, str>>,

@@ -8,7 +8,8 @@
 //! - `state`: what they all share;
 //! - services over the outside world: `auth`, `ratelimit`, `notify`, `storage`,
 //!   `outbound`, `checks` (Aadhaar, IP), `store` (the database), `media` (the relay);
-//! - pure rules: `domain`; and the ground: `config`, `secrets`, `error`, `clock`.
+//! - pure rules: `domain`; and the ground: `config`, `secrets`, `error`, `clock`,
+//!   `files` (private files and directories).
 
 pub mod auth;
 pub mod calls;
@@ -18,6 +19,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod files;
 pub mod http;
 pub mod media;
 pub mod notify;

@@ -204,6 +204,48 @@ impl RateLimiter {
     }
 }
 
+/// What bounds staff sign-ins, per server: password checks at most one per core at a
+/// time, and attempts per client address per minute.
+pub struct SignIns {
+    pub hashing: tokio::sync::Semaphore,
+    per_address: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, (i64, u32)>>,
+}
+
+impl Default for SignIns {
+    fn default() -> SignIns {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        SignIns {
+            hashing: tokio::sync::Semaphore::new(cores),
+            per_address: Default::default(),
+        }
+    }
+}
+
+impl SignIns {
+    /// Counts an attempt from `ip` at `now_ms`; over `limit` in this minute, the seconds
+    /// until the next one. The table holds at most 10,000 addresses: past that, those of
+    /// earlier minutes are forgotten.
+    pub fn count(&self, ip: std::net::IpAddr, limit: u32, now_ms: i64) -> Result<(), u64> {
+        let minute = now_ms.div_euclid(WINDOW_MS);
+        let mut counts = self
+            .per_address
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if counts.len() >= 10_000 {
+            counts.retain(|_, (m, _)| *m == minute);
+        }
+        let entry = counts.entry(ip).or_insert((minute, 0));
+        if entry.0 != minute {
+            *entry = (minute, 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
+        if entry.1 > limit {
+            return Err(retry_after(now_ms));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

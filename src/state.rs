@@ -39,6 +39,8 @@ pub struct Shared {
     /// Seals and opens the secrets kept at rest.
     pub key: MasterKey,
     pub limiter: Arc<crate::ratelimit::RateLimiter>,
+    /// Bounds on staff sign-ins: password checks per core, attempts per address.
+    pub sign_ins: crate::ratelimit::SignIns,
     /// Where merchants and customers reach this server, e.g. `https://kyc.example.in`.
     pub base_url: Arc<str>,
     /// The customer journey's checkers, working hours and queue board.

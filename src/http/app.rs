@@ -137,9 +137,12 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        // Personal data lives here: only this service's user may read it.
+        crate::files::private_umask();
+        crate::files::private_dir(&config.data_dir).map_err(|e| {
             anyhow::anyhow!("creating data directory {}: {e}", config.data_dir.display())
         })?;
+        warn_if_narrowed(&config.data_dir);
         let key = MasterKey::load_or_create(&secrets::key_path(
             &config.data_dir,
             &config.master_key_file,
@@ -177,7 +180,7 @@ impl Application {
             } else {
                 config.media.recordings_dir.clone().into()
             };
-            std::fs::create_dir_all(&recordings_dir).map_err(|e| {
+            crate::files::private_dir(&recordings_dir).map_err(|e| {
                 anyhow::anyhow!(
                     "creating recordings directory {}: {e}",
                     recordings_dir.display()
@@ -210,6 +213,7 @@ impl Application {
             auth: Arc::new(auth),
             key,
             limiter: Arc::new(crate::ratelimit::RateLimiter::new(store.clone())),
+            sign_ins: Default::default(),
             base_url: base_url.into(),
         });
         Ok(Application {
@@ -301,6 +305,23 @@ impl Application {
         let _ = calls.await;
         store.close().await;
         Ok(())
+    }
+}
+
+/// Narrows what others could read under `dir` and says so: files an older version or an
+/// operator left readable to other users of the machine.
+fn warn_if_narrowed(dir: &std::path::Path) {
+    match crate::files::narrow(dir) {
+        Ok(narrowed) if !narrowed.is_empty() => tracing::warn!(
+            count = narrowed.len(),
+            first = %narrowed[0].display(),
+            "files and directories in the data directory were readable by other users; \
+             they are now private to this service (0700 directories, 0600 files)"
+        ),
+        Ok(_) => {}
+        Err(err) => {
+            tracing::warn!(error = %err, dir = %dir.display(), "checking the data directory's permissions failed")
+        }
     }
 }
 

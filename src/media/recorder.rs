@@ -172,7 +172,7 @@ impl CallRecorder {
             valid_call_id(call_id),
             "call id must be 1-128 of [A-Za-z0-9_.-]"
         );
-        std::fs::create_dir_all(dir)?;
+        crate::files::private_dir(dir)?;
         let started_at_ms = chrono::Utc::now().timestamp_millis();
         let path = dir.join(format!("{call_id}.webm"));
         let sidecar = dir.join(format!("{call_id}.json"));
@@ -198,7 +198,7 @@ impl CallRecorder {
             })
             .collect();
         // Never overwrite a recording: it is evidence. A call id is used once.
-        let file = File::options()
+        let file = crate::files::private_options()
             .write(true)
             .create_new(true)
             .open(&path)
@@ -343,7 +343,7 @@ impl CallRecorder {
         );
         // Write-then-rename: the sidecar is never seen half written.
         let tmp = self.sidecar.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(&v)?)?;
+        crate::files::write_private(&tmp, &serde_json::to_vec_pretty(&v)?)?;
         std::fs::rename(&tmp, &self.sidecar)?;
         Ok(())
     }

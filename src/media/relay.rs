@@ -88,7 +88,7 @@ impl Relay {
         let candidate_addr = SocketAddr::new(config.advertised_ip, local_addr.port());
         // Fail now, not at the first join, if the address can't be a candidate.
         Candidate::host(candidate_addr, "udp").map_err(|e| anyhow!("advertised_ip: {e}"))?;
-        std::fs::create_dir_all(&config.recordings_dir)
+        crate::files::private_dir(&config.recordings_dir)
             .with_context(|| format!("creating {}", config.recordings_dir.display()))?;
         let (cmd, cmd_rx) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(1024);

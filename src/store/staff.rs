@@ -282,36 +282,50 @@ impl Store {
 
     // ---- login failures ----
 
-    /// Counts one failed login. At `max_attempts` consecutive failures the account is
-    /// locked until `lock_until` and the count starts again. Returns the lock's end when
-    /// this failure locked the account.
-    pub async fn record_login_failure(
+    /// Counts a login attempt before it is checked, in one statement, so that concurrent
+    /// attempts cannot race the limit. `None`: the account is locked and the attempt is
+    /// not to be checked. `Some(Some(until))`: this attempt was the last one allowed and
+    /// locks the account until `until` (it is still checked; a success unlocks).
+    /// `Some(None)`: counted, to be checked.
+    pub async fn claim_login_attempt(
         &self,
         staff_id: i64,
         max_attempts: i64,
+        now: i64,
         lock_until: i64,
-    ) -> Result<Option<i64>> {
+    ) -> Result<Option<Option<i64>>> {
         let row = sqlx::query(
             "UPDATE staff SET \
                failed_logins = CASE WHEN failed_logins + 1 >= $1 THEN 0 ELSE failed_logins + 1 END, \
-               locked_until = CASE WHEN failed_logins + 1 >= $1 THEN $2 ELSE locked_until END \
-             WHERE id = $3 RETURNING failed_logins, locked_until",
+               locked_until = CASE WHEN failed_logins + 1 >= $1 THEN $2 ELSE NULL END \
+             WHERE id = $3 AND (locked_until IS NULL OR locked_until <= $4) \
+             RETURNING failed_logins, locked_until",
         )
         .bind(max_attempts)
         .bind(lock_until)
         .bind(staff_id)
+        .bind(now)
         .fetch_optional(&self.write)
         .await?;
         let Some(row) = row else {
             return Ok(None);
         };
-        let count: i64 = row.try_get("failed_logins")?;
         let until: Option<i64> = row.try_get("locked_until")?;
-        Ok(if count == 0 && until == Some(lock_until) {
-            until
-        } else {
-            None
-        })
+        Ok(Some(until))
+    }
+
+    /// Records `step` as the last one-time-code step used by `staff_id`, if it is later
+    /// than the last one; false for a step at or before it (a replayed code).
+    pub async fn use_totp_step(&self, staff_id: i64, step: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE staff SET totp_last_step = $1 \
+             WHERE id = $2 AND (totp_last_step IS NULL OR totp_last_step < $1)",
+        )
+        .bind(step)
+        .bind(staff_id)
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Forgets earlier failures after a successful login.

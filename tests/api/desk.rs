@@ -310,8 +310,11 @@ async fn desk_locks_an_account_after_five_failures() {
         5,
         "{kinds:?}"
     );
-    assert_eq!(kinds[kinds.len() - 2], "account_locked");
-    assert_eq!(kinds[kinds.len() - 1], "login_locked");
+    // The fifth attempt locks the account as it is counted, and is still checked.
+    assert_eq!(
+        kinds[kinds.len() - 3..],
+        ["account_locked", "login_failed", "login_locked"]
+    );
     let listed = app.cli(&["staff", "list"]);
     assert!(listed.contains("meera\tauditor\tlocked"), "{listed}");
 }
@@ -416,7 +419,33 @@ async fn desk_totp_is_required_and_checked() {
                "otp": totp(&secret, now_ms() as u64 / 1000)}),
     )
     .await;
-    assert_eq!(reply.ok()["role"], "agent");
+    let used = reply.ok();
+    assert_eq!(used["role"], "agent");
+    // The same code again, while it is still valid, is a replay: refused.
+    let replayed = login_reply(
+        &app,
+        json!({"username": "arjun", "password": PASSWORD,
+               "otp": totp(&secret, now_ms() as u64 / 1000)}),
+    )
+    .await;
+    if replayed.status.as_u16() == 200 {
+        // The clock moved on to a new step between the two logins: a new code is fine.
+        assert_ne!(totp(&secret, now), totp(&secret, now_ms() as u64 / 1000));
+    } else {
+        replayed.assert_code(401, "login_failed");
+        let details: Vec<Option<String>> = app
+            .store
+            .staff_audit(None, 5)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.details)
+            .collect();
+        assert!(
+            details.contains(&Some("one-time code already used".into())),
+            "{details:?}"
+        );
+    }
     // Rotating the master key re-seals the TOTP secret too.
     let out = app.cli(&["master-key", "rotate"]);
     assert!(out.contains("2 values re-sealed"), "{out}");
@@ -434,7 +463,73 @@ async fn desk_totp_is_required_and_checked() {
     let kinds: Vec<String> = actions(&app).await.into_iter().map(|r| r.1).collect();
     assert!(kinds.contains(&"totp_enabled".to_string()));
     assert!(kinds.contains(&"login_otp_required".to_string()));
-    assert_eq!(kinds.last().unwrap(), "login_ok");
+    assert!(kinds.contains(&"login_ok".to_string()));
+}
+
+/// Forty wrong passwords at once against a limit of five: the attempts are counted
+/// before they are checked, so no more than five are ever checked against the password,
+/// and the account is locked for the right one after.
+#[tokio::test]
+async fn desk_a_burst_of_logins_cannot_race_the_lockout() {
+    let app = spawn_app_with(|c| c.staff_login_attempts_per_minute = 0).await;
+    create_staff(&app, "burst", "agent");
+    let tries = (0..40).map(|i| {
+        login_reply(
+            &app,
+            json!({"username": "burst", "password": format!("wrong password {i}")}),
+        )
+    });
+    for reply in futures::future::join_all(tries).await {
+        assert!(
+            matches!(reply.status.as_u16(), 401 | 429),
+            "{} {}",
+            reply.status,
+            reply.body
+        );
+    }
+    let rows = app.store.staff_audit(None, 1000).await.unwrap();
+    let checked = rows
+        .iter()
+        .filter(|r| r.action == "login_failed" && r.details.as_deref() == Some("wrong password"))
+        .count();
+    assert!(
+        (1..=5).contains(&checked),
+        "{checked} attempts were checked"
+    );
+    login_reply(&app, json!({"username": "burst", "password": PASSWORD}))
+        .await
+        .assert_code(401, "login_failed");
+}
+
+/// One address may try to sign in so many times a minute; past that it is told to wait,
+/// before its body is even read.
+#[tokio::test]
+async fn desk_sign_ins_from_one_address_are_limited() {
+    let app = spawn_app_with(|c| c.staff_login_attempts_per_minute = 3).await;
+    create_staff(&app, "limited", "agent");
+    for _ in 0..3 {
+        login_reply(&app, json!({"username": "limited", "password": "wrong"}))
+            .await
+            .assert_code(401, "login_failed");
+    }
+    let over = login_reply(&app, json!({"username": "limited", "password": PASSWORD})).await;
+    assert!(over.headers.get(SET_COOKIE).is_none());
+    let wait: u64 = over.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    over.assert_code(429, "too_many_logins");
+    // Even a body that could not be read is refused as one attempt too many.
+    send(
+        app.client
+            .post(desk_url(&app, "/api/login"))
+            .header("content-type", "application/json")
+            .body("{"),
+    )
+    .await
+    .assert_code(429, "too_many_logins");
 }
 
 #[tokio::test]

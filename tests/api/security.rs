@@ -357,3 +357,53 @@ async fn operator_mistakes_are_refused_with_a_reason() {
         .await
         .ok();
 }
+
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// The data directory holds personal data: only the service's user may read it. A
+/// directory left readable by others (an older version, an operator's copy) is narrowed
+/// at start, files and all.
+#[tokio::test]
+async fn the_data_directory_is_private_to_the_service() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let old = data.join("recordings");
+    std::fs::create_dir(&old).unwrap();
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(old.join("1.json"), b"{}").unwrap();
+    std::fs::set_permissions(old.join("1.json"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let dir = data.clone();
+    let app = spawn_app_with(move |c| {
+        c.data_dir = dir;
+        if !c.database_url.starts_with("postgres") {
+            c.database_url = String::new();
+        }
+    })
+    .await;
+    app.create_user("u").await;
+    app.create_vkyc("private", "u").await;
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&old), 0o700);
+    assert_eq!(mode(&old.join("1.json")), 0o600);
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let path = entry.unwrap().path();
+        let want = if path.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(mode(&path), want, "{}", path.display());
+        seen += 1;
+    }
+    assert!(
+        data.join("master.key").exists() && seen >= 2,
+        "the key and the recordings"
+    );
+    if !app.database_url.starts_with("postgres") {
+        assert!(data.join("vkyc.db").exists());
+        assert_eq!(mode(&data.join("vkyc.db")), 0o600);
+    }
+}

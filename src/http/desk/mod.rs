@@ -7,15 +7,18 @@
 
 mod agent;
 mod auditor;
+mod login;
 pub mod totp;
+
+pub use login::{
+    generate_password, hash_password, normalize_username, valid_username, verify_password,
+};
+use login::{login, logout};
 
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
-use crate::http::input::JsonBody;
 use crate::state::AppState;
 use crate::store::{Presence, Role};
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, SaltString};
-use argon2::{Argon2, PasswordVerifier};
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method};
@@ -26,7 +29,6 @@ use rand::RngCore;
 use serde_json::{json, Value};
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::OnceLock;
 use subtle::ConstantTimeEq;
 
 /// The session cookie's name.
@@ -62,80 +64,7 @@ pub fn router() -> Router<AppState> {
         .nest("/api", api)
 }
 
-// ---- passwords and usernames ----
-
-/// An argon2id PHC string of `password` with a fresh salt and the default parameters.
-pub fn hash_password(password: &str) -> anyhow::Result<String> {
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|hash| hash.to_string())
-        .map_err(|err| anyhow::anyhow!("hashing a password: {err}"))
-}
-
-/// Whether `password` matches the PHC string `hash` (a malformed hash matches nothing).
-pub fn verify_password(hash: &str, password: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
-        .unwrap_or(false)
-}
-
-/// A strong random password for a new account: 144 bits, URL-safe base64 (24 characters).
-pub fn generate_password() -> String {
-    use base64::Engine;
-    let mut bytes = [0u8; 18];
-    rand::thread_rng().fill_bytes(&mut bytes);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// Usernames are compared in lower case, without surrounding spaces.
-pub fn normalize_username(username: &str) -> String {
-    username.trim().to_lowercase()
-}
-
-/// 1 to 64 characters: ASCII lower-case letters, digits, `.`, `_`, `-`, `@`.
-pub fn valid_username(username: &str) -> bool {
-    (1..=64).contains(&username.len())
-        && username
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b".-_@".contains(&b))
-}
-
-/// Verifies off the async threads: argon2 is deliberately slow.
-async fn verify_blocking(hash: String, password: String) -> Result<bool> {
-    tokio::task::spawn_blocking(move || verify_password(&hash, &password))
-        .await
-        .map_err(Error::internal)
-}
-
-/// A hash to check unknown usernames against, so they take as long as known ones.
-fn dummy_hash() -> &'static str {
-    static HASH: OnceLock<String> = OnceLock::new();
-    HASH.get_or_init(|| hash_password("vkyc-no-such-user").unwrap_or_default())
-}
-
-/// A username as the audit log keeps it: at most 64 characters, control characters
-/// escaped (PostgreSQL text cannot hold NUL; a log should not hold line breaks).
-fn audit_name(username: &str) -> String {
-    username
-        .chars()
-        .take(64)
-        .flat_map(|c| {
-            let escaped: Vec<char> = if c.is_control() {
-                c.escape_default().collect()
-            } else {
-                vec![c]
-            };
-            escaped
-        })
-        .collect()
-}
-
-fn random_hex(bytes: usize) -> String {
+pub(super) fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::thread_rng().fill_bytes(&mut buf);
     hex::encode(buf)
@@ -296,184 +225,6 @@ async fn no_store(mut response: Response) -> Response {
     response
 }
 
-// ---- login and logout ----
-
-fn session_cookie(state: &AppState, value: &str, max_age_seconds: u64) -> Result<HeaderValue> {
-    let secure = if state.base_url.starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
-    HeaderValue::from_str(&format!(
-        "{COOKIE}={value}; Max-Age={max_age_seconds}; Path=/desk; HttpOnly; SameSite=Strict{secure}"
-    ))
-    .map_err(Error::internal)
-}
-
-async fn login(
-    State(state): State<AppState>,
-    ClientAddr(ip): ClientAddr,
-    body: JsonBody,
-) -> Result<Response> {
-    let username = body
-        .str("username")?
-        .ok_or_else(|| Error::missing("username"))?;
-    let password = body
-        .str("password")?
-        .ok_or_else(|| Error::missing("password"))?;
-    let otp = body.str("otp")?.filter(|otp| !otp.trim().is_empty());
-    if password.len() > MAX_PASSWORD_LEN {
-        return Err(Error::invalid("password"));
-    }
-    let username = normalize_username(username);
-    let found = if valid_username(&username) {
-        state.store.staff_by_username(&username).await?
-    } else {
-        None
-    };
-    let shown = audit_name(&username);
-    let target = Some(shown.as_str());
-    let Some(staff) = found else {
-        verify_blocking(dummy_hash().to_string(), password.to_string()).await?;
-        audit(
-            &state,
-            None,
-            "login_failed",
-            target,
-            ip,
-            Some("unknown username"),
-        )
-        .await?;
-        return Err(Error::login_failed());
-    };
-    let id = Some(staff.id);
-    if staff.disabled_at.is_some() {
-        audit(
-            &state,
-            id,
-            "login_failed",
-            target,
-            ip,
-            Some("account disabled"),
-        )
-        .await?;
-        return Err(Error::login_failed());
-    }
-    let now = now_ms();
-    if let Some(until) = staff.locked_until.filter(|until| *until > now) {
-        let details = format!("account locked until {until}");
-        audit(&state, id, "login_locked", target, ip, Some(&details)).await?;
-        return Err(Error::login_failed());
-    }
-    let password_ok = verify_blocking(staff.password_hash.clone(), password.to_string()).await?;
-    let failure = if !password_ok {
-        Some("wrong password")
-    } else if let Some(sealed) = &staff.totp_secret_enc {
-        let secret = state.key.open(sealed).map_err(Error::internal)?;
-        match otp {
-            None => {
-                audit(&state, id, "login_otp_required", target, ip, None).await?;
-                return Err(Error::otp_required());
-            }
-            Some(code) if totp::verify(&secret, code, (now / 1000).max(0) as u64) => None,
-            Some(_) => Some("wrong one-time code"),
-        }
-    } else {
-        None
-    };
-    if let Some(reason) = failure {
-        let lock_ms = state.config.staff_lockout_minutes as i64 * 60_000;
-        let locked = state
-            .store
-            .record_login_failure(
-                staff.id,
-                i64::from(state.config.staff_lockout_attempts),
-                now + lock_ms,
-            )
-            .await?;
-        audit(&state, id, "login_failed", target, ip, Some(reason)).await?;
-        if let Some(until) = locked {
-            let details = format!(
-                "{} consecutive failures; locked until {until}",
-                state.config.staff_lockout_attempts
-            );
-            audit(&state, id, "account_locked", target, ip, Some(&details)).await?;
-        }
-        return Err(Error::login_failed());
-    }
-
-    state.store.reset_login_failures(staff.id).await?;
-    let token = random_hex(32);
-    let csrf_token = random_hex(32);
-    let ttl_seconds = state.config.staff_session_hours * 3600;
-    state
-        .store
-        .create_staff_session(
-            &crate::auth::secret_digest(&token),
-            staff.id,
-            &csrf_token,
-            now,
-            now + ttl_seconds as i64 * 1000,
-        )
-        .await?;
-    // Now and then, sweep sessions that ran out.
-    if rand::random::<u8>() < 8 {
-        state.store.delete_expired_staff_sessions(now).await?;
-    }
-    audit(&state, id, "login_ok", target, ip, None).await?;
-    let cookie = session_cookie(&state, &token, ttl_seconds)?;
-    let body = json!({
-        "username": staff.username,
-        "role": staff.role.as_str(),
-        "csrf_token": csrf_token,
-    });
-    Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
-}
-
-async fn logout(
-    State(state): State<AppState>,
-    ClientAddr(ip): ClientAddr,
-    session: StaffSession,
-) -> Result<Response> {
-    let now = now_ms();
-    if session.role == Role::Agent
-        && state
-            .store
-            .presence(session.staff_id)
-            .await?
-            .is_some_and(|p| p.online)
-    {
-        state
-            .store
-            .set_presence(session.staff_id, false, now)
-            .await?;
-        audit(
-            &state,
-            Some(session.staff_id),
-            "offline",
-            Some(&session.username),
-            ip,
-            Some("logout"),
-        )
-        .await?;
-    }
-    state
-        .store
-        .delete_staff_session(&session.token_digest)
-        .await?;
-    audit(
-        &state,
-        Some(session.staff_id),
-        "logout",
-        Some(&session.username),
-        ip,
-        None,
-    )
-    .await?;
-    let cookie = session_cookie(&state, "", 0)?;
-    Ok(([(header::SET_COOKIE, cookie)], Json(json!({"ok": true}))).into_response())
-}
-
 /// Whether a presence row counts as online now (set online, heartbeat not stale).
 fn is_live(state: &AppState, presence: Option<Presence>, now: i64) -> bool {
     let stale_ms = state.config.agent_stale_seconds as i64 * 1000;
@@ -580,22 +331,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn usernames_are_plain_lower_case() {
-        assert_eq!(normalize_username("  Asha.Rao "), "asha.rao");
-        assert!(valid_username("asha.rao@bank-1_x"));
-        for bad in ["", "Asha", "asha rao", "asha;", &"a".repeat(65), "ásha"] {
-            assert!(!valid_username(bad), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn audit_names_are_short_and_printable() {
-        assert_eq!(audit_name("ravi\u{0}\n"), "ravi\\u{0}\\n");
-        assert_eq!(audit_name(&"r".repeat(500)).len(), 64);
-        assert_eq!(audit_name("रवि"), "रवि");
-    }
-
-    #[test]
     fn the_cookie_is_found_among_others_and_must_be_well_formed() {
         let token = "ab".repeat(32);
         let mut headers = HeaderMap::new();
@@ -606,15 +341,5 @@ mod tests {
         assert_eq!(session_token(&headers), Some(token.as_str()));
         headers.insert(header::COOKIE, HeaderValue::from_static("vkyc_desk=short"));
         assert_eq!(session_token(&headers), None);
-    }
-
-    #[test]
-    fn passwords_hash_to_phc_strings_that_verify() {
-        let hash = hash_password("correct horse battery").unwrap();
-        assert!(hash.starts_with("$argon2id$"));
-        assert!(verify_password(&hash, "correct horse battery"));
-        assert!(!verify_password(&hash, "correct horse"));
-        assert!(!verify_password("not a hash", "x"));
-        assert_eq!(generate_password().len(), 24);
     }
 }

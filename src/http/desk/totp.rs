@@ -44,21 +44,30 @@ pub fn code_at(secret: &[u8], unix_seconds: u64) -> String {
 
 /// Whether `code` is the code of the current step, the one before or the one after.
 pub fn verify(secret: &[u8], code: &str, unix_seconds: u64) -> bool {
+    verify_step(secret, code, unix_seconds).is_some()
+}
+
+/// The step `code` belongs to (the current one, the one before or the one after), so that
+/// a code once used can be refused when it comes again.
+pub fn verify_step(secret: &[u8], code: &str, unix_seconds: u64) -> Option<u64> {
     let code = code.trim();
     if code.len() != DIGITS as usize || !code.bytes().all(|b| b.is_ascii_digit()) {
-        return false;
+        return None;
     }
     let step = unix_seconds / STEP_SECONDS;
-    let mut ok = subtle::Choice::from(0);
+    // Every candidate is compared in constant time, and all three always are.
+    let mut found = None;
     for s in [step.saturating_sub(1), step, step + 1] {
         let expected = format!(
             "{:0width$}",
             hotp(secret, s, DIGITS),
             width = DIGITS as usize
         );
-        ok |= expected.as_bytes().ct_eq(code.as_bytes());
+        if bool::from(expected.as_bytes().ct_eq(code.as_bytes())) {
+            found = Some(s);
+        }
     }
-    ok.into()
+    found
 }
 
 /// RFC 4648 base32 without padding, as authenticator apps take secrets.
