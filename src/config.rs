@@ -116,6 +116,12 @@ agent_stale_seconds = 30
 # Minutes a customer has to upload the Aadhaar offline e-KYC file once the step opens;
 # later, the step ends as AADHAAR_VERIFICATION_EXPIRED and starts again.
 aadhaar_session_minutes = 15
+# Checks a customer may run on one journey step (Aadhaar uploads, IP, location, devices)
+# within step_attempt_window_minutes; past that the step waits (429 too_many_attempts
+# with Retry-After). The Aadhaar attempt that reaches the limit and fails ends as
+# AADHAAR_VERIFICATION_FAILED with reason too_many_attempts.
+step_attempts = 5
+step_attempt_window_minutes = 15
 # UIDAI's certificate (PEM or DER) that signs offline e-KYC files. Empty: the Aadhaar
 # upload ends in TECHNICAL_FAILURE (merchants can still send aadhaar_details).
 uidai_certificate = ""
@@ -282,6 +288,14 @@ fn default_login_attempts_per_minute() -> u32 {
     30
 }
 
+fn default_step_attempts() -> u32 {
+    5
+}
+
+fn default_step_attempt_window_minutes() -> u64 {
+    15
+}
+
 fn default_wrap_up_seconds() -> u64 {
     900
 }
@@ -294,6 +308,10 @@ fn default_s3_region() -> String {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JourneyConfig {
     pub aadhaar_session_minutes: u64,
+    #[serde(default = "default_step_attempts")]
+    pub step_attempts: u32,
+    #[serde(default = "default_step_attempt_window_minutes")]
+    pub step_attempt_window_minutes: u64,
     pub uidai_certificate: String,
     pub aadhaar_max_upload_bytes: usize,
     pub ip_country_db: String,
@@ -377,6 +395,14 @@ impl Config {
         anyhow::ensure!(
             (1..=600).contains(&self.calls.drop_grace_seconds),
             "calls.drop_grace_seconds must be between 1 and 600"
+        );
+        anyhow::ensure!(
+            (1..=100).contains(&self.journey.step_attempts),
+            "journey.step_attempts must be between 1 and 100"
+        );
+        anyhow::ensure!(
+            (1..=1440).contains(&self.journey.step_attempt_window_minutes),
+            "journey.step_attempt_window_minutes must be between 1 and 1440"
         );
         anyhow::ensure!(
             (10..=86_400).contains(&self.calls.wrap_up_seconds),

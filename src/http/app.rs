@@ -39,7 +39,7 @@ pub fn router(state: AppState) -> Router {
             desk::router().layer(from_fn_with_state(state.clone(), same_origin)),
         )
         .route("/desk/", get(desk::to_desk))
-        .merge(journey::router(&state.config).layer(from_fn_with_state(state.clone(), same_origin)))
+        .merge(journey::router().layer(from_fn_with_state(state.clone(), same_origin)))
         .route("/recordings/{file}", get(crate::http::recordings::serve))
         .route("/healthz", get(health))
         .fallback(not_found)
@@ -55,10 +55,32 @@ pub fn router(state: AppState) -> Router {
                 .get("x-request-id")
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("-");
-            tracing::info_span!("http", method = %req.method(), path = %req.uri().path(),
+            tracing::info_span!("http", method = %req.method(), path = %loggable_path(req.uri().path()),
                     request_id = %id, merchant = tracing::field::Empty)
         }))
         .layer(SetRequestIdLayer::new(request_id, RandomRequestId))
+}
+
+/// A path as logs may carry it: a segment that is a link or access token (32 or more hex
+/// digits) becomes `~` and a tag of 8 hex digits of its SHA-256, enough to tell one
+/// customer's calls from another's in the logs and useless to open the link.
+pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    let secret = |s: &str| s.len() >= 32 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    if !path.split('/').any(secret) {
+        return std::borrow::Cow::Borrowed(path);
+    }
+    let parts: Vec<String> = path
+        .split('/')
+        .map(|s| {
+            if secret(s) {
+                use sha2::Digest;
+                format!("~{}", &hex::encode(sha2::Sha256::digest(s.as_bytes()))[..8])
+            } else {
+                s.to_string()
+            }
+        })
+        .collect();
+    std::borrow::Cow::Owned(parts.join("/"))
 }
 
 /// A request id for each call that came without one: a random (version 4) UUID drawn
@@ -349,4 +371,29 @@ async fn bootstrap_merchant(
         client_id: credential.client_id,
         secret: credential.secret,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_in_paths_become_short_tags() {
+        let token = "ab".repeat(20);
+        let logged = loggable_path(&format!("/v/{token}/api/state")).into_owned();
+        assert!(!logged.contains(&token), "{logged}");
+        assert!(
+            logged.starts_with("/v/~") && logged.ends_with("/api/state"),
+            "{logged}"
+        );
+        assert_eq!(logged.len(), "/v/~12345678/api/state".len());
+        assert_eq!(
+            loggable_path("/desk/api/calls/12/end"),
+            "/desk/api/calls/12/end"
+        );
+        assert_eq!(
+            loggable_path(&format!("/v/{token}")),
+            loggable_path(&format!("/v/{token}"))
+        );
+    }
 }

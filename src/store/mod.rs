@@ -21,6 +21,7 @@ use sqlx::{AnyPool, Executor};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+mod attempts;
 mod calls;
 mod history;
 mod journey;

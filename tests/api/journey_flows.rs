@@ -2,7 +2,7 @@
 //! real (test) UIDAI signer, the IP check against real MaxMind databases, the live queue
 //! and its WebSocket with an agent on the desk, booked slots, and slot messages.
 
-use crate::helpers::{send, spawn_app_with, Reply, TestApp};
+use crate::helpers::{send, spawn_app, spawn_app_with, Reply, TestApp};
 use crate::journey::{customer, Customer};
 use crate::support::{support_dir, Signer};
 use chrono::{DateTime, Duration as Days, Utc};
@@ -1009,4 +1009,100 @@ async fn booking_a_slot_sends_its_message_and_one_reminder() {
         .filter(|(kind, _)| kind == "slot_booked")
         .count();
     assert_eq!(booked_count, 1, "{n}");
+}
+
+/// Guessing a share code: five uploads in a window, then the step waits. The fifth failure
+/// ends the step as `too_many_attempts`; a sixth try, even with the right code, is told to
+/// wait (429 with `Retry-After`) and changes nothing; once the window has passed, it goes.
+#[tokio::test]
+async fn failed_aadhaar_uploads_are_bounded_per_window() {
+    let signer = Signer::new();
+    let cert = signer.cert.clone();
+    let app = spawn_app_with(move |config| config.journey.uidai_certificate = cert).await;
+    let pool = pool(&app).await;
+    let c = customer(&app, "fa-guess", json!({})).await;
+    c.consent().await;
+    let good = asha_zip(&signer, &[]);
+    for (i, code) in ["1111", "2222", "3333", "4444", "5555"].iter().enumerate() {
+        let reply = upload(&c, good.clone(), Some(code)).await.ok();
+        assert_eq!(reply["outcome"], "AADHAAR_VERIFICATION_FAILED", "{reply}");
+        let want = if i == 4 {
+            "too_many_attempts"
+        } else {
+            "wrong_share_code"
+        };
+        assert_eq!(reply["reason"], want, "try {}: {reply}", i + 1);
+    }
+    let before = journey_of(&app, "fa-guess").await;
+    let refused = upload(&c, good.clone(), Some("1234")).await;
+    let wait: u64 = refused.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=900).contains(&wait), "{wait}");
+    refused.assert_code(429, "too_many_attempts");
+    assert_eq!(
+        journey_of(&app, "fa-guess").await,
+        before,
+        "nothing changed"
+    );
+    assert_eq!(c.sub_status().await, "AADHAAR_VERIFICATION_FAILED");
+    // Sixteen minutes later (the window moved by SQL), the right code goes through.
+    sqlx::query("UPDATE journey_attempts SET at = at - 960000")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let reply = upload(&c, good, Some("1234")).await.ok();
+    assert_eq!(reply["outcome"], "AADHAAR_VERIFICATION_SUCCESS", "{reply}");
+}
+
+/// The Aadhaar session starts when the step becomes current, not when the page first asks
+/// for the state: an upload long after consent, with no state call in between, has expired.
+#[tokio::test]
+async fn the_aadhaar_session_runs_from_consent_even_without_a_state_call() {
+    let signer = Signer::new();
+    let cert = signer.cert.clone();
+    let app = spawn_app_with(move |config| {
+        config.journey.uidai_certificate = cert;
+        config.journey.aadhaar_session_minutes = 15;
+    })
+    .await;
+    let pool = pool(&app).await;
+    let c = customer(&app, "fa-skip", json!({})).await;
+    c.consent().await;
+    sqlx::query(
+        "UPDATE journey_steps SET started_at = started_at - 3600000, ended_at = ended_at - 3600000",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let reply = upload(&c, asha_zip(&signer, &[]), Some("1234")).await.ok();
+    assert_eq!(reply["outcome"], "AADHAAR_VERIFICATION_EXPIRED", "{reply}");
+    assert_eq!(reply["reason"], "session_expired");
+}
+
+/// An upload to a link that does not exist is refused from its headers: the answer comes
+/// while the body is still on its way (it never finishes here), so a made-up link cannot
+/// make the server hold a file in memory.
+#[tokio::test]
+async fn an_upload_to_a_made_up_link_is_refused_before_its_body_is_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    let address = app.base.trim_start_matches("http://").to_string();
+    let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /v/{}/api/aadhaar HTTP/1.1\r\nhost: {address}\r\ncontent-type: application/zip\r\n\
+         x-share-code: 1234\r\ncontent-length: 1000000\r\n\r\n",
+        "ab".repeat(20)
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    socket.write_all(&[b'P'; 1000]).await.unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), socket.read(&mut answer))
+        .await
+        .expect("an answer before the body is complete")
+        .unwrap();
+    let text = String::from_utf8_lossy(&answer[..n]);
+    assert!(text.starts_with("HTTP/1.1 404"), "{text}");
 }

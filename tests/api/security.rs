@@ -3,6 +3,7 @@
 use crate::helpers::*;
 use reqwest::Method;
 use serde_json::json;
+use std::time::Duration;
 
 /// `x-cf-signature` made the way a merchant makes it, with Node's own RSA-OAEP (SHA-1)
 /// rather than this server's code.
@@ -406,4 +407,68 @@ async fn the_data_directory_is_private_to_the_service() {
         assert!(data.join("vkyc.db").exists());
         assert_eq!(mode(&data.join("vkyc.db")), 0o600);
     }
+}
+
+/// The link token opens a customer's case: it never reaches the logs, even at `debug`,
+/// where every request's path is logged. A short tag stands in for it.
+#[tokio::test]
+async fn link_tokens_never_reach_the_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = test_database(dir.path()).await;
+    let dir_path = dir.path().to_path_buf();
+    let server = tokio::task::spawn_blocking(move || {
+        crate::crash::Server::start_with(&dir_path, &database_url, 0, &[("RUST_LOG", "debug")])
+    })
+    .await
+    .unwrap();
+    let (client_id, secret) = server.bootstrap.clone().expect("bootstrap credentials");
+    let client = reqwest::Client::new();
+    let merchant = |path: &str, body: serde_json::Value| {
+        client
+            .post(format!("{}/verification{path}", server.base))
+            .header("x-client-id", &client_id)
+            .header("x-client-secret", &secret)
+            .header("x-api-version", "2024-12-01")
+            .json(&body)
+            .send()
+    };
+    merchant("/user", json!({"user_id": "u", "phone": "9876543210"}))
+        .await
+        .unwrap();
+    let created: serde_json::Value = merchant(
+        "/vkyc",
+        json!({"verification_id": "logged", "user_id": "u"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let link = created["vkyc_link"].as_str().unwrap().to_string();
+    let token = link.rsplit('/').next().unwrap().to_string();
+    assert!(token.len() >= 32, "{link}");
+    for path in [
+        format!("/v/{token}"),
+        format!("/v/{token}/api/state"),
+        format!("/v/{token}/api/nothing"),
+    ] {
+        client
+            .get(format!("{}{path}", server.base))
+            .send()
+            .await
+            .unwrap();
+    }
+    client
+        .post(format!("{}/v/{token}/api/consent", server.base))
+        .body("not json")
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let logs = server.logs();
+    assert!(
+        logs.contains("/v/~"),
+        "requests are logged, with a tag: {logs}"
+    );
+    assert!(!logs.contains(&token), "the token is in the logs");
 }

@@ -10,8 +10,6 @@ use crate::error::{Error, ErrorType, Result};
 use crate::http::input::JsonBody;
 use crate::state::AppState;
 use crate::store::{Changes, MoveError, Request, SideWrite};
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
@@ -118,17 +116,17 @@ pub async fn expire_aadhaar_session(state: &AppState, opened: &Opened) -> Result
     if opened.step != Step::Aadhaar {
         return Ok(None);
     }
-    let Some(started) = state
-        .store
-        .steps(opened.request.id)
-        .await?
-        .into_iter()
+    // The session starts when the step becomes current, whatever the page calls: the
+    // open Aadhaar attempt's start, else the end of the step before it (consent, or the
+    // last failed upload), else the request's creation.
+    let steps = state.store.steps(opened.request.id).await?;
+    let started = steps
+        .iter()
         .rev()
         .find(|s| s.step == "aadhaar" && s.ended_at.is_none())
         .map(|s| s.started_at)
-    else {
-        return Ok(None);
-    };
+        .or_else(|| steps.iter().filter_map(|s| s.ended_at).max())
+        .unwrap_or(opened.request.created_at);
     let session_ms = state.config.journey.aadhaar_session_minutes as i64 * 60_000;
     if crate::clock::now_ms() - started <= session_ms {
         return Ok(None);
@@ -152,32 +150,30 @@ pub async fn aadhaar(
     State(state): State<AppState>,
     Path(key): Path<String>,
     headers: HeaderMap,
-    body: std::result::Result<Bytes, BytesRejection>,
+    body: axum::body::Body,
 ) -> Result<Json<Value>> {
+    // The link and the step are checked before a byte of the file is read: a made-up
+    // link costs the caller a header's worth of memory, not a file's.
     let opened = open(&state, &key).await?;
     expect_step(&opened, &[Step::Aadhaar])?;
     if expire_aadhaar_session(&state, &opened).await?.is_some() {
         return outcome(&state, &key, Some("session_expired")).await;
     }
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            Error::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                ErrorType::ValidationError,
-                "file_too_large",
-                "the Aadhaar file is larger than this server accepts.",
-            )
-        } else {
-            Error::new(
-                StatusCode::REQUEST_TIMEOUT,
-                ErrorType::ValidationError,
-                "request_timeout",
-                "the file was not received in time.",
-            )
-        }
-    })?;
-    if body.is_empty() {
-        return Err(Error::missing("file"));
+    let limit = state.config.journey.aadhaar_max_upload_bytes;
+    let too_large = || {
+        Error::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorType::ValidationError,
+            "file_too_large",
+            "the Aadhaar file is larger than this server accepts.",
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
     }
     let share_code = headers
         .get("x-share-code")
@@ -189,6 +185,23 @@ pub async fn aadhaar(
     }
     if share_code.len() > 16 {
         return Err(Error::invalid("share_code"));
+    }
+    let last_try = attempt(&state, &opened, Step::Aadhaar).await?;
+    let body =
+        match http_body_util::BodyExt::collect(http_body_util::Limited::new(body, limit)).await {
+            Ok(collected) => collected.to_bytes(),
+            Err(err) if err.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
+            Err(_) => {
+                return Err(Error::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    ErrorType::ValidationError,
+                    "request_timeout",
+                    "the file was not received in time.",
+                ))
+            }
+        };
+    if body.is_empty() {
+        return Err(Error::missing("file"));
     }
     let file_sha256 = hex::encode(Sha256::digest(&body));
     let certificate = match &state.journey.uidai {
@@ -257,9 +270,14 @@ pub async fn aadhaar(
             outcome(&state, &key, None).await
         }
         Err(err) => {
-            let reason = failure_reason(&err);
+            // The attempt that uses up the step's tries ends it for the window.
+            let reason = if last_try {
+                "too_many_attempts"
+            } else {
+                failure_reason(&err)
+            };
             let evidence = json!({ "file_sha256": file_sha256, "reason": reason,
-                                   "detail": err.to_string() });
+                                   "failure": failure_reason(&err), "detail": err.to_string() });
             finish(
                 &state,
                 &opened,
@@ -278,6 +296,33 @@ fn failure_reason(err: &AadhaarError) -> &'static str {
     err.code()
 }
 
+/// Counts an attempt at `step` before its check runs. Over `[journey] step_attempts` in
+/// the window, 429 `too_many_attempts` with `Retry-After`; otherwise whether this is the
+/// last attempt the window allows.
+async fn attempt(state: &AppState, opened: &Opened, step: Step) -> Result<bool> {
+    let j = &state.config.journey;
+    let now = crate::clock::now_ms();
+    let window = j.step_attempt_window_minutes as i64 * 60_000;
+    let max = i64::from(j.step_attempts);
+    match state
+        .store
+        .claim_step_attempt(opened.request.id, step.as_str(), now, now - window, max)
+        .await?
+    {
+        Ok(n) => Ok(n >= max),
+        Err(oldest) => {
+            let wait = ((oldest + window - now).max(1000) + 999) / 1000;
+            Err(Error::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorType::RateLimitError,
+                "too_many_attempts",
+                "this step has been tried too many times; please wait before trying again.",
+            )
+            .with_retry_after(wait as u64))
+        }
+    }
+}
+
 // ---- IP ----
 
 /// `POST /v/<key>/api/ip`: checks the address the customer connects from.
@@ -288,6 +333,7 @@ pub async fn ip(
 ) -> Result<Json<Value>> {
     let opened = open(&state, &key).await?;
     expect_step(&opened, &[Step::Ip])?;
+    attempt(&state, &opened, Step::Ip).await?;
     let sandbox = state.config.environment == crate::config::Environment::Sandbox;
     let verdict = if !state.journey.ip.is_configured() && sandbox {
         // A sandbox without a database counts every address as Indian, and says so in
@@ -338,6 +384,7 @@ pub async fn location(
 ) -> Result<Json<Value>> {
     let opened = open(&state, &key).await?;
     expect_step(&opened, &[Step::Location])?;
+    attempt(&state, &opened, Step::Location).await?;
     let permission = body
         .str("permission")?
         .ok_or_else(|| Error::missing("permission"))?;
@@ -409,6 +456,7 @@ pub async fn devices(
 ) -> Result<Json<Value>> {
     let opened = open(&state, &key).await?;
     expect_step(&opened, &[Step::Devices])?;
+    attempt(&state, &opened, Step::Devices).await?;
     const DEVICE: &[&str] = &["ok", "denied", "missing", "error"];
     let camera = body.one_of("camera", DEVICE)?;
     let microphone = body.one_of("microphone", DEVICE)?;

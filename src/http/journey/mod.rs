@@ -17,7 +17,7 @@ use crate::domain::status::{Actor, Event, Status, SubStatus};
 use crate::error::{Error, ErrorType, Result};
 use crate::state::AppState;
 use crate::store::{Changes, Request, SideWrite};
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -25,16 +25,14 @@ use axum::Router;
 use serde_json::{json, Value};
 use std::net::{IpAddr, SocketAddr};
 
-pub fn router(config: &crate::config::Config) -> Router<AppState> {
-    let upload_limit = config.journey.aadhaar_max_upload_bytes;
+pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v/{key}", get(pages::journey_page))
         .route("/v/{key}/api/state", get(state_of))
         .route("/v/{key}/api/consent", post(checks::consent))
-        .route(
-            "/v/{key}/api/aadhaar",
-            post(checks::aadhaar).layer(DefaultBodyLimit::max(upload_limit)),
-        )
+        // The upload reads its own body, under `aadhaar_max_upload_bytes`, once the link
+        // and the step are known to be good.
+        .route("/v/{key}/api/aadhaar", post(checks::aadhaar))
         .route("/v/{key}/api/ip", post(checks::ip))
         .route("/v/{key}/api/location", post(checks::location))
         .route("/v/{key}/api/bandwidth", get(checks::bandwidth))
