@@ -97,6 +97,13 @@ webhook_allow_private_addresses = false
 # name is still resolved and checked here first.
 webhook_proxy = ""
 
+# Connections: a client must send a request's headers within this many seconds (a
+# keep-alive connection left idle that long is closed too), and at most max_connections
+# are open at once (kept below the process's open-files limit, which is raised to its hard
+# limit at start; a connection over the cap waits until one closes).
+header_read_timeout_seconds = 10
+max_connections = 10000
+
 # Staff desk (/desk). After this many consecutive failed logins an account is locked for
 # staff_lockout_minutes; a locked account is refused like a wrong password.
 staff_lockout_attempts = 5
@@ -243,6 +250,10 @@ pub struct Config {
     pub webhook_proxy: String,
     pub staff_lockout_attempts: u32,
     pub staff_lockout_minutes: u64,
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    #[serde(default = "default_header_read_timeout_seconds")]
+    pub header_read_timeout_seconds: u64,
     #[serde(default = "default_login_attempts_per_minute")]
     pub staff_login_attempts_per_minute: u32,
     pub staff_session_hours: u64,
@@ -282,6 +293,14 @@ pub struct MediaSettings {
     pub recordings_s3_access_key: String,
     #[serde(default)]
     pub recordings_s3_secret_key: String,
+}
+
+fn default_max_connections() -> usize {
+    10_000
+}
+
+fn default_header_read_timeout_seconds() -> u64 {
+    10
 }
 
 fn default_login_attempts_per_minute() -> u32 {
@@ -395,6 +414,14 @@ impl Config {
         anyhow::ensure!(
             (1..=600).contains(&self.calls.drop_grace_seconds),
             "calls.drop_grace_seconds must be between 1 and 600"
+        );
+        anyhow::ensure!(
+            self.max_connections >= 1,
+            "max_connections must be at least 1"
+        );
+        anyhow::ensure!(
+            (1..=600).contains(&self.header_read_timeout_seconds),
+            "header_read_timeout_seconds must be between 1 and 600"
         );
         anyhow::ensure!(
             (1..=100).contains(&self.journey.step_attempts),

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
 /// The queue as one process last read it.
@@ -46,6 +46,26 @@ impl QueueSnapshot {
 #[derive(Clone)]
 pub struct QueueBoard {
     sender: Arc<watch::Sender<Arc<QueueSnapshot>>>,
+    /// Open queue sockets per request, so that one link cannot hold many.
+    sockets: Arc<Mutex<HashMap<i64, usize>>>,
+}
+
+/// One of a request's queue sockets; the count goes down when it is dropped.
+pub struct SocketSlot {
+    sockets: Arc<Mutex<HashMap<i64, usize>>>,
+    request_id: i64,
+}
+
+impl Drop for SocketSlot {
+    fn drop(&mut self) {
+        let mut sockets = self.sockets.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(open) = sockets.get_mut(&self.request_id) {
+            *open -= 1;
+            if *open == 0 {
+                sockets.remove(&self.request_id);
+            }
+        }
+    }
 }
 
 impl Default for QueueBoard {
@@ -53,6 +73,7 @@ impl Default for QueueBoard {
         let (sender, _) = watch::channel(Arc::new(QueueSnapshot::default()));
         QueueBoard {
             sender: Arc::new(sender),
+            sockets: Arc::default(),
         }
     }
 }
@@ -60,6 +81,20 @@ impl Default for QueueBoard {
 impl QueueBoard {
     pub fn subscribe(&self) -> watch::Receiver<Arc<QueueSnapshot>> {
         self.sender.subscribe()
+    }
+
+    /// A socket slot for `request_id`, unless it already holds `max`.
+    pub fn take_socket(&self, request_id: i64, max: usize) -> Option<SocketSlot> {
+        let mut sockets = self.sockets.lock().unwrap_or_else(|p| p.into_inner());
+        let open = sockets.entry(request_id).or_insert(0);
+        if *open >= max {
+            return None;
+        }
+        *open += 1;
+        Some(SocketSlot {
+            sockets: Arc::clone(&self.sockets),
+            request_id,
+        })
     }
 
     pub fn current(&self) -> Arc<QueueSnapshot> {
@@ -75,5 +110,27 @@ impl QueueBoard {
             *current = Arc::new(snapshot);
             true
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_holds_a_few_sockets_and_gets_one_back_when_one_closes() {
+        let board = QueueBoard::default();
+        let held: Vec<SocketSlot> = (0..3).map(|_| board.take_socket(7, 3).unwrap()).collect();
+        assert!(board.take_socket(7, 3).is_none(), "a fourth is refused");
+        assert!(
+            board.take_socket(8, 3).is_some(),
+            "another link is not affected"
+        );
+        drop(held);
+        assert!(board.take_socket(7, 3).is_some());
+        assert!(
+            board.sockets.lock().unwrap().get(&8).is_none(),
+            "closed slots are forgotten"
+        );
     }
 }

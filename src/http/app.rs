@@ -310,14 +310,19 @@ impl Application {
             shutdown.clone(),
         )?);
         let store = state.store.clone();
+        let config_max_connections = state.config.max_connections;
+        let header_read_timeout = state.config.header_read_timeout_seconds;
         let app = router(state);
-        let stop = shutdown.clone();
-        axum::serve(
+        let open_files = crate::http::serve::raise_open_files_limit();
+        let cap = crate::http::serve::connection_cap(config_max_connections, open_files);
+        crate::http::serve::serve(
             listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
+            app,
+            Duration::from_secs(header_read_timeout),
+            cap,
+            shutdown.clone(),
         )
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await?;
+        .await;
         shutdown.cancel();
         let _ = expiry.await;
         let _ = webhooks.await;

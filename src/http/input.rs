@@ -62,10 +62,9 @@ fn is_json(value: Option<&axum::http::HeaderValue>) -> bool {
         .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
 }
 
+/// Nothing but ASCII white space (form feed included): no body at all.
 fn is_blank(bytes: &[u8]) -> bool {
-    bytes
-        .iter()
-        .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+    bytes.iter().all(u8::is_ascii_whitespace)
 }
 
 impl JsonBody {

@@ -10,3 +10,4 @@ pub mod journey;
 pub mod merchant_api;
 pub mod origin;
 pub mod recordings;
+pub mod serve;

@@ -472,3 +472,59 @@ async fn link_tokens_never_reach_the_logs() {
     );
     assert!(!logs.contains(&token), "the token is in the logs");
 }
+
+/// A client that starts a request and never finishes its headers is cut off after
+/// `header_read_timeout_seconds`, and so is a keep-alive connection left idle that long.
+#[tokio::test]
+async fn slow_headers_and_idle_connections_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_with(|c| c.header_read_timeout_seconds = 1).await;
+    let address = app.base.trim_start_matches("http://").to_string();
+    let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
+    let mut idle = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let mut buf = vec![0u8; 1024];
+    for socket in [&mut slow, &mut idle] {
+        let closed = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                match socket.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        assert!(closed.is_ok(), "the connection was closed within 5 s");
+    }
+}
+
+/// Past `max_connections` a new connection waits until one of the open ones closes.
+#[tokio::test]
+async fn open_connections_are_capped() {
+    let app = spawn_app_with(|c| c.max_connections = 3).await;
+    let address = app.base.trim_start_matches("http://").to_string();
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(tokio::net::TcpStream::connect(&address).await.unwrap());
+    }
+    // Give the server a moment to take the three.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let waited = client.get(format!("{}/healthz", app.base)).send().await;
+    assert!(
+        waited.is_err(),
+        "a fourth connection is not served while three are open"
+    );
+    held.pop();
+    let served = reqwest::Client::new()
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(served.status(), 200);
+}

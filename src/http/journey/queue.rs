@@ -286,6 +286,19 @@ pub async fn socket(
 ) -> Result<Response> {
     let opened = open(&state, &key).await?;
     let request_id = opened.request.id;
+    // A page needs one socket (two for a moment on a reload): one link holds no more.
+    let slot = state
+        .journey
+        .board
+        .take_socket(request_id, SOCKETS_PER_LINK)
+        .ok_or_else(|| {
+            Error::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorType::RateLimitError,
+                "too_many_sockets",
+                "this link already has its queue open elsewhere; close it there first.",
+            )
+        })?;
     // A small read buffer: customers send us nothing but close frames, and tungstenite's
     // default (128 KiB) is zero-filled on the first read, so it would be resident for
     // every waiting customer (measured: 133 KiB per socket with it, see BENCHMARKS.md).
@@ -293,8 +306,14 @@ pub async fn socket(
     Ok(upgrade
         .max_message_size(4096)
         .read_buffer_size(4096)
-        .on_upgrade(move |socket| watch_queue(state, key, request_id, socket)))
+        .on_upgrade(move |socket| async move {
+            watch_queue(state, key, request_id, socket).await;
+            drop(slot);
+        }))
 }
+
+/// Queue sockets one link may hold open at once.
+pub const SOCKETS_PER_LINK: usize = 3;
 
 async fn watch_queue(state: AppState, key: String, request_id: i64, mut socket: WebSocket) {
     let mut board = state.journey.board.subscribe();
