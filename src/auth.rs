@@ -11,12 +11,11 @@ use crate::config::{parse_ip_list, Environment};
 use crate::error::{Error, ErrorType, Result};
 use crate::secrets::MasterKey;
 use crate::store::{MerchantEnv, Store};
+use aws_lc_rs::rsa::{OaepPrivateDecryptingKey, PrivateDecryptingKey, OAEP_SHA1_MGF1SHA1};
 use axum::http::{HeaderMap, StatusCode};
 use base64::Engine;
 use ipnet::IpNet;
 use rand::RngCore;
-use rsa::pkcs8::DecodePrivateKey;
-use rsa::{Oaep, RsaPrivateKey};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -83,7 +82,9 @@ impl NewCredential {
 enum Factor {
     None,
     Ip(Vec<IpNet>),
-    Signature(Arc<RsaPrivateKey>),
+    /// Decrypts with AWS-LC, whose RSA is constant-time and blinded (the `rsa` crate's
+    /// decryption is not: RUSTSEC-2023-0071).
+    Signature(Arc<OaepPrivateDecryptingKey>),
 }
 
 /// The caller's address: the socket's, unless the socket is a trusted proxy, in which
@@ -273,7 +274,7 @@ impl Authenticator {
         &self,
         headers: &HeaderMap,
         client_id: &str,
-        key: &RsaPrivateKey,
+        key: &OaepPrivateDecryptingKey,
     ) -> Result<()> {
         let Some(header) = headers.get("x-cf-signature") else {
             return Err(Error::new(
@@ -288,10 +289,14 @@ impl Authenticator {
         let sealed = base64::engine::general_purpose::STANDARD
             .decode(text)
             .map_err(|_| garbage())?;
+        if sealed.len() != key.key_size_bytes() {
+            return Err(garbage());
+        }
+        let mut out = vec![0u8; key.min_output_size()];
         let plain = key
-            .decrypt(Oaep::new::<sha1::Sha1>(), &sealed)
+            .decrypt(&OAEP_SHA1_MGF1SHA1, &sealed, &mut out, None)
             .map_err(|_| garbage())?;
-        let plain = String::from_utf8(plain).map_err(|_| garbage())?;
+        let plain = std::str::from_utf8(plain).map_err(|_| garbage())?;
         let (signed_id, time) = plain.split_once('.').ok_or_else(garbage)?;
         if signed_id != client_id {
             return Err(garbage());
@@ -371,7 +376,12 @@ impl Authenticator {
                             Error::internal(anyhow::anyhow!("signature factor without a key"))
                         })?;
                         let der = self.key.open(sealed).map_err(Error::internal)?;
-                        let key = RsaPrivateKey::from_pkcs8_der(&der).map_err(Error::internal)?;
+                        let key = PrivateDecryptingKey::from_pkcs8(&der).map_err(|e| {
+                            Error::internal(anyhow::anyhow!("the signature key: {e}"))
+                        })?;
+                        let key = OaepPrivateDecryptingKey::new(key).map_err(|e| {
+                            Error::internal(anyhow::anyhow!("the signature key: {e}"))
+                        })?;
                         Factor::Signature(Arc::new(key))
                     }
                     _ => Factor::None,

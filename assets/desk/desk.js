@@ -163,6 +163,21 @@ async function connect(offerPath) {
   await peer.setRemoteDescription({ type: "answer", sdp: res.data.sdp });
 }
 
+// How the Aadhaar file compares with the customer the merchant named.
+const MATCH_WORDS = {
+  match: "matches the customer's",
+  mismatch: "does NOT match the customer's",
+  not_available: "not available to compare",
+};
+
+function ekycChecks(view) {
+  const c = view.aadhaar_checks || {};
+  return {
+    mobile: MATCH_WORDS[c.mobile] || MATCH_WORDS.not_available,
+    name: MATCH_WORDS[c.name] || MATCH_WORDS.not_available,
+  };
+}
+
 function details(view) {
   const box = $("customer");
   box.replaceChildren();
@@ -181,8 +196,13 @@ function details(view) {
   row("Gender", a.gender);
   row("Address", a.address ? Object.values(a.address).filter(Boolean).join(", ") : a.care_of);
   row("Aadhaar", a.aadhaar_last4 ? `XXXX XXXX ${a.aadhaar_last4}` : view.aadhaar && view.aadhaar.source);
+  if (a.aadhaar_last4) {
+    const checks = ekycChecks(view);
+    row("Mobile on Aadhaar", checks.mobile);
+    row("Name on Aadhaar", checks.name);
+  }
   const gps = view.location || {};
-  row("Location", gps.latitude !== undefined ? `${gps.latitude}, ${gps.longitude} (±${gps.accuracy_m || "?"} m)` : "");
+  row("Location", gps.latitude !== undefined ? `${gps.latitude}, ${gps.longitude} (${gps.accuracy_m ? `±${gps.accuracy_m} m` : "accuracy not given"})` : "");
   row("IP address", view.ip && view.ip.ip);
   row("Server time", new Date(view.server_time).toLocaleString("en-IN", { timeZone: "Asia/Kolkata" }) + " IST");
   row("Consent", view.consent && view.consent.time);
@@ -364,6 +384,10 @@ async function showCase(id) {
   };
   const a = (view.aadhaar && view.aadhaar.details) || {};
   add("p", `Customer: ${a.name || (view.user && view.user.name) || "?"}; Aadhaar ${a.aadhaar_last4 ? "XXXX XXXX " + a.aadhaar_last4 : "(from the merchant)"}`);
+  if (a.aadhaar_last4) {
+    const checks = ekycChecks(view);
+    add("p", `Mobile on Aadhaar: ${checks.mobile}. Name on Aadhaar: ${checks.name}.`);
+  }
   if (view.location && view.location.latitude !== undefined) add("p", `Location: ${view.location.latitude}, ${view.location.longitude}`);
   if (view.ip) add("p", `IP address: ${view.ip.ip}`);
   if (view.consent) add("p", `Consent given ${view.consent.time} from ${view.consent.ip}`);

@@ -1106,3 +1106,58 @@ async fn an_upload_to_a_made_up_link_is_refused_before_its_body_is_read() {
     let text = String::from_utf8_lossy(&answer[..n]);
     assert!(text.starts_with("HTTP/1.1 404"), "{text}");
 }
+
+/// An e-KYC file is tied to its customer: the mobile number its `Poi/@m` was made from
+/// (hashed by the test's own script, with sha256sum) and the name are compared with the
+/// user the merchant created. A mismatch is shown to the agent, not a failure.
+#[tokio::test]
+async fn an_ekyc_file_is_compared_with_its_customer() {
+    let signer = Signer::new();
+    let cert = signer.cert.clone();
+    let app = spawn_app_with(move |config| config.journey.uidai_certificate = cert).await;
+    for (id, mobile, name, last4, want_mobile, want_name) in [
+        (
+            "tie-same",
+            "9876543210",
+            "Asha Rao",
+            "4327",
+            "match",
+            "match",
+        ),
+        (
+            "tie-other",
+            "9123456780",
+            "asha  RAO.",
+            "4320",
+            "mismatch",
+            "match",
+        ),
+        (
+            "tie-name",
+            "9876543210",
+            "Meera Iyer",
+            "4321",
+            "match",
+            "mismatch",
+        ),
+    ] {
+        let c = customer(&app, id, json!({})).await;
+        c.consent().await;
+        let file = signer.zip(&["--mobile", mobile, "--name", name, "--last4", last4]);
+        let reply = upload(&c, file, Some("1234")).await.ok();
+        assert_eq!(
+            reply["outcome"], "AADHAAR_VERIFICATION_SUCCESS",
+            "{id}: {reply}"
+        );
+        let journey = journey_of(&app, id).await;
+        let evidence = journey["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["step"] == "aadhaar" && s["outcome"] == "AADHAAR_VERIFICATION_SUCCESS")
+            .map(|s| s["evidence"].clone())
+            .expect("the Aadhaar step's evidence");
+        assert_eq!(evidence["mobile"], want_mobile, "{id}: {evidence}");
+        assert_eq!(evidence["name"], want_name, "{id}: {evidence}");
+    }
+}

@@ -272,3 +272,66 @@ pub(super) fn match_aadhaar(b: &[u8], start: usize) -> Option<(usize, usize)> {
     }
     Some((g3 + 4, g3))
 }
+
+/// How a detail of the e-KYC file compares with what the merchant told us of the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Match {
+    Match,
+    Mismatch,
+    /// The file or the user record lacks it.
+    NotAvailable,
+}
+
+/// Whether `phone` is the mobile number the file's `Poi/@m` was made from, as UIDAI
+/// hashes it: SHA-256 of mobile + share code, hashed again as hex as many times as the
+/// last digit of the Aadhaar number says (once for 0 and 1).
+pub fn mobile_match(file: &OfflineKyc, phone: &str, share_code: &str) -> Match {
+    let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+    let Some(mobile) = digits
+        .get(digits.len().saturating_sub(10)..)
+        .filter(|m| m.len() == 10)
+    else {
+        return Match::NotAvailable;
+    };
+    let Some(want) = file.mobile_hash.as_deref().map(str::to_ascii_lowercase) else {
+        return Match::NotAvailable;
+    };
+    let rounds = file
+        .aadhaar_last4
+        .chars()
+        .last()
+        .and_then(|c| c.to_digit(10))
+        .unwrap_or(1)
+        .max(1);
+    let mut hash = hex::encode(Sha256::digest(format!("{mobile}{share_code}").as_bytes()));
+    for _ in 1..rounds {
+        hash = hex::encode(Sha256::digest(hash.as_bytes()));
+    }
+    if hash == want {
+        Match::Match
+    } else {
+        Match::Mismatch
+    }
+}
+
+/// Whether the file's name is the user's, letters compared without case, punctuation or
+/// extra spaces ("Asha  Rao." is "asha rao").
+pub fn name_match(file: &OfflineKyc, user_name: Option<&str>) -> Match {
+    let plain = |s: &str| {
+        s.chars()
+            .filter(|c| c.is_alphanumeric() || c.is_whitespace())
+            .collect::<String>()
+            .split_whitespace()
+            .map(str::to_lowercase)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let on_file = plain(&file.name);
+    match user_name.map(plain).filter(|n| !n.is_empty()) {
+        _ if on_file.is_empty() => Match::NotAvailable,
+        None => Match::NotAvailable,
+        Some(name) if name == on_file => Match::Match,
+        Some(_) => Match::Mismatch,
+    }
+}

@@ -207,7 +207,7 @@ mod tests;
 
 use archive::read_zip_xml;
 use identity::{extract, parse_xml};
-pub use identity::{redact_aadhaar_numbers, Address, OfflineKyc};
+pub use identity::{mobile_match, name_match, redact_aadhaar_numbers, Address, Match, OfflineKyc};
 use signature::verify_signature;
 
 /// Verifies an uploaded offline e-KYC ZIP and extracts its data.

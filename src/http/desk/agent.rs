@@ -85,6 +85,10 @@ pub(super) async fn case_view(
         .store
         .user_by_ref(request.merchant_id, request.user_ref)
         .await?;
+    // The e-KYC file against the user: mobile and name (match, mismatch, not_available).
+    let ekyc = evidence_of("aadhaar", "AADHAAR_VERIFICATION_SUCCESS");
+    let checked = |key: &str| ekyc.get(key).cloned().unwrap_or(json!("not_available"));
+    let aadhaar_checks = json!({ "mobile": checked("mobile"), "name": checked("name") });
     let mut view = json!({
         "reference_id": request.id,
         "verification_id": request.verification_id,
@@ -93,6 +97,7 @@ pub(super) async fn case_view(
         "user": user.map(|u| json!({ "name": u.name, "phone": u.phone, "email": u.email })),
         "aadhaar": aadhaar,
         "aadhaar_photo": photo,
+        "aadhaar_checks": aadhaar_checks,
         "location": evidence_of("location", "USER_LOCATION_VERIFICATION_SUCCESS"),
         "ip": evidence_of("ip", "USER_IP_VERIFICATION_SUCCESSFUL"),
         "consent": consent,

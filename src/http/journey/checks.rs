@@ -245,12 +245,26 @@ pub async fn aadhaar(
         Ok(kyc) => {
             let details =
                 serde_json::to_value(&kyc).map_err(|e| Error::internal(anyhow::anyhow!(e)))?;
+            // Tie the file to this customer: the mobile it was made for, and the name. A
+            // mismatch does not fail the step (numbers change, names are spelt
+            // differently); the agent and the auditor see it and judge.
+            let user = state
+                .store
+                .user_by_ref(opened.request.merchant_id, opened.request.user_ref)
+                .await?;
+            let mobile = match &user {
+                Some(u) => aadhaar::mobile_match(&kyc, &u.phone, share_code),
+                None => aadhaar::Match::NotAvailable,
+            };
+            let name = aadhaar::name_match(&kyc, user.as_ref().and_then(|u| u.name.as_deref()));
             let evidence = json!({
                 "file_sha256": file_sha256,
                 "reference_id": kyc.reference_id,
                 "aadhaar_last4": kyc.aadhaar_last4,
                 "generated_at": kyc.generated_at.to_rfc3339(),
                 "signature": "valid",
+                "mobile": mobile,
+                "name": name,
             });
             let photo = (!kyc.photo_jpeg.is_empty())
                 .then(|| base64::engine::general_purpose::STANDARD.encode(&kyc.photo_jpeg));
