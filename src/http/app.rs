@@ -161,6 +161,7 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         // Personal data lives here: only this service's user may read it.
         crate::files::private_umask();
+        crate::http::serve::return_large_allocations();
         crate::files::private_dir(&config.data_dir).map_err(|e| {
             anyhow::anyhow!("creating data directory {}: {e}", config.data_dir.display())
         })?;
