@@ -11,7 +11,7 @@
 
 use crate::config::MediaSettings;
 use crate::media::Recording;
-use anyhow::{anyhow, bail, Context};
+use anyhow::{anyhow, Context};
 use futures::StreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
@@ -60,32 +60,21 @@ impl RecordingStore {
         let mut builder = AmazonS3Builder::from_env()
             .with_bucket_name(&bucket)
             .with_region(&media.recordings_s3_region);
+        // `recordings_location` has checked the endpoint (an http or https URL) and that
+        // the access key and the secret key come together.
         let endpoint = media.recordings_s3_endpoint.trim_end_matches('/');
         if !endpoint.is_empty() {
-            let parsed = url::Url::parse(endpoint)
-                .with_context(|| format!("recordings_s3_endpoint {endpoint:?} is not a URL"))?;
-            anyhow::ensure!(
-                matches!(parsed.scheme(), "http" | "https"),
-                "recordings_s3_endpoint must be an http:// or https:// URL"
-            );
             // A plain-http endpoint is allowed because the operator configured one.
             builder = builder
                 .with_endpoint(endpoint)
-                .with_allow_http(parsed.scheme() == "http")
+                .with_allow_http(endpoint.starts_with("http://"))
                 // MinIO, moto and most S3-compatible servers address buckets by path.
                 .with_virtual_hosted_style_request(false);
         }
-        match (
-            media.recordings_s3_access_key.is_empty(),
-            media.recordings_s3_secret_key.is_empty(),
-        ) {
-            (true, true) => {}
-            (false, false) => {
-                builder = builder
-                    .with_access_key_id(&media.recordings_s3_access_key)
-                    .with_secret_access_key(&media.recordings_s3_secret_key);
-            }
-            _ => bail!("recordings_s3_access_key and recordings_s3_secret_key go together"),
+        if !media.recordings_s3_access_key.is_empty() {
+            builder = builder
+                .with_access_key_id(&media.recordings_s3_access_key)
+                .with_secret_access_key(&media.recordings_s3_secret_key);
         }
         let store = builder.build().context("configuring the S3 client")?;
         Ok(RecordingStore::S3(Arc::new(S3Store {
