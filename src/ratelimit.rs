@@ -91,23 +91,33 @@ pub fn too_many(limit: u32, retry_after: u64) -> Error {
     err
 }
 
-/// Counts calls of one process, per merchant, for the current window.
-#[derive(Debug, Default)]
-struct Windows {
+/// Counts calls of one process, per key (a merchant, a client address), for the current
+/// window.
+#[derive(Debug)]
+struct Windows<K> {
     /// The latest window seen; entries of older windows are dropped when it moves on.
     current: i64,
-    /// merchant id -> (window start, calls in that window).
-    counts: HashMap<i64, (i64, u32)>,
+    /// key -> (window start, calls in that window).
+    counts: HashMap<K, (i64, u32)>,
 }
 
-impl Windows {
-    /// Counts one call and returns the calls of the merchant's window including it.
-    fn count(&mut self, merchant_id: i64, window: i64) -> u32 {
+impl<K> Default for Windows<K> {
+    fn default() -> Self {
+        Windows {
+            current: 0,
+            counts: HashMap::new(),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq> Windows<K> {
+    /// Counts one call and returns the calls of the key's window including it.
+    fn count(&mut self, key: K, window: i64) -> u32 {
         if window > self.current {
             self.current = window;
             self.counts.retain(|_, (start, _)| *start >= window);
         }
-        let entry = self.counts.entry(merchant_id).or_insert((window, 0));
+        let entry = self.counts.entry(key).or_insert((window, 0));
         if window > entry.0 {
             *entry = (window, 0);
         }
@@ -120,7 +130,7 @@ impl Windows {
 
 enum Counter {
     /// This process's own count (SQLite: one process per database file).
-    Memory(Mutex<Windows>),
+    Memory(Mutex<Windows<i64>>),
     /// `rate_counters`, shared by every process on the database.
     Database {
         /// The latest window this process pruned at (`i64::MIN` before the first).
@@ -208,7 +218,7 @@ impl RateLimiter {
 /// time, and attempts per client address per minute.
 pub struct SignIns {
     pub hashing: tokio::sync::Semaphore,
-    per_address: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, (i64, u32)>>,
+    per_address: Mutex<Windows<std::net::IpAddr>>,
 }
 
 impl Default for SignIns {
@@ -223,23 +233,13 @@ impl Default for SignIns {
 
 impl SignIns {
     /// Counts an attempt from `ip` at `now_ms`; over `limit` in this minute, the seconds
-    /// until the next one. The table holds at most 10,000 addresses: past that, those of
-    /// earlier minutes are forgotten.
+    /// until the next one.
     pub fn count(&self, ip: std::net::IpAddr, limit: u32, now_ms: i64) -> Result<(), u64> {
-        let minute = now_ms.div_euclid(WINDOW_MS);
-        let mut counts = self
+        let mut windows = self
             .per_address
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if counts.len() >= 10_000 {
-            counts.retain(|_, (m, _)| *m == minute);
-        }
-        let entry = counts.entry(ip).or_insert((minute, 0));
-        if entry.0 != minute {
-            *entry = (minute, 0);
-        }
-        entry.1 = entry.1.saturating_add(1);
-        if entry.1 > limit {
+        if windows.count(ip, window_start(now_ms)) > limit {
             return Err(retry_after(now_ms));
         }
         Ok(())
