@@ -57,19 +57,17 @@ pub async fn assign(state: &AppState, now: i64) -> Result<usize> {
         .map(|(id, _)| id)
         .collect();
     let wrap_up_since = now - state.config.calls.wrap_up_seconds as i64 * 1000;
-    let mut free: Vec<i64> = state
-        .store
-        .free_agents(now, stale, wrap_up_since)
-        .await?
-        .into_iter()
-        .filter(|id| on_duty.contains(id))
-        .collect();
     // An agent in wrap-up takes no other customer, but their own case's customer, back
     // after a drop, returns to them: the decision still to be made is about that case.
-    let mut wrapping: Vec<(i64, i64)> = state
+    let wraps = state.store.wrap_ups(wrap_up_since).await?;
+    let mut free: Vec<i64> = state
         .store
-        .wrap_ups(wrap_up_since)
+        .free_agents(now, stale)
         .await?
+        .into_iter()
+        .filter(|id| on_duty.contains(id) && !wraps.iter().any(|(agent, _)| agent == id))
+        .collect();
+    let mut wrapping: Vec<(i64, i64)> = wraps
         .into_iter()
         .filter(|(agent, _)| on_duty.contains(agent))
         .collect();

@@ -83,7 +83,7 @@ pub async fn sweep(state: &AppState, now: i64) -> Result<CallSweep> {
             done.dropped += 1;
         }
     }
-    // An agent in wrap-up gets no new customer (see `free_agents`); past the limit the
+    // An agent in wrap-up gets no new customer (see `assign`); past the limit the
     // agent is free again and the undecided case is left, once, in the staff audit.
     let wrap_up = c.wrap_up_seconds as i64 * 1000;
     for call in state.store.expired_wrap_ups(now - wrap_up).await? {

@@ -90,6 +90,11 @@ fn call_from_row(r: &sqlx::any::AnyRow) -> Result<Call, sqlx::Error> {
     })
 }
 
+/// A call `c` still waiting for its agent's decision: it ended or dropped, nobody has
+/// decided it, and its request has had no call since.
+const UNDECIDED: &str = "c.state IN ('ended', 'dropped') AND c.decision IS NULL AND NOT EXISTS \
+     (SELECT 1 FROM calls later WHERE later.request_id = c.request_id AND later.id > c.id)";
+
 impl Store {
     /// Gives a waiting customer to an agent: AGENT_ASSIGNED_TO_USER, the queue row taken
     /// and the call created, in one transaction. `Lost` when the customer left the queue
@@ -258,9 +263,7 @@ impl Store {
     /// call whose customer has since been given another call waits for nothing.
     pub async fn undecided_call_for_agent(&self, agent_id: i64) -> Result<Option<Call>> {
         let sql = format!(
-            "SELECT {CALL_COLUMNS} FROM calls c WHERE agent_id = $1 AND state IN ('ended', 'dropped') \
-             AND decision IS NULL AND NOT EXISTS \
-             (SELECT 1 FROM calls later WHERE later.request_id = c.request_id AND later.id > c.id) \
+            "SELECT {CALL_COLUMNS} FROM calls c WHERE agent_id = $1 AND {UNDECIDED} \
              ORDER BY id DESC LIMIT 1"
         );
         Ok(self.fetch_calls(&sql, agent_id).await?.pop())
@@ -269,14 +272,9 @@ impl Store {
     /// Agents in wrap-up and the request each is wrapping up: their latest undecided
     /// call of that request ended (or dropped) after `since`.
     pub async fn wrap_ups(&self, since: i64) -> Result<Vec<(i64, i64)>> {
-        let rows = sqlx::query(
-            "SELECT agent_id, request_id FROM calls c WHERE state IN ('ended', 'dropped') \
-             AND decision IS NULL AND ended_at > $1 AND NOT EXISTS \
-             (SELECT 1 FROM calls later WHERE later.request_id = c.request_id AND later.id > c.id)",
-        )
-        .bind(since)
-        .fetch_all(&self.read)
-        .await?;
+        let sql =
+            format!("SELECT agent_id, request_id FROM calls c WHERE {UNDECIDED} AND ended_at > $1");
+        let rows = sqlx::query(&sql).bind(since).fetch_all(&self.read).await?;
         rows.iter()
             .map(|r| Ok((r.try_get("agent_id")?, r.try_get("request_id")?)))
             .collect()
@@ -286,9 +284,7 @@ impl Store {
     /// not record yet (each is recorded once, as `wrap_up_expired`).
     pub async fn expired_wrap_ups(&self, before: i64) -> Result<Vec<Call>> {
         let sql = format!(
-            "SELECT {CALL_COLUMNS} FROM calls c WHERE state IN ('ended', 'dropped') \
-             AND decision IS NULL AND ended_at <= $1 AND NOT EXISTS \
-             (SELECT 1 FROM calls later WHERE later.request_id = c.request_id AND later.id > c.id) \
+            "SELECT {CALL_COLUMNS} FROM calls c WHERE {UNDECIDED} AND ended_at <= $1 \
              AND NOT EXISTS (SELECT 1 FROM staff_audit a WHERE a.action = 'wrap_up_expired' \
              AND a.target = CAST(c.id AS TEXT))"
         );
@@ -354,24 +350,13 @@ impl Store {
     }
 
     /// Online agents without a live call, ready to take one.
-    /// Online agents with no live call and no call in wrap-up: a call of theirs that
-    /// ended after `wrap_up_since`, is still the latest of its request, and is undecided.
-    pub async fn free_agents(
-        &self,
-        now: i64,
-        stale_after_ms: i64,
-        wrap_up_since: i64,
-    ) -> Result<Vec<i64>> {
+    /// Online agents with no live call (those in wrap-up are the caller's to leave out:
+    /// see [`Store::wrap_ups`]).
+    pub async fn free_agents(&self, now: i64, stale_after_ms: i64) -> Result<Vec<i64>> {
         let online = self.online_agents(now, stale_after_ms).await?;
-        let busy = sqlx::query(
-            "SELECT agent_id FROM calls WHERE state IN ('invited', 'active') \
-             UNION SELECT agent_id FROM calls c WHERE state IN ('ended', 'dropped') \
-             AND decision IS NULL AND ended_at > $1 AND NOT EXISTS \
-             (SELECT 1 FROM calls later WHERE later.request_id = c.request_id AND later.id > c.id)",
-        )
-        .bind(wrap_up_since)
-        .fetch_all(&self.read)
-        .await?;
+        let busy = sqlx::query("SELECT agent_id FROM calls WHERE state IN ('invited', 'active')")
+            .fetch_all(&self.read)
+            .await?;
         let busy: Vec<i64> = busy
             .iter()
             .map(|r| r.try_get("agent_id"))
