@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use rand::RngCore;
 use serde_json::json;
+use std::net::IpAddr;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -97,9 +98,9 @@ fn too_many_logins(retry_after: u64) -> Error {
     .with_retry_after(retry_after)
 }
 
-/// Counts a login attempt from the caller's address before anything else is read, and
-/// refuses it over `staff_login_attempts_per_minute` from one address (per process).
-pub struct LoginAttempt;
+/// The caller's address, with the attempt counted against it before anything else is
+/// read: over `staff_login_attempts_per_minute` from one address (per process), refused.
+pub struct LoginAttempt(IpAddr);
 
 impl FromRequestParts<AppState> for LoginAttempt {
     type Rejection = Error;
@@ -110,14 +111,13 @@ impl FromRequestParts<AppState> for LoginAttempt {
             Err(never) => match never {},
         };
         let limit = state.config.staff_login_attempts_per_minute;
-        if limit == 0 {
-            return Ok(LoginAttempt);
+        if limit > 0 {
+            state
+                .sign_ins
+                .count(ip, limit, now_ms())
+                .map_err(too_many_logins)?;
         }
-        match state.sign_ins.count(ip, limit, now_ms()) {
-            Ok(()) => {}
-            Err(retry_after) => return Err(too_many_logins(retry_after)),
-        }
-        Ok(LoginAttempt)
+        Ok(LoginAttempt(ip))
     }
 }
 
@@ -158,8 +158,7 @@ fn session_cookie(state: &AppState, value: &str, max_age_seconds: u64) -> Result
 
 pub(super) async fn login(
     State(state): State<AppState>,
-    ClientAddr(ip): ClientAddr,
-    _counted: LoginAttempt,
+    LoginAttempt(ip): LoginAttempt,
     body: JsonBody,
 ) -> Result<Response> {
     let username = body
