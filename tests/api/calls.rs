@@ -313,11 +313,6 @@ fn unsigned(mut status: Value) -> Value {
     status
 }
 
-async fn pool(app: &TestApp) -> sqlx::AnyPool {
-    sqlx::any::install_default_drivers();
-    sqlx::AnyPool::connect(&app.database_url).await.unwrap()
-}
-
 // ---- 1. assignment and invitation ----
 
 #[tokio::test]
@@ -1191,7 +1186,7 @@ async fn calls_recording_links_are_signed_expire_and_serve_ranges() {
     c.call(Method::POST, "call/end", None).await.ok();
 
     // The row holds the reference; the call has no file (whatever the relay made).
-    let db = pool(&app).await;
+    let db = app.pool().await;
     sqlx::query("UPDATE requests SET recording_link = $1 WHERE verification_id = 'rec'")
         .bind(format!("call:{call}"))
         .execute(&db)
@@ -1351,8 +1346,7 @@ async fn a_wrap_up_that_runs_out_frees_the_agent_and_is_audited_once() {
     assert_eq!(app.status("slow_f").await["sub_status"], "USER_QUEUED");
 
     // The call ended longer ago than the wrap-up allows (900 s by default).
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&app.database_url).await.unwrap();
+    let pool = app.pool().await;
     sqlx::query("UPDATE calls SET ended_at = ended_at - 1000000 WHERE id = $1")
         .bind(call_e)
         .execute(&pool)

@@ -167,17 +167,8 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    fn start(dir: &Path, database_url: &str, n: usize) -> Server {
-        Server::start_with(dir, database_url, n, &[])
-    }
-
-    /// A server with more environment variables than `vkyc_command` sets.
-    pub(crate) fn start_with(
-        dir: &Path,
-        database_url: &str,
-        n: usize,
-        env: &[(&str, &str)],
-    ) -> Server {
+    /// A server with `env` added to what `vkyc_command` sets.
+    fn start_with(dir: &Path, database_url: &str, n: usize, env: &[(&str, &str)]) -> Server {
         let log = dir.join(format!("serve-{n}.log"));
         let mut command = vkyc_command(dir, database_url);
         for (name, value) in env {
@@ -259,14 +250,32 @@ impl Drop for Server {
 
 /// Starts a server off the async threads (reading its output blocks).
 async fn start_server(dir: &Path, database_url: &str, n: usize) -> Server {
-    let (dir, url) = (dir.to_path_buf(), database_url.to_string());
-    tokio::task::spawn_blocking(move || Server::start(&dir, &url, n))
-        .await
-        .unwrap()
+    start_server_with(dir, database_url, n, &[]).await
 }
 
+/// The same, with more environment variables than `vkyc_command` sets.
+pub(crate) async fn start_server_with(
+    dir: &Path,
+    database_url: &str,
+    n: usize,
+    env: &[(&str, &str)],
+) -> Server {
+    let (dir, url) = (dir.to_path_buf(), database_url.to_string());
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Server::start_with(&dir, &url, n, &env)
+    })
+    .await
+    .unwrap()
+}
+
+/// The merchant API of a spawned server, as its bootstrap merchant.
 #[derive(Clone)]
-struct Api {
+pub(crate) struct Api {
     client: reqwest::Client,
     base: String,
     client_id: String,
@@ -274,8 +283,23 @@ struct Api {
 }
 
 impl Api {
+    /// The bootstrap merchant's API on `server` (first start of a fresh database).
+    pub(crate) fn of(server: &Server) -> Api {
+        let (client_id, secret) = server.bootstrap.clone().expect("bootstrap credentials");
+        Api {
+            client: reqwest::Client::builder()
+                .no_proxy()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .unwrap(),
+            base: server.base.clone(),
+            client_id,
+            secret,
+        }
+    }
+
     /// A call; `Err` when no answer came (the server died under it).
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: Method,
         path: &str,
@@ -299,7 +323,7 @@ impl Api {
         ))
     }
 
-    async fn ok(&self, method: Method, path: &str, body: Option<Value>) -> Value {
+    pub(crate) async fn ok(&self, method: Method, path: &str, body: Option<Value>) -> Value {
         let (status, body) = self.call(method, path, body).await.expect("an answer");
         assert_eq!(status, 200, "{path}: {body}");
         body

@@ -240,8 +240,7 @@ async fn desk_cli_creates_staff_who_log_in_see_me_and_log_out() {
     let rows = app.store.staff_audit(Some(staff.id), 10).await.unwrap();
     assert!(rows.iter().all(|r| r.at > 0 && r.at <= now_ms()));
     // The audit log is append-only, in the database itself.
-    sqlx::any::install_default_drivers();
-    let db = sqlx::AnyPool::connect(&app.database_url).await.unwrap();
+    let db = app.pool().await;
     for sql in [
         "UPDATE staff_audit SET action = 'x'",
         "DELETE FROM staff_audit",

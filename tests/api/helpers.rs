@@ -128,6 +128,13 @@ impl Reply {
 }
 
 impl TestApp {
+    /// A connection pool of the test's own on the app's database, for moving time or
+    /// reading what the API does not show.
+    pub async fn pool(&self) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        sqlx::AnyPool::connect(&self.database_url).await.unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}/verification{path}", self.base)
     }

@@ -366,7 +366,7 @@ async fn unknown_expired_and_tampered_links_get_clear_answers() {
 
     // Expire the link (as time would) and look again.
     let expired = customer(&app, "j-expired", json!({})).await;
-    let pool = sqlx::AnyPool::connect(&app.database_url).await.unwrap();
+    let pool = app.pool().await;
     sqlx::query("UPDATE requests SET link_expires_at = 1 WHERE verification_id = 'j-expired'")
         .execute(&pool)
         .await

@@ -118,11 +118,6 @@ async fn upload(c: &Customer<'_>, body: Vec<u8>, share_code: Option<&str>) -> Re
     send(req).await
 }
 
-async fn pool(app: &TestApp) -> sqlx::AnyPool {
-    sqlx::any::install_default_drivers();
-    sqlx::AnyPool::connect(&app.database_url).await.unwrap()
-}
-
 async fn reference_id(app: &TestApp, id: &str) -> i64 {
     app.status(id).await["reference_id"].as_i64().unwrap()
 }
@@ -363,7 +358,7 @@ async fn an_aadhaar_step_left_open_too_long_expires_and_reopens() {
         config.journey.aadhaar_session_minutes = 15;
     })
     .await;
-    let pool = pool(&app).await;
+    let pool = app.pool().await;
     let age = "UPDATE journey_steps SET started_at = started_at - 3600000 \
                WHERE step = 'aadhaar' AND ended_at IS NULL";
     let c = customer(&app, "fa-session", json!({})).await;
@@ -734,7 +729,7 @@ async fn customers_book_reschedule_cancel_miss_and_come_for_slots() {
         config.journey.slot_grace_minutes = 0;
     })
     .await;
-    let pool = pool(&app).await;
+    let pool = app.pool().await;
     let agent = agent(&app, "agent.slots").await;
     let a = customer(&app, "fa-slot-a", with_aadhaar()).await;
     let b = customer(&app, "fa-slot-b", with_aadhaar()).await;
@@ -1019,7 +1014,7 @@ async fn failed_aadhaar_uploads_are_bounded_per_window() {
     let signer = Signer::new();
     let cert = signer.cert.clone();
     let app = spawn_app_with(move |config| config.journey.uidai_certificate = cert).await;
-    let pool = pool(&app).await;
+    let pool = app.pool().await;
     let c = customer(&app, "fa-guess", json!({})).await;
     c.consent().await;
     let good = asha_zip(&signer, &[]);
@@ -1068,7 +1063,7 @@ async fn the_aadhaar_session_runs_from_consent_even_without_a_state_call() {
         config.journey.aadhaar_session_minutes = 15;
     })
     .await;
-    let pool = pool(&app).await;
+    let pool = app.pool().await;
     let c = customer(&app, "fa-skip", json!({})).await;
     c.consent().await;
     sqlx::query(

@@ -162,8 +162,7 @@ async fn call_and_end(app: &TestApp, id: &str) -> i64 {
 }
 
 async fn recording_path(app: &TestApp, call: i64) -> String {
-    sqlx::any::install_default_drivers();
-    let db = sqlx::AnyPool::connect(&app.database_url).await.unwrap();
+    let db = app.pool().await;
     let row: (Option<String>,) = sqlx::query_as("SELECT recording_path FROM calls WHERE id = $1")
         .bind(call)
         .fetch_one(&db)
@@ -174,7 +173,7 @@ async fn recording_path(app: &TestApp, call: i64) -> String {
 }
 
 async fn set_recording_path(app: &TestApp, call: i64, path: &str) {
-    let db = sqlx::AnyPool::connect(&app.database_url).await.unwrap();
+    let db = app.pool().await;
     sqlx::query("UPDATE calls SET recording_path = $1 WHERE id = $2")
         .bind(path)
         .bind(call)

@@ -415,35 +415,24 @@ async fn the_data_directory_is_private_to_the_service() {
 async fn link_tokens_never_reach_the_logs() {
     let dir = tempfile::tempdir().unwrap();
     let database_url = test_database(dir.path()).await;
-    let dir_path = dir.path().to_path_buf();
-    let server = tokio::task::spawn_blocking(move || {
-        crate::crash::Server::start_with(&dir_path, &database_url, 0, &[("RUST_LOG", "debug")])
-    })
-    .await
-    .unwrap();
-    let (client_id, secret) = server.bootstrap.clone().expect("bootstrap credentials");
-    let client = reqwest::Client::new();
-    let merchant = |path: &str, body: serde_json::Value| {
-        client
-            .post(format!("{}/verification{path}", server.base))
-            .header("x-client-id", &client_id)
-            .header("x-client-secret", &secret)
-            .header("x-api-version", "2024-12-01")
-            .json(&body)
-            .send()
-    };
-    merchant("/user", json!({"user_id": "u", "phone": "9876543210"}))
-        .await
-        .unwrap();
-    let created: serde_json::Value = merchant(
-        "/vkyc",
-        json!({"verification_id": "logged", "user_id": "u"}),
+    let server =
+        crate::crash::start_server_with(dir.path(), &database_url, 0, &[("RUST_LOG", "debug")])
+            .await;
+    let api = crate::crash::Api::of(&server);
+    api.ok(
+        Method::POST,
+        "/user",
+        Some(json!({"user_id": "u", "phone": "9876543210"})),
     )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    .await;
+    let created = api
+        .ok(
+            Method::POST,
+            "/vkyc",
+            Some(json!({"verification_id": "logged", "user_id": "u"})),
+        )
+        .await;
+    let client = reqwest::Client::new();
     let link = created["vkyc_link"].as_str().unwrap().to_string();
     let token = link.rsplit('/').next().unwrap().to_string();
     assert!(token.len() >= 32, "{link}");

@@ -434,11 +434,6 @@ async fn concurrent_creates_each_get_their_own_answer_and_all_are_stored() {
     }
 }
 
-async fn own_pool(app: &TestApp) -> sqlx::AnyPool {
-    sqlx::any::install_default_drivers();
-    sqlx::AnyPool::connect(&app.database_url).await.unwrap()
-}
-
 /// On SQLite a request read once is kept and given again until anything is committed. A
 /// change made by another connection (an operator's SQL, another process) must show at
 /// once, by either key.
@@ -455,7 +450,7 @@ async fn a_change_committed_by_another_connection_shows_in_the_next_read() {
             Value::Null
         );
     }
-    let pool = own_pool(&app).await;
+    let pool = app.pool().await;
     for n in 0..20 {
         sqlx::query("UPDATE requests SET agent_remarks = $1 WHERE verification_id = $2")
             .bind(format!("changed outside {n}"))
@@ -479,7 +474,7 @@ async fn reads_racing_commits_never_go_back_in_time() {
     let app = std::sync::Arc::new(spawn_app().await);
     app.create_user("race_user").await;
     app.create_vkyc("race_1", "race_user").await;
-    let pool = own_pool(&app).await;
+    let pool = app.pool().await;
     let committed = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(-1));
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut readers = vec![];

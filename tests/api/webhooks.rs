@@ -529,41 +529,29 @@ async fn the_environments_proxy_is_never_used_for_webhooks() {
     });
     let dir = tempfile::tempdir().unwrap();
     let database_url = test_database(dir.path()).await;
-    let (dir_path, db, env_proxy) = (
-        dir.path().to_path_buf(),
-        database_url.clone(),
-        proxy_url.clone(),
-    );
-    let server = tokio::task::spawn_blocking(move || {
-        crate::crash::Server::start_with(
-            &dir_path,
-            &db,
-            0,
-            &[
-                ("HTTP_PROXY", &env_proxy),
-                ("HTTPS_PROXY", &env_proxy),
-                ("ALL_PROXY", &env_proxy),
-                ("http_proxy", &env_proxy),
-                ("VKYC_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", "false"),
-            ],
-        )
-    })
-    .await
-    .unwrap();
-    let (client_id, secret) = server.bootstrap.clone().expect("bootstrap credentials");
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let server = crate::crash::start_server_with(
+        dir.path(),
+        &database_url,
+        0,
+        &[
+            ("HTTP_PROXY", &proxy_url),
+            ("HTTPS_PROXY", &proxy_url),
+            ("ALL_PROXY", &proxy_url),
+            ("http_proxy", &proxy_url),
+            ("VKYC_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", "false"),
+        ],
+    )
+    .await;
+    let api = crate::crash::Api::of(&server);
     let call = |path: &str, body: Option<Value>| {
-        let mut req = match &body {
-            Some(_) => client.post(format!("{}/verification{path}", server.base)),
-            None => client.get(format!("{}/verification{path}", server.base)),
-        }
-        .header("x-client-id", &client_id)
-        .header("x-client-secret", &secret)
-        .header("x-api-version", "2024-12-01");
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+        let method = if body.is_some() {
+            Method::POST
+        } else {
+            Method::GET
+        };
+        let api = api.clone();
+        let path = path.to_string();
+        async move { api.call(method, &path, body).await.expect("an answer").1 }
     };
     call(
         "/user",
