@@ -4,7 +4,7 @@
 use crate::auth::{AuthSettings, Authenticator, NewCredential};
 use crate::config::{Config, Environment};
 use crate::error::{Error, ErrorType};
-use crate::http::origin::same_origin;
+use crate::http::origin::{origin_of, same_origin};
 use crate::http::{desk, journey, merchant_api};
 use crate::secrets::{self, MasterKey};
 use crate::state::{AppState, Shared};
@@ -29,6 +29,8 @@ use tower_http::trace::TraceLayer;
 
 /// The whole HTTP surface, as a pure function of the state.
 pub fn router(state: AppState) -> Router {
+    // Worked out once: an unreadable base URL gives none, and every call naming one is refused.
+    let own: std::sync::Arc<str> = origin_of(&state.base_url).unwrap_or_default().into();
     let request_id = HeaderName::from_static("x-request-id");
     let max_body = state.config.max_body_bytes;
     let body_timeout = Duration::from_secs(state.config.body_timeout_seconds);
@@ -36,10 +38,10 @@ pub fn router(state: AppState) -> Router {
         .nest("/verification", merchant_api::router())
         .nest(
             "/desk",
-            desk::router().layer(from_fn_with_state(state.clone(), same_origin)),
+            desk::router().layer(from_fn_with_state(own.clone(), same_origin)),
         )
         .route("/desk/", get(desk::to_desk))
-        .merge(journey::router().layer(from_fn_with_state(state.clone(), same_origin)))
+        .merge(journey::router().layer(from_fn_with_state(own.clone(), same_origin)))
         .route("/recordings/{file}", get(crate::http::recordings::serve))
         .route("/healthz", get(health))
         .fallback(not_found)

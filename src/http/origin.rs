@@ -3,25 +3,26 @@
 //! page elsewhere posting a login form, say) is refused before anything is read.
 
 use crate::error::{Error, ErrorType};
-use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
 
 /// `scheme://host[:port]` of a base URL, lower-cased, as browsers write `Origin`.
-fn origin_of(base_url: &str) -> Option<String> {
+pub fn origin_of(base_url: &str) -> Option<String> {
     let url = url::Url::parse(base_url).ok()?;
     Some(url.origin().ascii_serialization().to_ascii_lowercase())
 }
 
-/// Refuses a call other than GET/HEAD whose `Origin` is present and is not this server's.
-pub async fn same_origin(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// Refuses a call other than GET/HEAD whose `Origin` is present and is not `own` (this
+/// server's origin, worked out once when the router is built).
+pub async fn same_origin(State(own): State<Arc<str>>, req: Request, next: Next) -> Response {
     let reads = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if !reads {
         if let Some(origin) = req.headers().get(header::ORIGIN) {
             let given = origin.to_str().unwrap_or("").trim().to_ascii_lowercase();
-            if Some(given) != origin_of(&state.base_url) {
+            if given != *own {
                 return Error::new(
                     StatusCode::FORBIDDEN,
                     ErrorType::ValidationError,
