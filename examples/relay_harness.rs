@@ -50,6 +50,12 @@ async fn main() -> anyhow::Result<()> {
         udp_bind: env_or("MEDIA_UDP", "127.0.0.1:0").parse()?,
         advertised_ip: env_or("ADVERTISED_IP", "127.0.0.1").parse()?,
         recordings_dir: env_or("RECORDINGS_DIR", "recordings").into(),
+        // UDP only unless MEDIA_TCP is set; the server's default grace.
+        tcp_bind: std::env::var("MEDIA_TCP")
+            .ok()
+            .map(|a| a.parse())
+            .transpose()?,
+        drop_grace: std::time::Duration::from_secs(20),
     })
     .await?;
 

@@ -187,6 +187,20 @@ enabled = true
 udp_bind = "0.0.0.0:3478"
 # The address browsers reach that port at (the server's public or LAN address).
 advertised_ip = "127.0.0.1"
+# The TCP port for browsers on networks that block UDP (ICE-TCP, RFC 4571 framing). It
+# is offered beside the UDP port with a lower priority, so a browser uses it only when
+# UDP fails, with no setting on its side. Empty: the same address and port number as
+# udp_bind; "off": UDP only.
+tcp_bind = ""
+# TURN servers handed to both browsers of every call, for networks where only TLS on
+# 443 gets out (coturn; see docs/calls.md), e.g.
+# ["turn:turn.example.in:3478?transport=udp", "turns:turn.example.in:443?transport=tcp"].
+turn_urls = []
+# The TURN server's shared secret (coturn's static-auth-secret, the TURN REST API): each
+# call's browsers get the username "<expiry>:<call id>" and the password
+# base64(HMAC-SHA1(secret, username)), valid for turn_ttl_seconds.
+turn_shared_secret = ""
+turn_ttl_seconds = 3600
 # Where recordings are written. Empty: <data_dir>/recordings.
 recordings_dir = ""
 # Where finished recordings are kept. Empty: in recordings_dir. Or an S3-compatible
@@ -281,6 +295,14 @@ pub struct MediaSettings {
     pub enabled: bool,
     pub udp_bind: String,
     pub advertised_ip: String,
+    #[serde(default)]
+    pub tcp_bind: String,
+    #[serde(default)]
+    pub turn_urls: Vec<String>,
+    #[serde(default)]
+    pub turn_shared_secret: String,
+    #[serde(default = "default_turn_ttl")]
+    pub turn_ttl_seconds: u64,
     pub recordings_dir: String,
     /// `""` (the directory) or `s3://bucket/prefix`; see [`crate::storage`].
     #[serde(default)]
@@ -293,6 +315,10 @@ pub struct MediaSettings {
     pub recordings_s3_access_key: String,
     #[serde(default)]
     pub recordings_s3_secret_key: String,
+}
+
+fn default_turn_ttl() -> u64 {
+    3600
 }
 
 fn default_max_connections() -> usize {
@@ -436,6 +462,21 @@ impl Config {
             "calls.wrap_up_seconds must be between 10 and 86400"
         );
         self.journey.hours().context("journey working hours")?;
+        self.media.tcp_bind().context("media.tcp_bind")?;
+        for url in &self.media.turn_urls {
+            anyhow::ensure!(
+                ["turn:", "turns:"].iter().any(|p| url.starts_with(p)),
+                "media.turn_urls: {url:?} is not a turn: or turns: URL"
+            );
+        }
+        anyhow::ensure!(
+            self.media.turn_urls.is_empty() || !self.media.turn_shared_secret.is_empty(),
+            "media.turn_urls needs media.turn_shared_secret (coturn's static-auth-secret)"
+        );
+        anyhow::ensure!(
+            (60..=86_400).contains(&self.media.turn_ttl_seconds),
+            "media.turn_ttl_seconds must be between 60 and 86400"
+        );
         if !self.media.recordings_store.is_empty() {
             self.media
                 .recordings_location()
@@ -478,6 +519,16 @@ impl JourneyConfig {
 }
 
 impl MediaSettings {
+    /// Where the ICE-TCP port listens: `tcp_bind`, or beside the UDP port by default;
+    /// None when turned off.
+    pub fn tcp_bind(&self) -> anyhow::Result<Option<std::net::SocketAddr>> {
+        match self.tcp_bind.trim() {
+            "off" => Ok(None),
+            "" => Ok(Some(self.udp_bind.parse().context("media.udp_bind")?)),
+            addr => Ok(Some(addr.parse()?)),
+        }
+    }
+
     /// The S3 bucket and prefix of a non-empty `recordings_store`, once the endpoint and
     /// the key pair are checked too. (An empty one means the local directory.)
     pub fn recordings_location(&self) -> anyhow::Result<(String, String)> {

@@ -1,4 +1,6 @@
 // The staff desk: sign in, and for agents an online/offline toggle with heartbeats.
+import { openCall } from "./rtc.js";
+
 const HEARTBEAT_MS = 10_000;
 const $ = (id) => document.getElementById(id);
 
@@ -135,32 +137,72 @@ async function post(path, body = {}) {
 function hangUp() {
   if (peer) peer.close();
   peer = null;
+  $("media-state").textContent = "";
+  $("own-quality").textContent = "";
+  $("customer-quality").textContent = "";
   if (localStream) localStream.getTracks().forEach((t) => t.stop());
   localStream = null;
   $("remote").srcObject = null;
   $("local").srcObject = null;
 }
 
-/** One WebRTC connection to the server's relay: our offer out, its answer in. */
-async function connect(offerPath) {
+/** One WebRTC connection to the server's relay (see rtc.js), with our own quality shown. */
+async function connect(offerPath, iceServers) {
   localStream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
   $("local").srcObject = localStream;
-  peer = new RTCPeerConnection();
-  for (const track of localStream.getTracks()) peer.addTrack(track, localStream);
-  const remote = new MediaStream();
-  $("remote").srcObject = remote;
-  peer.ontrack = (event) => remote.addTrack(event.track);
-  await peer.setLocalDescription(await peer.createOffer());
-  // The relay is ICE-lite and takes no trickled candidates: send them all in the offer.
-  await new Promise((resolve) => {
-    if (peer.iceGatheringState === "complete") return resolve();
-    const done = () => peer.iceGatheringState === "complete" && resolve();
-    peer.addEventListener("icegatheringstatechange", done);
-    setTimeout(resolve, 2000);
+  peer = await openCall({
+    stream: localStream,
+    remote: $("remote"),
+    iceServers,
+    send: async (sdp) => {
+      const res = await post(offerPath, { sdp });
+      if (!res.ok) throw new Error(res.data.message);
+      return res.data.sdp;
+    },
+    onState: (state) => {
+      $("call").dataset.media = state;
+      $("media-state").textContent = MEDIA_WORDS[state];
+    },
+    onQuality: (q) => {
+      $("own-quality").textContent = `Your connection: ${q.upKbps} kbit/s sent, ${q.downKbps} kbit/s received, ` +
+        `${q.rttMs ?? "–"} ms round trip, ${q.lossPct} % lost${q.transport ? ` (${q.transport})` : ""}.`;
+    },
   });
-  const res = await post(offerPath, { sdp: peer.localDescription.sdp });
-  if (!res.ok) throw new Error(res.data.message);
-  await peer.setRemoteDescription({ type: "answer", sdp: res.data.sdp });
+}
+
+const MEDIA_WORDS = {
+  connecting: "Connecting to the call…",
+  connected: "Connected.",
+  reconnecting: "Your connection dropped. Reconnecting…",
+};
+
+/** The customer's connection as the relay sees it, with a warning when too poor to judge. */
+function customerQuality(quality) {
+  const now = quality && quality.customer && quality.customer.now;
+  const box = $("customer-quality");
+  box.classList.toggle("error", Boolean(now && (now.poor || now.state === "reconnecting")));
+  $("call").dataset.customerQuality = now ? (now.state === "connected" && now.poor ? "poor" : now.state) : "";
+  if (!now) {
+    box.textContent = "";
+  } else if (now.state === "reconnecting") {
+    box.textContent = "The customer's connection dropped. Waiting for them to reconnect…";
+  } else if (now.state !== "connected") {
+    box.textContent = "The customer is connecting…";
+  } else {
+    const figures = `${now.video_kbps} kbit/s video at ${now.video_fps} fps, ${now.rtt_ms ?? "–"} ms round trip, ` +
+      `${now.loss_pct ?? 0} % lost${now.transport ? `, over ${now.transport}` : ""}`;
+    box.textContent = now.poor
+      ? `Warning: the customer's video is too poor to judge (${figures}${now.frozen ? ", frozen" : ""}). Ask them to move to a better network before you check their face or PAN.`
+      : `Customer's connection: ${figures}.`;
+  }
+}
+
+/** A call's quality summary as kept with the call, in a line. */
+function qualitySummary(label, s) {
+  if (!s || !s.seconds) return `${label}: no figures.`;
+  return `${label}: video ${s.video_kbps_min}–${s.video_kbps_avg} kbit/s (min–avg), loss ${s.loss_pct_avg ?? 0} % avg / ` +
+    `${s.loss_pct_max ?? 0} % max, round trip ${s.rtt_ms_avg ?? "–"} ms avg, ${s.freezes} freeze(s) (${s.frozen_ms} ms), ` +
+    `${s.reconnections} reconnection(s)${s.transport ? `, over ${s.transport}` : ""}.`;
 }
 
 // How the Aadhaar file compares with the customer the merchant named.
@@ -276,10 +318,12 @@ async function refreshCall() {
     $("call-status").textContent = "In call.";
     $("checks").hidden = false;
     renderChecks(call);
+    customerQuality(call.quality);
     if (!peer || currentCall !== call.id) {
       currentCall = call.id;
       hangUp();
-      connect(`calls/${call.id}/offer`).catch((e) => ($("call-error").textContent = `Could not connect: ${e.message}`));
+      connect(`calls/${call.id}/offer`, call.ice_servers || [])
+        .catch((e) => ($("call-error").textContent = `Could not connect: ${e.message}`));
     }
   } else {
     hangUp();
@@ -411,6 +455,10 @@ async function showCase(id) {
       caps.append(img);
     }
     box.append(caps);
+    const q = view.call.quality || {};
+    const quality = add("p", `${qualitySummary("Customer's connection", q.customer && q.customer.summary)} ` +
+      qualitySummary("Agent's connection", q.agent && q.agent.summary));
+    quality.id = "case-quality";
   }
   if (view.aadhaar_photo) {
     const img = document.createElement("img");

@@ -1,6 +1,7 @@
 // The customer journey: draws the step the server says the customer is at, runs that
 // step's check in the browser, sends the result, and draws the next step. The server
 // decides every outcome; this page only collects what it needs.
+import { openCall } from "./rtc.js";
 
 const key = location.pathname.split("/")[2];
 const api = (path) => `/v/${key}/api/${path}`;
@@ -451,16 +452,26 @@ async function drawCall(state) {
   const remote = el("video", { id: "remote-video", autoplay: true, playsinline: true, "aria-label": t("call_agent_video") });
   const local = el("video", { id: "local-video", autoplay: true, playsinline: true, muted: true, "aria-label": t("call_your_video") });
   const status = el("p", { class: "muted", id: "call-status", role: "status", text: t("call_connecting") });
+  const quality = el("p", { class: "muted", id: "call-quality", "aria-live": "off" });
   const end = el("button", { type: "button", id: "call-end", class: "secondary", text: t("call_end") });
   end.addEventListener("click", () => {
     hangUp();
     after(call_("POST", "call/end").then(() => call_("GET", "state").then((s) => ({ state: s }))), end);
   });
-  screen("call", t("call_active_heading"), el("p", { text: t("call_active_intro") }), remote, local, status, end);
+  screen("call", t("call_active_heading"), el("p", { text: t("call_active_intro") }), remote, local, status, quality, end);
   app.dataset.callState = "active";
+  const shown = (state) => {
+    app.dataset.media = state;
+    status.textContent = t(`call_${state}`);
+  };
+  const showQuality = (q) => {
+    quality.classList.toggle("error", q.poor);
+    quality.textContent = t(q.poor ? "call_quality_poor" : "call_quality_good", {
+      up: q.upKbps, down: q.downKbps, rtt: q.rttMs ?? "–", loss: q.lossPct,
+    });
+  };
   try {
-    await startMedia(remote, local);
-    status.textContent = t("call_connected");
+    await startMedia(call, remote, local, shown, showQuality);
   } catch (error) {
     status.textContent = error.message;
   }
@@ -477,24 +488,18 @@ async function drawCall(state) {
   }, 2000);
 }
 
-async function startMedia(remote, local) {
+async function startMedia(call, remote, local, onState, onQuality) {
   hangUp();
   stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
   local.srcObject = stream;
-  peer = new RTCPeerConnection();
-  for (const track of stream.getTracks()) peer.addTrack(track, stream);
-  const incoming = new MediaStream();
-  remote.srcObject = incoming;
-  peer.ontrack = (event) => incoming.addTrack(event.track);
-  await peer.setLocalDescription(await peer.createOffer());
-  // The relay is ICE-lite and takes no trickled candidates: send them all in the offer.
-  await new Promise((resolve) => {
-    if (peer.iceGatheringState === "complete") return resolve();
-    peer.addEventListener("icegatheringstatechange", () => peer.iceGatheringState === "complete" && resolve());
-    setTimeout(resolve, 2000);
+  peer = await openCall({
+    stream,
+    remote,
+    iceServers: call.ice_servers || [],
+    send: async (sdp) => (await call_("POST", "call/offer", { sdp })).sdp,
+    onState,
+    onQuality,
   });
-  const answer = await call_("POST", "call/offer", { sdp: peer.localDescription.sdp });
-  await peer.setRemoteDescription({ type: "answer", sdp: answer.sdp });
 }
 
 // ---- start ----

@@ -49,6 +49,7 @@ pub async fn sweep(state: &AppState, now: i64) -> Result<CallSweep> {
                         state: "missed",
                         by: "system",
                         recording: None,
+                        quality: None,
                     },
                 }],
             )
@@ -168,6 +169,9 @@ pub async fn end_call(
                     state: call_state,
                     by,
                     recording: stored,
+                    quality: recording
+                        .as_ref()
+                        .and_then(|r| serde_json::to_string(&r.quality).ok()),
                 },
             }],
         )

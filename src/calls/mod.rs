@@ -36,3 +36,33 @@ pub fn not_found() -> Error {
         "there is no such call for you.",
     )
 }
+
+/// The ICE servers one side's browser is given for a call: TURN with credentials minted
+/// for this call and side, or none (the relay's own UDP and TCP candidates suffice).
+pub fn ice_servers(
+    state: &crate::state::AppState,
+    call: &crate::store::Call,
+    side: crate::media::Side,
+) -> serde_json::Value {
+    let subject = format!("vkyc-call-{}-{}", call.id, side.name());
+    crate::media::turn::ice_servers(&state.config.media, &subject, crate::clock::now_ms() / 1000)
+}
+
+/// Both sides' connection quality: live from the relay while the call is on, else
+/// the summary kept with the call (null when there is none).
+pub async fn quality(
+    state: &crate::state::AppState,
+    call: &crate::store::Call,
+) -> serde_json::Value {
+    if call.state == "active" {
+        if let Some(relay) = &state.media {
+            if let Ok(Some(q)) = relay.quality(&call.id.to_string()).await {
+                return serde_json::to_value(q).unwrap_or_default();
+            }
+        }
+    }
+    call.quality
+        .as_deref()
+        .and_then(|q| serde_json::from_str(q).ok())
+        .unwrap_or_default()
+}

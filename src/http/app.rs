@@ -222,7 +222,9 @@ impl Application {
                     .advertised_ip
                     .parse()
                     .map_err(|e| anyhow::anyhow!("media.advertised_ip: {e}"))?,
+                tcp_bind: config.media.tcp_bind()?,
                 recordings_dir,
+                drop_grace: std::time::Duration::from_secs(config.calls.drop_grace_seconds),
             })
             .await?;
             Some(relay)

@@ -2,15 +2,18 @@
 //! turn (drive each side's WebRTC state, forward media to the other side with
 //! continuous RTP times, record what arrives, and notice a side gone silent).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use str0m::media::{KeyframeRequestKind, MediaData, MediaKind, MediaTime, Mid};
+use str0m::net::{Protocol, Transmit};
 use str0m::{Event, IceConnectionState, Output, Rtc};
 use tokio::net::UdpSocket;
 use tokio::sync::broadcast;
 
+use super::quality::Meter;
 use super::recorder::{CallRecorder, Incoming, Kind};
 use super::relay::{Counters, CONNECT_TIMEOUT, PLI_INTERVAL, SILENCE_TIMEOUT};
 use super::{MediaEvent, Side};
@@ -27,6 +30,15 @@ pub(super) struct Peer {
     pub(super) last_pli: Option<Instant>,
     /// RTP time continuity of what we send to this side, per kind.
     pub(super) rebase: [Rebase; 2],
+    /// The browser's DTLS fingerprint line: a later offer with the same one comes
+    /// from the same page (an ICE restart), not from a reload.
+    pub(super) fingerprint: String,
+    /// Since when this side's media has been lost (ICE down or silence); it may come
+    /// back within the grace period, in the same call and recording.
+    pub(super) lost_since: Option<Instant>,
+    /// ICE reports a working path.
+    pub(super) ice_ok: bool,
+    pub(super) meter: Meter,
 }
 
 /// Keeps the RTP time we send on one m-line continuous when the sender
@@ -101,13 +113,20 @@ pub(super) struct Call {
     pub(super) id: String,
     pub(super) recorder: CallRecorder,
     pub(super) peers: [Option<Peer>; 2],
+    /// The quality meter of a side that left, kept for the call's summary and
+    /// carried on if the side joins again.
+    pub(super) left: [Option<Meter>; 2],
 }
 
 /// What the loop's helpers need besides the call they work on.
 pub(super) struct Ctx<'a> {
     pub(super) socket: &'a UdpSocket,
+    /// Open ICE-TCP connections by the browser's address.
+    pub(super) tcp: &'a HashMap<SocketAddr, super::tcp::TcpConn>,
     pub(super) events: &'a broadcast::Sender<MediaEvent>,
     pub(super) stats: &'a Counters,
+    /// How long a lost side may take to come back before it has dropped off.
+    pub(super) grace: Duration,
 }
 
 pub(super) fn call_deadline(call: &Call) -> Instant {
@@ -119,9 +138,19 @@ pub(super) fn call_deadline(call: &Call) -> Instant {
         .unwrap_or_else(|| Instant::now() + Duration::from_secs(1))
 }
 
-pub(super) fn send(ctx: &Ctx, data: &[u8], to: SocketAddr) {
-    // UDP: if the socket buffer is full the packet is lost, as on the wire.
-    if ctx.socket.try_send_to(data, to).is_ok() {
+pub(super) fn send(ctx: &Ctx, t: &Transmit) {
+    let data: &[u8] = &t.contents;
+    // If the socket buffer (or a TCP connection's queue) is full the packet is lost,
+    // as on the wire; retransmission and keyframe requests repair it.
+    let sent = match t.proto {
+        Protocol::Udp => ctx.socket.try_send_to(data, t.destination).is_ok(),
+        Protocol::Tcp if super::tcp::frame_len_ok(data.len()) => ctx
+            .tcp
+            .get(&t.destination)
+            .is_some_and(|conn| conn.tx.try_send(data.to_vec()).is_ok()),
+        _ => false,
+    };
+    if sent {
         ctx.stats.packets_out.fetch_add(1, Relaxed);
         ctx.stats.bytes_out.fetch_add(data.len() as u64, Relaxed);
     }
@@ -167,10 +196,11 @@ pub(super) fn drive_side(ctx: &Ctx, call: &mut Call, side: Side, now: Instant) -
                 me.deadline = t;
                 break;
             }
-            Output::Transmit(t) => send(ctx, &t.contents, t.destination),
+            Output::Transmit(t) => send(ctx, &t),
             Output::Event(ev) => match ev {
                 Event::Connected => {
                     me.connected = true;
+                    me.ice_ok = true;
                     tracing::info!(
                         call_id = call.id,
                         ?side,
@@ -191,10 +221,44 @@ pub(super) fn drive_side(ctx: &Ctx, call: &mut Call, side: Side, now: Instant) -
                         touched = true;
                     }
                 }
+                // A path lost is not yet a drop: the browser restarts ICE, or the
+                // network comes back, within the grace period (see `reap`).
                 Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
-                    me.rtc.disconnect()
+                    me.ice_ok = false;
+                    mark_lost(ctx, &call.id, side, me, now);
+                }
+                Event::IceConnectionStateChange(
+                    IceConnectionState::Connected | IceConnectionState::Completed,
+                ) => {
+                    me.ice_ok = true;
+                    if recover(ctx, &call.id, side, me, now) {
+                        if let Some(o) = other.as_mut() {
+                            o.request_keyframe(now);
+                            touched = true;
+                        }
+                    }
                 }
                 Event::Closed => me.rtc.disconnect(),
+                Event::PeerStats(s) => {
+                    if let Some(rtt) = s.rtt {
+                        me.meter.on_rtt(rtt);
+                    }
+                    if let Some(pair) = &s.selected_candidate_pair {
+                        me.meter.on_transport(pair.protocol == Protocol::Tcp);
+                    }
+                }
+                Event::MediaIngressStats(s) => {
+                    if let Some(loss) = s.loss {
+                        if Some(s.mid) == me.video_mid {
+                            me.meter.on_loss(loss);
+                        }
+                    }
+                }
+                Event::MediaEgressStats(s) => {
+                    if let Some(rtt) = s.rtt {
+                        me.meter.on_rtt(rtt);
+                    }
+                }
                 Event::MediaAdded(m) => match m.kind {
                     MediaKind::Audio if me.audio_mid.is_none() => me.audio_mid = Some(m.mid),
                     MediaKind::Video if me.video_mid.is_none() => me.video_mid = Some(m.mid),
@@ -207,6 +271,7 @@ pub(super) fn drive_side(ctx: &Ctx, call: &mut Call, side: Side, now: Instant) -
                     if kind == Kind::Video && !d.contiguous {
                         me.request_keyframe(now); // loss: recover the picture
                     }
+                    me.meter.on_media(kind == Kind::Video, d.data.len(), now);
                     record(ctx, &mut call.recorder, side, kind, &d);
                     if let Some(o) = other.as_mut() {
                         touched |= forward(ctx, o, kind, &d);
@@ -278,21 +343,80 @@ pub(super) fn forward(ctx: &Ctx, to: &mut Peer, kind: Kind, d: &MediaData) -> bo
     }
 }
 
-/// Drops sides that are gone, reporting Disconnected and flushing the
-/// recording so everything received from them is on disk.
+/// A side's media is lost: told once, so the call's status can wait out the grace.
+fn mark_lost(ctx: &Ctx, call_id: &str, side: Side, p: &mut Peer, now: Instant) {
+    if p.connected && p.lost_since.is_none() {
+        p.lost_since = Some(now);
+        tracing::info!(
+            call_id,
+            ?side,
+            "media lost; waiting for the side to come back"
+        );
+        emit(
+            ctx,
+            MediaEvent::Disconnected {
+                call_id: call_id.to_string(),
+                side,
+            },
+        );
+    }
+}
+
+/// A lost side is back (ICE works and packets arrive again). True if it was lost.
+fn recover(ctx: &Ctx, call_id: &str, side: Side, p: &mut Peer, now: Instant) -> bool {
+    let Some(since) = p.lost_since else {
+        return false;
+    };
+    if !p.ice_ok || now.saturating_duration_since(p.last_rx) > Duration::from_secs(1) {
+        return false;
+    }
+    p.lost_since = None;
+    p.meter.on_reconnected();
+    tracing::info!(
+        call_id,
+        ?side,
+        after_ms = (now - since).as_millis() as u64,
+        "media back"
+    );
+    emit(
+        ctx,
+        MediaEvent::Connected {
+            call_id: call_id.to_string(),
+            side,
+        },
+    );
+    // The picture broke while it was away: start it again at once.
+    p.request_keyframe(now);
+    true
+}
+
+/// Watches each side: silence marks it lost, media again brings it back, and a side
+/// lost for longer than the grace period (or closed, or never connected) is dropped,
+/// with the recording flushed so everything received from it is on disk.
 pub(super) fn reap(ctx: &Ctx, call: &mut Call, now: Instant) {
     for side in [Side::Customer, Side::Agent] {
         let slot = &mut call.peers[side.index()];
-        let Some(p) = slot.as_ref() else { continue };
+        let Some(p) = slot.as_mut() else { continue };
+        if p.connected && now - p.last_rx > SILENCE_TIMEOUT {
+            mark_lost(ctx, &call.id, side, p, now);
+        } else if recover(ctx, &call.id, side, p, now) {
+            if let Some(o) = call.peers[side.other().index()].as_mut() {
+                o.request_keyframe(now);
+            }
+        }
+        let Some(p) = call.peers[side.index()].as_ref() else {
+            continue;
+        };
         let gone = !p.rtc.is_alive()
-            || (p.connected && now - p.last_rx > SILENCE_TIMEOUT)
+            || p.lost_since.is_some_and(|t| now - t > ctx.grace)
             || (!p.connected && now - p.joined > CONNECT_TIMEOUT);
         if !gone {
             continue;
         }
-        let p = slot.take().expect("checked");
+        let p = call.peers[side.index()].take().expect("checked");
         call.recorder.flush();
-        if p.connected {
+        call.left[side.index()] = Some(p.meter);
+        if p.connected && p.lost_since.is_none() {
             emit(
                 ctx,
                 MediaEvent::Disconnected {
@@ -300,7 +424,7 @@ pub(super) fn reap(ctx: &Ctx, call: &mut Call, now: Instant) {
                     side,
                 },
             );
-        } else {
+        } else if !p.connected {
             tracing::info!(call_id = call.id, ?side, "never connected; dropped");
         }
     }

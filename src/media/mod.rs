@@ -2,18 +2,22 @@
 //!
 //! Each browser (customer, agent) holds one WebRTC connection to this server.
 //! [`Relay`] terminates both with str0m (ICE-lite, DTLS-SRTP, one UDP port for
-//! every call), forwards each side's audio and video to the other side, and
+//! every call, and one TCP port for networks without UDP), forwards each side's audio and video to the other side, and
 //! records the call into `<recordings_dir>/<call_id>.webm` from the frames it
 //! receives, with a sidecar `<call_id>.json`.
 
 mod call;
+mod quality;
 mod recorder;
 mod relay;
+mod tcp;
+pub mod turn;
 mod webm;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
+pub use quality::{CallQuality, LinkQuality, QualitySummary, SideQuality};
 pub use relay::Relay;
 
 #[derive(Clone, Debug)]
@@ -22,7 +26,12 @@ pub struct MediaConfig {
     pub udp_bind: SocketAddr,
     /// The address put in our ICE candidate (what browsers send to).
     pub advertised_ip: IpAddr,
+    /// The ICE-TCP port (RFC 4571) for browsers that can't use UDP; None: UDP only.
+    pub tcp_bind: Option<SocketAddr>,
     pub recordings_dir: PathBuf,
+    /// A side whose media is lost may come back (an ICE restart, the network
+    /// returning) within this long, in the same call and recording.
+    pub drop_grace: std::time::Duration,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -43,7 +52,7 @@ impl Side {
         self as usize
     }
 
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Side::Customer => "customer",
             Side::Agent => "agent",
@@ -53,9 +62,10 @@ impl Side {
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub enum MediaEvent {
-    /// ICE and DTLS are up for this side.
+    /// ICE and DTLS are up for this side, or its lost media came back.
     Connected { call_id: String, side: Side },
-    /// ICE disconnected/failed, DTLS closed, no packets for ~5 s, or the call ended.
+    /// Media lost (ICE disconnected, no packets for ~5 s), DTLS closed, or the call
+    /// ended. A lost side may still come back with `Connected` within the grace.
     Disconnected { call_id: String, side: Side },
 }
 
@@ -68,6 +78,8 @@ pub struct Recording {
     pub started_at_ms: i64,
     pub duration_ms: i64,
     pub bytes: u64,
+    /// Both sides' connection quality over the call.
+    pub quality: CallQuality,
 }
 
 /// Counters for benchmarks. Packets and bytes are UDP datagrams on the

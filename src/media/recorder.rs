@@ -330,6 +330,7 @@ impl CallRecorder {
             started_at_ms: self.started_at_ms,
             duration_ms: duration_ms as i64,
             bytes,
+            quality: Default::default(),
         })
     }
 

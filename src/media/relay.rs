@@ -1,7 +1,8 @@
-//! The relay: one tokio task owns the UDP socket and every str0m `Rtc`.
+//! The relay: one tokio task owns the UDP socket, the ICE-TCP connections and
+//! every str0m `Rtc`.
 //!
-//! str0m is sans-IO: we feed it datagrams and time, and poll it for datagrams
-//! to send, timeouts and events. Keeping every `Rtc` in one task means no
+//! str0m is sans-IO: we feed it datagrams (from UDP, or framed on TCP) and time,
+//! and poll it for datagrams to send, timeouts and events. Keeping every `Rtc` in one task means no
 //! locks on the media path; the public `Relay` handle talks to the task over
 //! a channel. Incoming datagrams are matched to their `Rtc` with
 //! `Rtc::accepts` (ICE ufrag for STUN, then the remote address), with a
@@ -16,13 +17,15 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 use serde_json::Value;
 use str0m::change::SdpOffer;
-use str0m::net::{Protocol, Receive};
+use str0m::net::{Protocol, Receive, TcpType};
 use str0m::{Candidate, Input, Output, Rtc};
-use tokio::net::UdpSocket;
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::call::{call_deadline, drive, emit, reap, send, Call, Ctx, Peer, Rebase};
+use super::quality::{CallQuality, Meter, SideQuality};
 use super::recorder::CallRecorder;
+use super::tcp::{TcpConn, TcpIn};
 use super::{MediaConfig, MediaEvent, Recording, RelayStats, Side};
 
 /// A side that sends nothing (not even STUN consent checks, which browsers
@@ -45,6 +48,8 @@ struct Shared {
     events: broadcast::Sender<MediaEvent>,
     local_addr: SocketAddr,
     candidate_addr: SocketAddr,
+    /// The passive ICE-TCP candidate, when TCP is on.
+    tcp_addr: Option<SocketAddr>,
     stats: Counters,
 }
 
@@ -70,14 +75,24 @@ enum Cmd {
     Join {
         call_id: String,
         side: Side,
-        rtc: Box<Rtc>,
-        reply: oneshot::Sender<anyhow::Result<()>>,
+        offer: Box<SdpOffer>,
+        fingerprint: String,
+        /// Used unless the offer renegotiates the side's live connection.
+        fresh: Box<Rtc>,
+        reply: oneshot::Sender<anyhow::Result<String>>,
     },
     End {
         call_id: String,
         reply: oneshot::Sender<anyhow::Result<Option<Recording>>>,
     },
+    Quality {
+        call_id: String,
+        reply: oneshot::Sender<Option<CallQuality>>,
+    },
 }
+
+/// How long a TCP connection may stay unclaimed by a call side.
+const TCP_UNCLAIMED: Duration = Duration::from_secs(10);
 
 impl Relay {
     pub async fn start(config: MediaConfig) -> anyhow::Result<Relay> {
@@ -88,6 +103,18 @@ impl Relay {
         let candidate_addr = SocketAddr::new(config.advertised_ip, local_addr.port());
         // Fail now, not at the first join, if the address can't be a candidate.
         Candidate::host(candidate_addr, "udp").map_err(|e| anyhow!("advertised_ip: {e}"))?;
+        let (tcp_in, tcp_rx) = mpsc::channel(super::tcp::QUEUE);
+        let tcp_addr = match config.tcp_bind {
+            Some(bind) => {
+                let listener = TcpListener::bind(bind)
+                    .await
+                    .with_context(|| format!("binding media TCP {bind}"))?;
+                let port = listener.local_addr()?.port();
+                tokio::spawn(super::tcp::listen(listener, tcp_in));
+                Some(SocketAddr::new(config.advertised_ip, port))
+            }
+            None => None,
+        };
         crate::files::private_dir(&config.recordings_dir)
             .with_context(|| format!("creating {}", config.recordings_dir.display()))?;
         let (cmd, cmd_rx) = mpsc::unbounded_channel();
@@ -97,10 +124,12 @@ impl Relay {
             events,
             local_addr,
             candidate_addr,
+            tcp_addr,
             stats: Counters::default(),
         });
         let event_loop = Loop {
             socket,
+            tcp: HashMap::new(),
             config,
             shared: Arc::downgrade(&shared),
             events: shared.events.clone(),
@@ -110,12 +139,17 @@ impl Relay {
             by_source: HashMap::new(),
             next_wake: Instant::now(),
         };
-        tokio::spawn(event_loop.run(cmd_rx));
+        tokio::spawn(event_loop.run(cmd_rx, tcp_rx));
         Ok(Relay { shared })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.shared.local_addr
+    }
+
+    /// The ICE-TCP candidate's address, when TCP is on.
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.shared.tcp_addr
     }
 
     /// Starts a call's recording, with metadata stamped into the WebM (title,
@@ -134,37 +168,66 @@ impl Relay {
     }
 
     /// A browser's SDP offer for `side` of `call_id` -> our SDP answer
-    /// (ICE-lite, one host candidate advertised_ip:port, DTLS-SRTP, Opus and
-    /// VP8 only). Joining again for the same side replaces the old
-    /// connection (a reload); a call that was ended cannot be joined.
+    /// (ICE-lite; a UDP host candidate advertised_ip:port and, when TCP is on, a
+    /// passive TCP one of lower priority; DTLS-SRTP, Opus and VP8 only).
+    ///
+    /// An offer from the page already connected on that side (same DTLS
+    /// fingerprint) renegotiates its connection: an ICE restart after a network
+    /// change keeps the connection, its DTLS session and the recording going. An
+    /// offer from a new page (a reload) replaces the old connection. A call that
+    /// was ended cannot be joined.
     pub async fn join(&self, call_id: &str, side: Side, offer_sdp: &str) -> anyhow::Result<String> {
         let offer =
             SdpOffer::from_sdp_string(offer_sdp).map_err(|e| anyhow!("bad SDP offer: {e}"))?;
-        // Built here rather than in the loop: certificate and SDP work stay
-        // off the media task.
+        let fingerprint = offer_sdp
+            .lines()
+            .find(|l| l.starts_with("a=fingerprint:"))
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        // Built here rather than in the loop: certificate work stays off the media task.
         let mut rtc = Rtc::builder()
             .set_ice_lite(true)
             // Only what the recording can hold: VP8 video, Opus audio.
             .clear_codecs()
             .enable_opus(true, false)
             .enable_vp8(true)
+            // Once a second: the quality the agent sees and the call keeps.
+            .set_stats_interval(Some(Duration::from_secs(1)))
             .build(Instant::now());
         let candidate =
             Candidate::host(self.shared.candidate_addr, "udp").map_err(|e| anyhow!("{e}"))?;
         rtc.add_local_candidate(candidate);
-        let answer = rtc
-            .sdp_api()
-            .accept_offer(offer)
-            .map_err(|e| anyhow!("offer not accepted: {e}"))?;
+        if let Some(addr) = self.shared.tcp_addr {
+            let tcp = Candidate::builder()
+                .tcp()
+                .host(addr)
+                .tcptype(TcpType::Passive)
+                .build()
+                .map_err(|e| anyhow!("{e}"))?;
+            rtc.add_local_candidate(tcp);
+        }
         let (reply, rx) = oneshot::channel();
         self.send(Cmd::Join {
             call_id: call_id.to_string(),
             side,
-            rtc: Box::new(rtc),
+            offer: Box::new(offer),
+            fingerprint,
+            fresh: Box::new(rtc),
             reply,
         })?;
-        rx.await??;
-        Ok(answer.to_sdp_string())
+        rx.await?
+    }
+
+    /// Both sides' connection quality now and summed up so far; None for a call
+    /// that is not open.
+    pub async fn quality(&self, call_id: &str) -> anyhow::Result<Option<CallQuality>> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Cmd::Quality {
+            call_id: call_id.to_string(),
+            reply,
+        })?;
+        Ok(rx.await?)
     }
 
     pub fn events(&self) -> broadcast::Receiver<MediaEvent> {
@@ -213,19 +276,25 @@ struct Loop {
     shared: std::sync::Weak<Shared>,
     events: broadcast::Sender<MediaEvent>,
     calls: HashMap<String, Call>,
+    /// Open ICE-TCP connections by the browser's address.
+    tcp: HashMap<SocketAddr, TcpConn>,
     /// Recently ended calls: refuse joins, and make `end_call` idempotent.
     /// Bounded; older ended calls are still protected because their WebM
     /// exists and is never overwritten.
     ended: HashMap<String, Option<Recording>>,
     ended_order: std::collections::VecDeque<String>,
-    /// Remote address -> (call, side), the fast path of demultiplexing.
-    by_source: HashMap<SocketAddr, (String, Side)>,
+    /// (TCP?, remote address) -> (call, side), the fast path of demultiplexing.
+    by_source: HashMap<(bool, SocketAddr), (String, Side)>,
     /// Earliest peer deadline (or periodic check) the loop must wake for.
     next_wake: Instant,
 }
 
 impl Loop {
-    async fn run(mut self, mut cmd_rx: mpsc::UnboundedReceiver<Cmd>) {
+    async fn run(
+        mut self,
+        mut cmd_rx: mpsc::UnboundedReceiver<Cmd>,
+        mut tcp_rx: mpsc::Receiver<TcpIn>,
+    ) {
         let mut buf = vec![0u8; 2048];
         loop {
             let Some(shared) = self.shared.upgrade() else {
@@ -234,7 +303,10 @@ impl Loop {
             let wake = tokio::time::Instant::from_std(self.next_wake);
             tokio::select! {
                 r = self.socket.recv_from(&mut buf) => match r {
-                    Ok((n, source)) => self.on_datagram(&shared, source, &buf[..n]),
+                    Ok((n, source)) => {
+                        let to = shared.candidate_addr;
+                        self.on_packet(&shared, Protocol::Udp, source, to, &buf[..n]);
+                    }
                     // ICMP port unreachable from a closed browser shows up as
                     // an error on some platforms; it's not fatal.
                     Err(e) => tracing::debug!("media socket recv: {e}"),
@@ -242,6 +314,23 @@ impl Loop {
                 cmd = cmd_rx.recv() => match cmd {
                     Some(cmd) => self.on_cmd(&shared, cmd),
                     None => return,
+                },
+                Some(tcp) = tcp_rx.recv() => match tcp {
+                    TcpIn::Opened(source, tx) => {
+                        let opened = Instant::now();
+                        self.tcp.insert(source, TcpConn { tx, opened });
+                    }
+                    TcpIn::Packet(source, data) => {
+                        if let Some(to) = shared.tcp_addr {
+                            if !self.on_packet(&shared, Protocol::Tcp, source, to, &data) {
+                                // Not a packet of any call: whoever it is, close it.
+                                self.tcp.remove(&source);
+                            }
+                        }
+                    }
+                    TcpIn::Closed(source) => {
+                        self.tcp.remove(&source);
+                    }
                 },
                 _ = tokio::time::sleep_until(wake) => {},
             }
@@ -254,16 +343,26 @@ impl Loop {
         }
     }
 
-    fn on_datagram(&mut self, shared: &Shared, source: SocketAddr, data: &[u8]) {
+    /// One packet from a browser, to the `Rtc` it belongs to. False if it belongs
+    /// to none.
+    fn on_packet(
+        &mut self,
+        shared: &Shared,
+        proto: Protocol,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: &[u8],
+    ) -> bool {
         let stats = &shared.stats;
         stats.packets_in.fetch_add(1, Relaxed);
         stats.bytes_in.fetch_add(data.len() as u64, Relaxed);
         let now = Instant::now();
-        let Ok(recv) = Receive::new(Protocol::Udp, source, shared.candidate_addr, data) else {
-            return;
+        let Ok(recv) = Receive::new(proto, source, destination, data) else {
+            return false;
         };
         let input = Input::Receive(now, recv);
-        let cached = self.by_source.get(&source).and_then(|(id, side)| {
+        let key = (proto == Protocol::Tcp, source);
+        let cached = self.by_source.get(&key).and_then(|(id, side)| {
             let p = self.calls.get(id)?.peers[side.index()].as_ref()?;
             p.rtc.accepts(&input).then(|| (id.clone(), *side))
         });
@@ -281,13 +380,15 @@ impl Loop {
         });
         let Some((call_id, side)) = found else {
             tracing::trace!(%source, "datagram for no connection");
-            return;
+            return false;
         };
-        self.by_source.insert(source, (call_id.clone(), side));
+        self.by_source.insert(key, (call_id.clone(), side));
         let ctx = Ctx {
             socket: &self.socket,
+            tcp: &self.tcp,
             events: &self.events,
             stats,
+            grace: self.config.drop_grace,
         };
         let call = self.calls.get_mut(&call_id).expect("found above");
         let peer = call.peers[side.index()].as_mut().expect("found above");
@@ -299,14 +400,17 @@ impl Loop {
         drive(&ctx, call, now);
         self.next_wake = self.next_wake.min(call_deadline(call));
         reap(&ctx, call, now);
+        true
     }
 
     fn on_timers(&mut self, shared: &Shared) {
         let now = Instant::now();
         let ctx = Ctx {
             socket: &self.socket,
+            tcp: &self.tcp,
             events: &self.events,
             stats: &shared.stats,
+            grace: self.config.drop_grace,
         };
         // Check at least twice a second so silent sides are noticed.
         let mut next = now + Duration::from_millis(500);
@@ -324,6 +428,11 @@ impl Loop {
             if due {
                 drive(&ctx, call, now);
             }
+            for p in call.peers.iter_mut().flatten() {
+                if p.meter.due(now) {
+                    p.meter.sample(now, p.connected, p.lost_since.is_some());
+                }
+            }
             reap(&ctx, call, now);
             next = next.min(call_deadline(call));
         }
@@ -340,6 +449,15 @@ impl Loop {
             .collect();
         self.by_source
             .retain(|_, (id, s)| live.contains(&(&*id, *s)));
+        // TCP connections no call side has claimed (or whose side is gone) close.
+        let claimed: std::collections::HashSet<SocketAddr> = self
+            .by_source
+            .keys()
+            .filter(|(tcp, _)| *tcp)
+            .map(|(_, a)| *a)
+            .collect();
+        self.tcp
+            .retain(|a, c| claimed.contains(a) || now - c.opened < TCP_UNCLAIMED);
         self.next_wake = next.max(now + Duration::from_millis(1));
     }
 
@@ -363,6 +481,7 @@ impl Loop {
                                 id: call_id.clone(),
                                 recorder,
                                 peers: [None, None],
+                                left: [None, None],
                             };
                             self.calls.insert(call_id, call);
                         },
@@ -374,12 +493,17 @@ impl Loop {
             Cmd::Join {
                 call_id,
                 side,
-                rtc,
+                offer,
+                fingerprint,
+                fresh,
                 reply,
             } => {
-                let r = self.join(shared, &call_id, side, *rtc);
+                let r = self.join(shared, &call_id, side, *offer, fingerprint, *fresh);
                 self.update_gauges(shared);
                 let _ = reply.send(r);
+            }
+            Cmd::Quality { call_id, reply } => {
+                let _ = reply.send(self.calls.get(&call_id).map(quality_of));
             }
             Cmd::End { call_id, reply } => {
                 let r = self.end(shared, &call_id);
@@ -399,7 +523,15 @@ impl Loop {
         shared.stats.calls.store(self.calls.len() as u64, Relaxed);
     }
 
-    fn join(&mut self, shared: &Shared, call_id: &str, side: Side, rtc: Rtc) -> anyhow::Result<()> {
+    fn join(
+        &mut self,
+        shared: &Shared,
+        call_id: &str,
+        side: Side,
+        offer: SdpOffer,
+        fingerprint: String,
+        mut rtc: Rtc,
+    ) -> anyhow::Result<String> {
         if self.ended.contains_key(call_id) {
             bail!("call {call_id} has ended");
         }
@@ -407,13 +539,49 @@ impl Loop {
             bail!("call {call_id} is not open");
         };
         let now = Instant::now();
+        let ctx = Ctx {
+            socket: &self.socket,
+            tcp: &self.tcp,
+            events: &self.events,
+            stats: &shared.stats,
+            grace: self.config.drop_grace,
+        };
+        // The same page again (an ICE restart after a network change): its own
+        // connection answers, so DTLS, RTP and the recording simply go on.
+        if let Some(p) = call.peers[side.index()].as_mut() {
+            if p.rtc.is_alive() && !fingerprint.is_empty() && p.fingerprint == fingerprint {
+                let answer = p
+                    .rtc
+                    .sdp_api()
+                    .accept_offer(offer)
+                    .map_err(|e| anyhow!("offer not accepted: {e}"))?;
+                tracing::info!(call_id, ?side, "connection renegotiated (ICE restart)");
+                drive(&ctx, call, now);
+                self.next_wake = self.next_wake.min(call_deadline(call));
+                return Ok(answer.to_sdp_string());
+            }
+        }
+        let answer = rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(|e| anyhow!("offer not accepted: {e}"))?;
+        // The side's figures go on across reloads and drops.
+        let mut meter = call.left[side.index()].take();
         if let Some(mut old) = call.peers[side.index()].take() {
             // A reload: the old page is gone; its replacement will report
             // Connected, so no Disconnected in between.
             let _ = old.rtc.close();
             call.recorder.flush();
             tracing::info!(call_id, ?side, "connection replaced");
+            meter = Some(old.meter);
         }
+        let meter = match meter {
+            Some(mut m) => {
+                m.on_reconnected();
+                m
+            }
+            None => Meter::new(now),
+        };
         call.recorder.reset_side(side);
         call.peers[side.index()] = Some(Peer {
             rtc,
@@ -425,19 +593,18 @@ impl Loop {
             video_mid: None,
             last_pli: None,
             rebase: Default::default(),
+            fingerprint,
+            lost_since: None,
+            ice_ok: false,
+            meter,
         });
         // What the other side receives from us now comes from a new connection.
         if let Some(o) = call.peers[side.other().index()].as_mut() {
             o.rebase.iter_mut().for_each(Rebase::reset);
         }
-        let ctx = Ctx {
-            socket: &self.socket,
-            events: &self.events,
-            stats: &shared.stats,
-        };
         drive(&ctx, call, now);
         self.next_wake = self.next_wake.min(call_deadline(call));
-        Ok(())
+        Ok(answer.to_sdp_string())
     }
 
     fn end(&mut self, shared: &Shared, call_id: &str) -> anyhow::Result<Option<Recording>> {
@@ -449,16 +616,20 @@ impl Loop {
         };
         let ctx = Ctx {
             socket: &self.socket,
+            tcp: &self.tcp,
             events: &self.events,
             stats: &shared.stats,
+            grace: self.config.drop_grace,
         };
+        // Measured before the connections close below.
+        let quality = quality_of(&call);
         for side in [Side::Customer, Side::Agent] {
             if let Some(mut p) = call.peers[side.index()].take() {
                 // Graceful close: RTCP BYE and DTLS close_notify tell the
                 // browser at once instead of after its ICE timeout.
                 let _ = p.rtc.close();
                 while let Ok(Output::Transmit(t)) = p.rtc.poll_output() {
-                    send(&ctx, &t.contents, t.destination);
+                    send(&ctx, &t);
                 }
                 if p.connected {
                     emit(
@@ -471,7 +642,8 @@ impl Loop {
                 }
             }
         }
-        let rec = call.recorder.finish()?;
+        let mut rec = call.recorder.finish()?;
+        rec.quality = quality;
         tracing::info!(
             call_id,
             bytes = rec.bytes,
@@ -486,5 +658,24 @@ impl Loop {
             }
         }
         Ok(Some(rec))
+    }
+}
+
+/// Both sides' latest figures and summaries. A side that left keeps no figures now.
+fn quality_of(call: &Call) -> CallQuality {
+    let now = Instant::now();
+    let side = |s: Side| {
+        let p = call.peers[s as usize].as_ref();
+        SideQuality {
+            now: p.map(|p| p.meter.latest().clone()),
+            summary: p
+                .map(|p| p.meter.summary(now))
+                .or_else(|| call.left[s as usize].as_ref().map(|m| m.summary(now)))
+                .unwrap_or_default(),
+        }
+    };
+    CallQuality {
+        customer: side(Side::Customer),
+        agent: side(Side::Agent),
     }
 }

@@ -28,6 +28,8 @@ pub struct Call {
     pub decision: Option<String>,
     pub remarks: Option<String>,
     pub decided_at: Option<i64>,
+    /// JSON: both sides' quality summary, written when the call ends.
+    pub quality: Option<String>,
 }
 
 impl Call {
@@ -54,6 +56,8 @@ pub enum CallUpdate {
         state: &'static str,
         by: &'static str,
         recording: Option<(String, i64, i64)>,
+        /// JSON quality summary of both sides (None where the relay had no call).
+        quality: Option<String>,
     },
     Decide {
         decision: &'static str,
@@ -63,7 +67,7 @@ pub enum CallUpdate {
 
 const CALL_COLUMNS: &str = "id, request_id, agent_id, state, invited_at, accepted_at, ended_at, \
      ended_by, liveness_code, liveness_result, questions, pan, customer_lost_at, agent_lost_at, \
-     recording_path, recording_bytes, duration_ms, decision, remarks, decided_at";
+     recording_path, recording_bytes, duration_ms, decision, remarks, decided_at, quality";
 
 fn call_from_row(r: &sqlx::any::AnyRow) -> Result<Call, sqlx::Error> {
     Ok(Call {
@@ -87,6 +91,7 @@ fn call_from_row(r: &sqlx::any::AnyRow) -> Result<Call, sqlx::Error> {
         decision: r.try_get("decision")?,
         remarks: r.try_get("remarks")?,
         decided_at: r.try_get("decided_at")?,
+        quality: r.try_get("quality")?,
     })
 }
 
@@ -175,6 +180,7 @@ impl Store {
                 state,
                 by,
                 recording,
+                quality,
             } => {
                 let (path, bytes, duration) = match recording {
                     Some((p, b, d)) => (Some(p.clone()), Some(*b), Some(*d)),
@@ -184,7 +190,8 @@ impl Store {
                     "UPDATE calls SET state = $1, ended_by = $2, ended_at = $3, \
                      recording_path = COALESCE($4, recording_path), \
                      recording_bytes = COALESCE($5, recording_bytes), \
-                     duration_ms = COALESCE($6, duration_ms) WHERE id = $7",
+                     duration_ms = COALESCE($6, duration_ms), quality = COALESCE($7, quality) \
+                     WHERE id = $8",
                 )
                 .bind(*state)
                 .bind(*by)
@@ -192,6 +199,7 @@ impl Store {
                 .bind(path)
                 .bind(bytes)
                 .bind(duration)
+                .bind(quality.clone())
                 .bind(call_id)
                 .execute(&mut **tx)
                 .await?;

@@ -1,26 +1,100 @@
 //! The relay without a browser: two str0m clients on loopback play customer
 //! and agent, send fake VP8/Opus frames, and must receive each other's. Also
 //! the API's rules: join needs an open call, an ended call can't be joined,
-//! end_call is idempotent.
+//! end_call is idempotent. The same call over ICE-TCP (RFC 4571 framing), as a
+//! browser on a network without UDP makes it.
 
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use std::net::SocketAddr;
 use str0m::change::SdpAnswer;
 use str0m::media::{Direction, MediaKind, MediaTime};
-use str0m::net::{Protocol, Receive};
+use str0m::net::{Protocol, Receive, TcpType, Transmit};
 use str0m::{Candidate, Event, Input, Output, Rtc};
-use tokio::net::UdpSocket;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
 use vkyc::media::{MediaConfig, MediaEvent, Relay, Side};
 
 async fn relay(dir: &std::path::Path) -> Relay {
     Relay::start(MediaConfig {
         udp_bind: "127.0.0.1:0".parse().unwrap(),
         advertised_ip: "127.0.0.1".parse().unwrap(),
+        tcp_bind: Some("127.0.0.1:0".parse().unwrap()),
         recordings_dir: dir.to_path_buf(),
+        drop_grace: Duration::from_secs(20),
     })
     .await
     .unwrap()
+}
+
+/// How a test client reaches the relay: its UDP port, or a TCP connection to its
+/// ICE-TCP port with each packet framed by a two-byte length.
+enum Wire {
+    Udp(UdpSocket),
+    Tcp(TcpStream, SocketAddr),
+}
+
+impl Wire {
+    async fn open(relay: &Relay, tcp: bool) -> (Wire, Candidate) {
+        if tcp {
+            let to = relay.tcp_addr().expect("TCP is on");
+            let stream = TcpStream::connect(to).await.unwrap();
+            let local = stream.local_addr().unwrap();
+            let candidate = Candidate::builder()
+                .tcp()
+                .host(local)
+                .tcptype(TcpType::Active)
+                .build()
+                .unwrap();
+            (Wire::Tcp(stream, to), candidate)
+        } else {
+            let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            let local = sock.local_addr().unwrap();
+            (Wire::Udp(sock), Candidate::host(local, "udp").unwrap())
+        }
+    }
+
+    async fn send(&mut self, t: &Transmit) {
+        match self {
+            Wire::Udp(sock) => {
+                sock.send_to(&t.contents, t.destination).await.unwrap();
+            }
+            Wire::Tcp(stream, _) => {
+                let len = (t.contents.len() as u16).to_be_bytes();
+                stream.write_all(&len).await.unwrap();
+                stream.write_all(&t.contents).await.unwrap();
+            }
+        }
+    }
+
+    /// One packet as str0m input, or None when nothing came within `wait`.
+    async fn recv(&mut self, wait: Duration) -> Option<Receive<'static>> {
+        let mut buf = vec![0u8; 2000];
+        match self {
+            Wire::Udp(sock) => {
+                let local = sock.local_addr().unwrap();
+                let (n, from) = tokio::time::timeout(wait, sock.recv_from(&mut buf))
+                    .await
+                    .ok()?
+                    .ok()?;
+                let data: &'static [u8] = Box::leak(buf[..n].to_vec().into_boxed_slice());
+                Receive::new(Protocol::Udp, from, local, data).ok()
+            }
+            Wire::Tcp(stream, from) => {
+                let local = stream.local_addr().unwrap();
+                let mut len = [0u8; 2];
+                tokio::time::timeout(wait, stream.read_exact(&mut len))
+                    .await
+                    .ok()?
+                    .ok()?;
+                let n = u16::from_be_bytes(len) as usize;
+                stream.read_exact(&mut buf[..n]).await.ok()?;
+                let data: &'static [u8] = Box::leak(buf[..n].to_vec().into_boxed_slice());
+                Receive::new(Protocol::Tcp, *from, local, data).ok()
+            }
+        }
+    }
 }
 
 /// A VP8 keyframe header (640x480) followed by filler.
@@ -40,14 +114,23 @@ struct Received {
 /// A str0m client (full ICE, controlling) that joins `side`, sends 20 ms audio
 /// and ~30 fps video for `dur`, and counts what it receives.
 async fn client(relay: Relay, call: &'static str, side: Side, dur: Duration) -> Received {
-    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let local = sock.local_addr().unwrap();
+    client_on(relay, call, side, dur, false).await
+}
+
+async fn client_on(
+    relay: Relay,
+    call: &'static str,
+    side: Side,
+    dur: Duration,
+    tcp: bool,
+) -> Received {
+    let (mut wire, candidate) = Wire::open(&relay, tcp).await;
     let mut rtc = Rtc::builder()
         .clear_codecs()
         .enable_opus(true, false)
         .enable_vp8(true)
         .build(Instant::now());
-    rtc.add_local_candidate(Candidate::host(local, "udp").unwrap());
+    rtc.add_local_candidate(candidate);
     let mut api = rtc.sdp_api();
     let audio = api.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
     let video = api.add_media(MediaKind::Video, Direction::SendRecv, None, None, None);
@@ -68,7 +151,6 @@ async fn client(relay: Relay, call: &'static str, side: Side, dur: Duration) -> 
     let start = Instant::now();
     let mut got = Received::default();
     let (mut next_audio, mut next_video) = (start, start);
-    let mut buf = vec![0u8; 2000];
     while start.elapsed() < dur {
         let now = Instant::now();
         if got.connected && now >= next_audio {
@@ -88,9 +170,7 @@ async fn client(relay: Relay, call: &'static str, side: Side, dur: Duration) -> 
         let deadline = loop {
             match rtc.poll_output().unwrap() {
                 Output::Timeout(t) => break t,
-                Output::Transmit(t) => {
-                    sock.send_to(&t.contents, t.destination).await.unwrap();
-                }
+                Output::Transmit(t) => wire.send(&t).await,
                 Output::Event(Event::Connected) => got.connected = true,
                 Output::Event(Event::MediaData(d)) if d.mid == audio => got.audio += 1,
                 Output::Event(Event::MediaData(d)) if d.mid == video => got.video += 1,
@@ -99,12 +179,9 @@ async fn client(relay: Relay, call: &'static str, side: Side, dur: Duration) -> 
         };
         let wake = deadline.min(Instant::now() + Duration::from_millis(5));
         let wait = wake.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(wait, sock.recv_from(&mut buf)).await {
-            Ok(Ok((n, from))) => {
-                let r = Receive::new(Protocol::Udp, from, local, &buf[..n]).unwrap();
-                rtc.handle_input(Input::Receive(Instant::now(), r)).unwrap();
-            }
-            _ => rtc.handle_input(Input::Timeout(Instant::now())).unwrap(),
+        match wire.recv(wait).await {
+            Some(r) => rtc.handle_input(Input::Receive(Instant::now(), r)).unwrap(),
+            None => rtc.handle_input(Input::Timeout(Instant::now())).unwrap(),
         }
     }
     got
@@ -161,6 +238,51 @@ async fn relays_both_ways_and_records() {
         );
     }
     assert_eq!(relay.stats().calls, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relays_and_records_over_ice_tcp() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay(dir.path()).await;
+    relay.open_call("t1", json!({})).await.unwrap();
+    let dur = Duration::from_secs(3);
+    let customer = tokio::spawn(client_on(relay.clone(), "t1", Side::Customer, dur, true));
+    let agent = tokio::spawn(client_on(relay.clone(), "t1", Side::Agent, dur, true));
+    let (customer, agent) = (customer.await.unwrap(), agent.await.unwrap());
+    assert!(customer.connected && agent.connected);
+    assert!(
+        customer.video > 40 && agent.video > 40,
+        "{customer:?} {agent:?}"
+    );
+    let rec = relay.end_call("t1").await.unwrap().expect("a recording");
+    assert!(rec.bytes > 100_000, "{rec:?}");
+    // The call's quality record: both sides measured each second, over TCP.
+    for side in [&rec.quality.customer, &rec.quality.agent] {
+        assert!(side.summary.seconds >= 1, "{:?}", rec.quality);
+        assert_eq!(side.summary.transport, Some("tcp"), "{:?}", rec.quality);
+        assert!(
+            side.summary.video_kbps_avg.unwrap_or(0) > 100,
+            "{:?}",
+            rec.quality
+        );
+    }
+}
+
+#[tokio::test]
+async fn ice_tcp_closes_what_belongs_to_no_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay(dir.path()).await;
+    // A frame that is not STUN for any call: the relay hangs up.
+    let mut stranger = TcpStream::connect(relay.tcp_addr().unwrap()).await.unwrap();
+    stranger.write_all(&[0, 4, 1, 2, 3, 4]).await.unwrap();
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(5), stranger.read(&mut buf)).await;
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "{read:?}");
+    // A frame longer than any WebRTC packet: the connection is closed too.
+    let mut big = TcpStream::connect(relay.tcp_addr().unwrap()).await.unwrap();
+    big.write_all(&[0xff, 0xff]).await.unwrap();
+    let read = tokio::time::timeout(Duration::from_secs(5), big.read(&mut buf)).await;
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "{read:?}");
 }
 
 #[tokio::test]

@@ -302,6 +302,7 @@ async fn recordings_s3_are_uploaded_when_the_call_ends_and_served_by_range() {
         started_at_ms: 0,
         duration_ms: 1,
         bytes: bytes.len() as u64,
+        quality: Default::default(),
     };
     let stored = vkyc::storage::upload(&store, 999_999, &recording)
         .await

@@ -155,6 +155,9 @@ describe(`a whole case: customer, agent and auditor (${BACKEND})`, () => {
     await auditor.page.waitForFunction(() => document.querySelector('#recording').readyState >= 1, null, { timeout: 10_000 });
     assert.equal(await auditor.page.locator('#case-details .captures img').count(), 2);
     await auditor.page.getByText('Agent\'s remarks: Face matches').waitFor();
+    // The call's connection quality, as the relay measured it, is kept for the review.
+    assert.match(await auditor.page.locator('#case-quality').textContent(),
+      /Customer's connection: video \d+–\d+ kbit\/s .* Agent's connection: video \d+–\d+ kbit\/s/);
     await shot(auditor.page, '22-auditor-case');
     await auditor.page.locator('#audit-decision').selectOption('approved');
     await auditor.page.locator('#audit-remarks').fill('Recording and captures reviewed.');

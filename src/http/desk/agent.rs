@@ -129,6 +129,8 @@ pub(super) async fn case_view(
             "duration_ms": call.duration_ms,
             "decision": call.decision,
             "remarks": call.remarks,
+            "ice_servers": crate::calls::ice_servers(state, call, crate::media::Side::Agent),
+            "quality": crate::calls::quality(state, call).await,
         });
     }
     Ok(view)

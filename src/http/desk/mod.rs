@@ -45,6 +45,8 @@ const TOUCH_EVERY_MS: i64 = 60_000;
 const INDEX_HTML: &str = include_str!("../../../assets/desk/index.html");
 const DESK_JS: &str = include_str!("../../../assets/desk/desk.js");
 const DESK_CSS: &str = include_str!("../../../assets/desk/desk.css");
+/// The call's connection, shared with the customer's call page.
+const RTC_JS: &str = include_str!("../../../assets/call/rtc.js");
 
 pub fn router() -> Router<AppState> {
     let api = Router::new()
@@ -61,6 +63,7 @@ pub fn router() -> Router<AppState> {
         .route("/", get(page))
         .route("/assets/desk.js", get(script))
         .route("/assets/desk.css", get(style))
+        .route("/assets/rtc.js", get(rtc_script))
         .nest("/api", api)
 }
 
@@ -212,6 +215,10 @@ pub async fn to_desk() -> axum::response::Redirect {
 
 async fn script() -> Response {
     (page_headers("text/javascript; charset=utf-8"), DESK_JS).into_response()
+}
+
+async fn rtc_script() -> Response {
+    (page_headers("text/javascript; charset=utf-8"), RTC_JS).into_response()
 }
 
 async fn style() -> Response {

@@ -47,6 +47,7 @@ async fn customer_call(
         "state": call.state,
         "sub_status": opened.request.sub_status.as_str(),
         "invite_expires_at": crate::domain::views::iso_millis(call.invited_at + invite_ms),
+        "ice_servers": crate::calls::ice_servers(&state, &call, Side::Customer),
     })))
 }
 
@@ -112,6 +113,7 @@ async fn customer_decline(
         state: "declined",
         by: "customer",
         recording: None,
+        quality: None,
     };
     let (_, call) = answer_invitation(&state, &key, Event::InviteRejected, declined).await?;
     Ok(Json(json!({ "call_id": call.id, "state": "declined" })))

@@ -20,6 +20,12 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../../assets/journey/journey.js"),
     ),
     (
+        // The call's connection, shared with the agent's console.
+        "rtc.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../assets/call/rtc.js"),
+    ),
+    (
         "journey.css",
         "text/css; charset=utf-8",
         include_str!("../../../assets/journey/journey.css"),
