@@ -109,12 +109,23 @@ struct Received {
     connected: bool,
     audio: usize,
     video: usize,
+    /// Video frames received after the plan's outage or ICE restart.
+    video_after: usize,
+}
+
+/// What a test client does besides sending: which transport, a network outage
+/// (from, to) during which nothing goes out or comes in, an ICE restart at a time.
+#[derive(Default, Clone, Copy)]
+struct Plan {
+    tcp: bool,
+    outage: Option<(Duration, Duration)>,
+    restart_at: Option<Duration>,
 }
 
 /// A str0m client (full ICE, controlling) that joins `side`, sends 20 ms audio
 /// and ~30 fps video for `dur`, and counts what it receives.
 async fn client(relay: Relay, call: &'static str, side: Side, dur: Duration) -> Received {
-    client_on(relay, call, side, dur, false).await
+    client_on(relay, call, side, dur, Plan::default()).await
 }
 
 async fn client_on(
@@ -122,9 +133,9 @@ async fn client_on(
     call: &'static str,
     side: Side,
     dur: Duration,
-    tcp: bool,
+    plan: Plan,
 ) -> Received {
-    let (mut wire, candidate) = Wire::open(&relay, tcp).await;
+    let (mut wire, candidate) = Wire::open(&relay, plan.tcp).await;
     let mut rtc = Rtc::builder()
         .clear_codecs()
         .enable_opus(true, false)
@@ -151,8 +162,31 @@ async fn client_on(
     let start = Instant::now();
     let mut got = Received::default();
     let (mut next_audio, mut next_video) = (start, start);
+    let mut restarted = false;
+    let mut after = plan.outage.map(|o| o.1).or(plan.restart_at);
     while start.elapsed() < dur {
         let now = Instant::now();
+        let down = plan
+            .outage
+            .is_some_and(|(from, to)| (from..to).contains(&start.elapsed()));
+        if plan.restart_at.is_some_and(|at| start.elapsed() >= at) && !restarted {
+            // A new network: new ICE credentials, same DTLS session.
+            restarted = true;
+            let mut api = rtc.sdp_api();
+            api.ice_restart(true);
+            let (offer, pending) = api.apply().expect("an ICE restart offer");
+            let answer = relay
+                .join(call, side, &offer.to_sdp_string())
+                .await
+                .unwrap();
+            rtc.sdp_api()
+                .accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap())
+                .unwrap();
+        }
+        if after.is_some_and(|a| start.elapsed() >= a) {
+            after = None;
+            got.video_after = 0;
+        }
         if got.connected && now >= next_audio {
             let t = MediaTime::from_millis(next_audio.duration_since(start).as_millis() as u64);
             let w = rtc.writer(audio).unwrap();
@@ -170,18 +204,22 @@ async fn client_on(
         let deadline = loop {
             match rtc.poll_output().unwrap() {
                 Output::Timeout(t) => break t,
-                Output::Transmit(t) => wire.send(&t).await,
+                Output::Transmit(t) if !down => wire.send(&t).await,
+                Output::Transmit(_) => {}
                 Output::Event(Event::Connected) => got.connected = true,
                 Output::Event(Event::MediaData(d)) if d.mid == audio => got.audio += 1,
-                Output::Event(Event::MediaData(d)) if d.mid == video => got.video += 1,
+                Output::Event(Event::MediaData(d)) if d.mid == video => {
+                    got.video += 1;
+                    got.video_after += 1;
+                }
                 Output::Event(_) => {}
             }
         };
         let wake = deadline.min(Instant::now() + Duration::from_millis(5));
         let wait = wake.saturating_duration_since(Instant::now());
         match wire.recv(wait).await {
-            Some(r) => rtc.handle_input(Input::Receive(Instant::now(), r)).unwrap(),
-            None => rtc.handle_input(Input::Timeout(Instant::now())).unwrap(),
+            Some(r) if !down => rtc.handle_input(Input::Receive(Instant::now(), r)).unwrap(),
+            _ => rtc.handle_input(Input::Timeout(Instant::now())).unwrap(),
         }
     }
     got
@@ -246,8 +284,12 @@ async fn relays_and_records_over_ice_tcp() {
     let relay = relay(dir.path()).await;
     relay.open_call("t1", json!({})).await.unwrap();
     let dur = Duration::from_secs(3);
-    let customer = tokio::spawn(client_on(relay.clone(), "t1", Side::Customer, dur, true));
-    let agent = tokio::spawn(client_on(relay.clone(), "t1", Side::Agent, dur, true));
+    let tcp = Plan {
+        tcp: true,
+        ..Plan::default()
+    };
+    let customer = tokio::spawn(client_on(relay.clone(), "t1", Side::Customer, dur, tcp));
+    let agent = tokio::spawn(client_on(relay.clone(), "t1", Side::Agent, dur, tcp));
     let (customer, agent) = (customer.await.unwrap(), agent.await.unwrap());
     assert!(customer.connected && agent.connected);
     assert!(
@@ -266,6 +308,86 @@ async fn relays_and_records_over_ice_tcp() {
             rec.quality
         );
     }
+}
+
+/// The events the relay reported for one side, in order.
+fn side_events(
+    events: &mut tokio::sync::broadcast::Receiver<MediaEvent>,
+    side: Side,
+) -> Vec<&'static str> {
+    let mut seen = vec![];
+    while let Ok(ev) = events.try_recv() {
+        match ev {
+            MediaEvent::Connected { side: s, .. } if s == side => seen.push("connected"),
+            MediaEvent::Disconnected { side: s, .. } if s == side => seen.push("disconnected"),
+            _ => {}
+        }
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ice_restart_keeps_the_connection_and_the_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay(dir.path()).await;
+    let mut events = relay.events();
+    relay.open_call("r1", json!({})).await.unwrap();
+    let dur = Duration::from_secs(4);
+    let restart = Plan {
+        restart_at: Some(Duration::from_millis(1500)),
+        ..Plan::default()
+    };
+    let customer = tokio::spawn(client_on(relay.clone(), "r1", Side::Customer, dur, restart));
+    let agent = tokio::spawn(client(relay.clone(), "r1", Side::Agent, dur));
+    let (customer, agent) = (customer.await.unwrap(), agent.await.unwrap());
+    // Media goes on both ways after the restart, on the same connection: no drop,
+    // no second connection, one recording.
+    assert!(customer.video_after > 30, "{customer:?}");
+    assert!(agent.video_after > 30, "{agent:?}");
+    assert_eq!(side_events(&mut events, Side::Customer), ["connected"]);
+    let rec = relay.end_call("r1").await.unwrap().expect("a recording");
+    assert!((3_000..5_000).contains(&rec.duration_ms), "{rec:?}");
+    let webms = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension() == Some("webm".as_ref()))
+        .count();
+    assert_eq!(webms, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_lost_for_seconds_comes_back_in_the_same_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay(dir.path()).await;
+    let mut events = relay.events();
+    relay.open_call("l1", json!({})).await.unwrap();
+    // The customer's network is gone from 1 s to 7 s: longer than the relay's 5 s
+    // of silence, shorter than the 20 s grace.
+    let dur = Duration::from_secs(10);
+    let outage = Plan {
+        outage: Some((Duration::from_secs(1), Duration::from_secs(7))),
+        ..Plan::default()
+    };
+    let customer = tokio::spawn(client_on(relay.clone(), "l1", Side::Customer, dur, outage));
+    let agent = tokio::spawn(client(relay.clone(), "l1", Side::Agent, dur));
+    let (customer, agent) = (customer.await.unwrap(), agent.await.unwrap());
+    assert!(customer.video_after > 30, "{customer:?}");
+    assert!(agent.video_after > 30, "{agent:?}");
+    // Lost, then back: the call's status waits out the grace and goes on.
+    assert_eq!(
+        side_events(&mut events, Side::Customer),
+        ["connected", "disconnected", "connected"]
+    );
+    let rec = relay.end_call("l1").await.unwrap().expect("a recording");
+    assert_eq!(
+        rec.quality.customer.summary.reconnections, 1,
+        "{:?}",
+        rec.quality
+    );
+    assert!(
+        rec.quality.customer.summary.freezes >= 1,
+        "{:?}",
+        rec.quality
+    );
 }
 
 #[tokio::test]
