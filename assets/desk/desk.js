@@ -113,11 +113,25 @@ function stopConsole() {
   $("auditor").hidden = true;
 }
 
+// The agent's call view is read every 2 s; while a customer is deciding on the
+// invitation, every 250 ms, so the agent joins the call the moment it starts (the
+// customer's first picture of the agent waits on it).
+const CALL_POLL_MS = 2000;
+const INVITED_POLL_MS = 250;
+let pollEvery = CALL_POLL_MS;
+
+function pollCallEvery(ms) {
+  if (ms === pollEvery && poll) return;
+  clearInterval(poll);
+  pollEvery = ms;
+  poll = setInterval(refreshCall, ms);
+}
+
 function startConsole(role) {
   stopConsole();
   if (role === "agent") {
     $("call").hidden = false;
-    poll = setInterval(refreshCall, 2000);
+    pollCallEvery(CALL_POLL_MS);
     refreshCall();
   } else if (role === "auditor") {
     $("auditor").hidden = false;
@@ -299,6 +313,7 @@ async function refreshCall() {
   if (!res.ok) return;
   const view = res.data;
   const call = view.call;
+  if (poll) pollCallEvery(call && call.state === "invited" ? INVITED_POLL_MS : CALL_POLL_MS);
   if (!call) {
     if (currentCall) hangUp();
     currentCall = null;
