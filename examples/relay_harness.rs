@@ -56,6 +56,12 @@ async fn main() -> anyhow::Result<()> {
             .map(|a| a.parse())
             .transpose()?,
         drop_grace: std::time::Duration::from_secs(20),
+        // One relay task per core unless MEDIA_SHARDS says otherwise.
+        shards: std::env::var("MEDIA_SHARDS")
+            .ok()
+            .map(|n| n.parse())
+            .transpose()?
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
     })
     .await?;
 

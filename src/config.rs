@@ -201,6 +201,10 @@ turn_urls = []
 # base64(HMAC-SHA1(secret, username)), valid for turn_ttl_seconds.
 turn_shared_secret = ""
 turn_ttl_seconds = 3600
+# Relay tasks: one per core (0) lets one process relay on every core. Shard i listens on
+# udp_bind's port + i (and tcp_bind's + i), so open that many ports in the firewall;
+# each call lives on one shard. 1 keeps a single UDP and TCP port.
+shards = 0
 # Where recordings are written. Empty: <data_dir>/recordings.
 recordings_dir = ""
 # Where finished recordings are kept. Empty: in recordings_dir. Or an S3-compatible
@@ -303,6 +307,8 @@ pub struct MediaSettings {
     pub turn_shared_secret: String,
     #[serde(default = "default_turn_ttl")]
     pub turn_ttl_seconds: u64,
+    #[serde(default)]
+    pub shards: usize,
     pub recordings_dir: String,
     /// `""` (the directory) or `s3://bucket/prefix`; see [`crate::storage`].
     #[serde(default)]
@@ -463,6 +469,7 @@ impl Config {
         );
         self.journey.hours().context("journey working hours")?;
         self.media.tcp_bind().context("media.tcp_bind")?;
+        anyhow::ensure!(self.media.shards <= 256, "media.shards must be at most 256");
         for url in &self.media.turn_urls {
             anyhow::ensure!(
                 ["turn:", "turns:"].iter().any(|p| url.starts_with(p)),
@@ -519,6 +526,14 @@ impl JourneyConfig {
 }
 
 impl MediaSettings {
+    /// How many relay tasks: `shards`, or one per core when 0.
+    pub fn shard_count(&self) -> usize {
+        match self.shards {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+
     /// Where the ICE-TCP port listens: `tcp_bind`, or beside the UDP port by default;
     /// None when turned off.
     pub fn tcp_bind(&self) -> anyhow::Result<Option<std::net::SocketAddr>> {

@@ -225,6 +225,7 @@ impl Application {
                 tcp_bind: config.media.tcp_bind()?,
                 recordings_dir,
                 drop_grace: std::time::Duration::from_secs(config.calls.drop_grace_seconds),
+                shards: config.media.shard_count(),
             })
             .await?;
             Some(relay)

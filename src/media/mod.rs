@@ -10,6 +10,7 @@ mod call;
 mod quality;
 mod recorder;
 mod relay;
+mod shard;
 mod tcp;
 pub mod turn;
 mod webm;
@@ -32,6 +33,9 @@ pub struct MediaConfig {
     /// A side whose media is lost may come back (an ICE restart, the network
     /// returning) within this long, in the same call and recording.
     pub drop_grace: std::time::Duration,
+    /// Relay tasks, each on its own ports (`udp_bind`'s port + i, and the same on
+    /// TCP); a call lives on one. 1 keeps a single port.
+    pub shards: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -86,6 +90,8 @@ pub struct Recording {
 /// relay's socket; frames are whole audio/video frames (str0m depacketises).
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct RelayStats {
+    /// Relay tasks (one per core by default).
+    pub shards: u64,
     pub calls: u64,
     pub peers: u64,
     pub packets_in: u64,

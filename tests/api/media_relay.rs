@@ -23,6 +23,7 @@ async fn relay(dir: &std::path::Path) -> Relay {
         tcp_bind: Some("127.0.0.1:0".parse().unwrap()),
         recordings_dir: dir.to_path_buf(),
         drop_grace: Duration::from_secs(20),
+        shards: 2,
     })
     .await
     .unwrap()
@@ -36,9 +37,9 @@ enum Wire {
 }
 
 impl Wire {
-    async fn open(relay: &Relay, tcp: bool) -> (Wire, Candidate) {
+    async fn open(relay: &Relay, call: &str, tcp: bool) -> (Wire, Candidate) {
         if tcp {
-            let to = relay.tcp_addr().expect("TCP is on");
+            let to = relay.tcp_addr(call).expect("TCP is on");
             let stream = TcpStream::connect(to).await.unwrap();
             let local = stream.local_addr().unwrap();
             let candidate = Candidate::builder()
@@ -135,7 +136,7 @@ async fn client_on(
     dur: Duration,
     plan: Plan,
 ) -> Received {
-    let (mut wire, candidate) = Wire::open(&relay, plan.tcp).await;
+    let (mut wire, candidate) = Wire::open(&relay, call, plan.tcp).await;
     let mut rtc = Rtc::builder()
         .clear_codecs()
         .enable_opus(true, false)
@@ -152,7 +153,7 @@ async fn client_on(
         .unwrap();
     assert!(answer.contains("a=ice-lite"), "{answer}");
     assert!(
-        answer.contains(&format!("127.0.0.1 {}", relay.local_addr().port())),
+        answer.contains(&format!("127.0.0.1 {}", relay.udp_addr(call).port())),
         "{answer}"
     );
     rtc.sdp_api()
@@ -390,18 +391,53 @@ async fn media_lost_for_seconds_comes_back_in_the_same_call() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_spread_over_shards_each_on_its_own_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay(dir.path()).await;
+    assert_eq!(relay.stats().shards, 2);
+    // Two calls on different shards (ids are spread by a stable hash).
+    let ids = ["s1", "s2", "s3", "s4", "s5", "s6"];
+    let a = ids[0];
+    let b = *ids
+        .iter()
+        .find(|id| relay.udp_addr(id) != relay.udp_addr(a))
+        .expect("some id on the other shard");
+    assert_ne!(relay.tcp_addr(a), relay.tcp_addr(b));
+    let dur = Duration::from_secs(2);
+    let mut sides = vec![];
+    for call in [a, b] {
+        relay.open_call(call, json!({})).await.unwrap();
+        for side in [Side::Customer, Side::Agent] {
+            sides.push(tokio::spawn(client(relay.clone(), call, side, dur)));
+        }
+    }
+    for side in sides {
+        let got = side.await.unwrap();
+        assert!(got.connected && got.video > 20, "{got:?}");
+    }
+    assert_eq!((relay.stats().calls, relay.stats().peers), (2, 4));
+    for call in [a, b] {
+        assert!(relay.end_call(call).await.unwrap().is_some());
+    }
+}
+
 #[tokio::test]
 async fn ice_tcp_closes_what_belongs_to_no_call() {
     let dir = tempfile::tempdir().unwrap();
     let relay = relay(dir.path()).await;
     // A frame that is not STUN for any call: the relay hangs up.
-    let mut stranger = TcpStream::connect(relay.tcp_addr().unwrap()).await.unwrap();
+    let mut stranger = TcpStream::connect(relay.tcp_addr("x").unwrap())
+        .await
+        .unwrap();
     stranger.write_all(&[0, 4, 1, 2, 3, 4]).await.unwrap();
     let mut buf = [0u8; 16];
     let read = tokio::time::timeout(Duration::from_secs(5), stranger.read(&mut buf)).await;
     assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "{read:?}");
     // A frame longer than any WebRTC packet: the connection is closed too.
-    let mut big = TcpStream::connect(relay.tcp_addr().unwrap()).await.unwrap();
+    let mut big = TcpStream::connect(relay.tcp_addr("x").unwrap())
+        .await
+        .unwrap();
     big.write_all(&[0xff, 0xff]).await.unwrap();
     let read = tokio::time::timeout(Duration::from_secs(5), big.read(&mut buf)).await;
     assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "{read:?}");
