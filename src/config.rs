@@ -183,7 +183,8 @@ questions = ["Please tell me your full name.", "Please tell me your date of birt
 [media]
 # Turn the relay off only on a server that hosts no calls.
 enabled = true
-# The one UDP port all calls use ("0.0.0.0:3478"; port 0 picks a free one).
+# The UDP port calls use ("0.0.0.0:3478"; port 0 picks a free one); with several
+# shards (below), shard i uses this port + i.
 udp_bind = "0.0.0.0:3478"
 # The address browsers reach that port at (the server's public or LAN address).
 advertised_ip = "127.0.0.1"

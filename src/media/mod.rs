@@ -1,9 +1,9 @@
 //! Media relay and call recorder.
 //!
 //! Each browser (customer, agent) holds one WebRTC connection to this server.
-//! [`Relay`] terminates both with str0m (ICE-lite, DTLS-SRTP, one UDP port for
-//! every call, and one TCP port for networks without UDP), forwards each side's audio and video to the other side, and
-//! records the call into `<recordings_dir>/<call_id>.webm` from the frames it
+//! [`Relay`] terminates both with str0m (ICE-lite, DTLS-SRTP; one UDP port and one
+//! TCP port, for networks without UDP, per relay shard), forwards each side's audio
+//! and video to the other side, and records the call into `<recordings_dir>/<call_id>.webm` from the frames it
 //! receives, with a sidecar `<call_id>.json`.
 
 mod call;

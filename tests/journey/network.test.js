@@ -248,12 +248,17 @@ describe(`the call on hard networks (${BACKEND})`, () => {
       await keepsMoving(call.agent.page, '#remote', 15);
       await keepsMoving(call.customer.page, '#remote-video', 15);
     }
+    const stats = holder.path.stats();
+    // Much worse (40 % lost): the agent is warned the video is too poor to judge.
+    holder.path.set({ loss: 0.4 });
+    await call.agent.page.locator('#customer-quality').filter({ hasText: 'too poor to judge' }).waitFor({ timeout: 20_000 });
+    await shot(call.agent.page, '33-agent-poor-video-warning');
+    holder.path.set({ loss: 0.05 });
     // The relay measured the loss and the delay on the customer's side.
     const view = await agentView(call.agent);
     const summary = view.call.quality.customer.summary;
     assert.ok(summary.loss_pct_max > 0, JSON.stringify(summary));
     assert.ok(summary.rtt_ms_max >= 250, JSON.stringify(summary));
-    const stats = holder.path.stats();
     const file = await endAndDecide(d, call, 'lossy');
     decodesCleanly(file);
     // The path really was lossy: about 5 % of what went each way was dropped.
