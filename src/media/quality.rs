@@ -10,7 +10,7 @@ use serde::Serialize;
 /// Below this video bitrate (kbit/s) a face and a document can't be judged.
 pub const POOR_VIDEO_KBPS: u32 = 100;
 /// Above this loss (%) the picture breaks up.
-pub const POOR_LOSS_PCT: f32 = 10.0;
+pub const POOR_LOSS_PCT: f64 = 10.0;
 /// No video frame for this long is a freeze.
 const FREEZE: Duration = Duration::from_millis(1000);
 const SAMPLE: Duration = Duration::from_secs(1);
@@ -25,7 +25,7 @@ pub struct LinkQuality {
     pub transport: Option<&'static str>,
     pub rtt_ms: Option<u32>,
     /// Packets lost on the way from this side to the relay, in % (last report).
-    pub loss_pct: Option<f32>,
+    pub loss_pct: Option<f64>,
     /// Media received from this side over the last second.
     pub video_kbps: u32,
     pub audio_kbps: u32,
@@ -42,8 +42,8 @@ pub struct QualitySummary {
     pub seconds: u32,
     pub video_kbps_min: Option<u32>,
     pub video_kbps_avg: Option<u32>,
-    pub loss_pct_avg: Option<f32>,
-    pub loss_pct_max: Option<f32>,
+    pub loss_pct_avg: Option<f64>,
+    pub loss_pct_max: Option<f64>,
     pub rtt_ms_avg: Option<u32>,
     pub rtt_ms_max: Option<u32>,
     /// Times the video stopped for a second or more while connected, and how long in all.
@@ -76,7 +76,7 @@ pub struct Meter {
     video_frames: u32,
     last_video: Option<Instant>,
     frozen_since: Option<Instant>,
-    loss: Option<f32>,
+    loss: Option<f64>,
     rtt: Option<Duration>,
     transport: Option<&'static str>,
     latest: LinkQuality,
@@ -123,9 +123,9 @@ impl Meter {
         }
     }
 
-    /// Loss as a fraction (0..1), as str0m reports it.
+    /// Loss as a fraction (0..1), as str0m reports it; kept in % to one decimal.
     pub fn on_loss(&mut self, fraction: f32) {
-        self.loss = Some(fraction.clamp(0.0, 1.0) * 100.0);
+        self.loss = Some((fraction.clamp(0.0, 1.0) as f64 * 1000.0).round() / 10.0);
     }
 
     pub fn on_rtt(&mut self, rtt: Duration) {
@@ -182,7 +182,7 @@ impl Meter {
             state,
             transport: self.transport,
             rtt_ms,
-            loss_pct: loss.map(|l| (l * 10.0).round() / 10.0),
+            loss_pct: loss,
             video_kbps,
             audio_kbps,
             video_fps,
@@ -199,10 +199,9 @@ impl Meter {
         self.kbps_sum += video_kbps as u64;
         s.video_kbps_avg = Some((self.kbps_sum / s.seconds as u64) as u32);
         if let Some(l) = loss {
-            self.loss_sum += l as f64;
+            self.loss_sum += l;
             self.loss_n += 1;
-            s.loss_pct_avg =
-                Some(((self.loss_sum / self.loss_n as f64) * 10.0).round() as f32 / 10.0);
+            s.loss_pct_avg = Some((self.loss_sum / self.loss_n as f64 * 10.0).round() / 10.0);
             s.loss_pct_max = Some(s.loss_pct_max.map_or(l, |m| m.max(l)));
         }
         if let Some(r) = rtt_ms {
