@@ -119,12 +119,12 @@ pub(super) struct Call {
 }
 
 /// What the loop's helpers need besides the call they work on.
-pub(super) struct Ctx<'a> {
-    pub(super) socket: &'a UdpSocket,
+pub(super) struct Ctx {
+    pub(super) socket: UdpSocket,
     /// Open ICE-TCP connections by the browser's address.
-    pub(super) tcp: &'a HashMap<SocketAddr, super::tcp::TcpConn>,
-    pub(super) events: &'a broadcast::Sender<MediaEvent>,
-    pub(super) stats: &'a Counters,
+    pub(super) tcp: HashMap<SocketAddr, super::tcp::TcpConn>,
+    pub(super) events: broadcast::Sender<MediaEvent>,
+    pub(super) stats: std::sync::Arc<Counters>,
     /// How long a lost side may take to come back before it has dropped off.
     pub(super) grace: Duration,
 }

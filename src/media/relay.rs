@@ -24,6 +24,7 @@ use str0m::{Candidate, Rtc};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use super::call::Ctx;
 use super::quality::CallQuality;
 use super::shard::Shard;
 use super::{MediaConfig, MediaEvent, Recording, RelayStats, Side};
@@ -168,15 +169,18 @@ impl Relay {
         let (cmd, cmd_rx) = mpsc::unbounded_channel();
         let gauges = Arc::new(Gauges::default());
         let shard = Shard {
-            socket,
+            io: Ctx {
+                socket,
+                tcp: HashMap::new(),
+                events: events.clone(),
+                stats: stats.clone(),
+                grace: config.drop_grace,
+            },
             candidate_addr,
             tcp_addr,
             config: config.clone(),
-            stats: stats.clone(),
             gauges: gauges.clone(),
-            events: events.clone(),
             calls: HashMap::new(),
-            tcp: HashMap::new(),
             ended: HashMap::new(),
             ended_order: Default::default(),
             by_source: HashMap::new(),

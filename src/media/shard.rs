@@ -12,13 +12,12 @@ use anyhow::{anyhow, bail};
 use str0m::change::SdpOffer;
 use str0m::net::{Protocol, Receive};
 use str0m::{Input, Output, Rtc};
-use tokio::net::UdpSocket;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 
 use super::call::{call_deadline, drive, emit, reap, send, Call, Ctx, Peer, Rebase};
 use super::quality::{CallQuality, Meter, SideQuality};
 use super::recorder::CallRecorder;
-use super::relay::{Cmd, Counters, Gauges};
+use super::relay::{Cmd, Gauges};
 use super::tcp::{TcpConn, TcpIn};
 use super::{MediaConfig, MediaEvent, Recording, Side};
 
@@ -28,18 +27,16 @@ const ENDED_KEPT: usize = 10_000;
 const TCP_UNCLAIMED: Duration = Duration::from_secs(10);
 
 pub(super) struct Shard {
-    pub(super) socket: UdpSocket,
+    /// The sockets, connections and channels every call's work uses (the UDP
+    /// socket, ICE-TCP connections, events, the counters shared by all shards).
+    pub(super) io: Ctx,
     /// Our UDP and (when on) TCP candidates' addresses.
     pub(super) candidate_addr: SocketAddr,
     pub(super) tcp_addr: Option<SocketAddr>,
     pub(super) config: MediaConfig,
-    /// Shared by every shard; gauges are this shard's own.
-    pub(super) stats: Arc<Counters>,
+    /// This shard's own calls and peers now.
     pub(super) gauges: Arc<Gauges>,
-    pub(super) events: broadcast::Sender<MediaEvent>,
     pub(super) calls: HashMap<String, Call>,
-    /// Open ICE-TCP connections by the browser's address.
-    pub(super) tcp: HashMap<SocketAddr, TcpConn>,
     /// Recently ended calls: refuse joins, and make `end_call` idempotent.
     /// Bounded; older ended calls are still protected because their WebM
     /// exists and is never overwritten.
@@ -62,7 +59,7 @@ impl Shard {
         loop {
             let wake = tokio::time::Instant::from_std(self.next_wake);
             tokio::select! {
-                r = self.socket.recv_from(&mut buf) => match r {
+                r = self.io.socket.recv_from(&mut buf) => match r {
                     Ok((n, source)) => {
                         let to = self.candidate_addr;
                         self.on_packet(Protocol::Udp, source, to, &buf[..n]);
@@ -78,18 +75,18 @@ impl Shard {
                 Some(tcp) = tcp_rx.recv() => match tcp {
                     TcpIn::Opened(source, tx) => {
                         let opened = Instant::now();
-                        self.tcp.insert(source, TcpConn { tx, opened });
+                        self.io.tcp.insert(source, TcpConn { tx, opened });
                     }
                     TcpIn::Packet(source, data) => {
                         if let Some(to) = self.tcp_addr {
                             if !self.on_packet(Protocol::Tcp, source, to, &data) {
                                 // Not a packet of any call: whoever it is, close it.
-                                self.tcp.remove(&source);
+                                self.io.tcp.remove(&source);
                             }
                         }
                     }
                     TcpIn::Closed(source) => {
-                        self.tcp.remove(&source);
+                        self.io.tcp.remove(&source);
                     }
                 },
                 _ = tokio::time::sleep_until(wake) => {},
@@ -109,7 +106,7 @@ impl Shard {
         destination: SocketAddr,
         data: &[u8],
     ) -> bool {
-        let stats = &*self.stats;
+        let stats = &*self.io.stats;
         stats.packets_in.fetch_add(1, Relaxed);
         stats.bytes_in.fetch_add(data.len() as u64, Relaxed);
         let now = Instant::now();
@@ -139,13 +136,7 @@ impl Shard {
             return false;
         };
         self.by_source.insert(key, (call_id.clone(), side));
-        let ctx = Ctx {
-            socket: &self.socket,
-            tcp: &self.tcp,
-            events: &self.events,
-            stats,
-            grace: self.config.drop_grace,
-        };
+        let ctx = &self.io;
         let call = self.calls.get_mut(&call_id).expect("found above");
         let peer = call.peers[side.index()].as_mut().expect("found above");
         peer.last_rx = now;
@@ -153,21 +144,15 @@ impl Shard {
             tracing::debug!(call_id, ?side, "rtc input: {e}");
             peer.rtc.disconnect();
         }
-        drive(&ctx, call, now);
+        drive(ctx, call, now);
         self.next_wake = self.next_wake.min(call_deadline(call));
-        reap(&ctx, call, now);
+        reap(ctx, call, now);
         true
     }
 
     fn on_timers(&mut self) {
         let now = Instant::now();
-        let ctx = Ctx {
-            socket: &self.socket,
-            tcp: &self.tcp,
-            events: &self.events,
-            stats: &self.stats,
-            grace: self.config.drop_grace,
-        };
+        let ctx = &self.io;
         // Check at least twice a second so silent sides are noticed.
         let mut next = now + Duration::from_millis(500);
         for call in self.calls.values_mut() {
@@ -182,14 +167,14 @@ impl Shard {
                 }
             }
             if due {
-                drive(&ctx, call, now);
+                drive(ctx, call, now);
             }
             for p in call.peers.iter_mut().flatten() {
                 if p.meter.due(now) {
                     p.meter.sample(now, p.connected, p.lost_since.is_some());
                 }
             }
-            reap(&ctx, call, now);
+            reap(ctx, call, now);
             next = next.min(call_deadline(call));
         }
         self.update_gauges();
@@ -212,7 +197,8 @@ impl Shard {
             .filter(|(tcp, _)| *tcp)
             .map(|(_, a)| *a)
             .collect();
-        self.tcp
+        self.io
+            .tcp
             .retain(|a, c| claimed.contains(a) || now - c.opened < TCP_UNCLAIMED);
         self.next_wake = next.max(now + Duration::from_millis(1));
     }
@@ -294,13 +280,7 @@ impl Shard {
             bail!("call {call_id} is not open");
         };
         let now = Instant::now();
-        let ctx = Ctx {
-            socket: &self.socket,
-            tcp: &self.tcp,
-            events: &self.events,
-            stats: &self.stats,
-            grace: self.config.drop_grace,
-        };
+        let ctx = &self.io;
         // The same page again (an ICE restart after a network change): its own
         // connection answers, so DTLS, RTP and the recording simply go on.
         if let Some(p) = call.peers[side.index()].as_mut() {
@@ -311,7 +291,7 @@ impl Shard {
                     .accept_offer(offer)
                     .map_err(|e| anyhow!("offer not accepted: {e}"))?;
                 tracing::info!(call_id, ?side, "connection renegotiated (ICE restart)");
-                drive(&ctx, call, now);
+                drive(ctx, call, now);
                 self.next_wake = self.next_wake.min(call_deadline(call));
                 return Ok(answer.to_sdp_string());
             }
@@ -357,7 +337,7 @@ impl Shard {
         if let Some(o) = call.peers[side.other().index()].as_mut() {
             o.rebase.iter_mut().for_each(Rebase::reset);
         }
-        drive(&ctx, call, now);
+        drive(ctx, call, now);
         self.next_wake = self.next_wake.min(call_deadline(call));
         Ok(answer.to_sdp_string())
     }
@@ -369,13 +349,7 @@ impl Shard {
         let Some(mut call) = self.calls.remove(call_id) else {
             return Ok(None);
         };
-        let ctx = Ctx {
-            socket: &self.socket,
-            tcp: &self.tcp,
-            events: &self.events,
-            stats: &self.stats,
-            grace: self.config.drop_grace,
-        };
+        let ctx = &self.io;
         // Measured before the connections close below.
         let quality = quality_of(&call);
         for side in [Side::Customer, Side::Agent] {
@@ -384,11 +358,11 @@ impl Shard {
                 // browser at once instead of after its ICE timeout.
                 let _ = p.rtc.close();
                 while let Ok(Output::Transmit(t)) = p.rtc.poll_output() {
-                    send(&ctx, &t);
+                    send(ctx, &t);
                 }
                 if p.connected {
                     emit(
-                        &ctx,
+                        ctx,
                         MediaEvent::Disconnected {
                             call_id: call_id.to_string(),
                             side,
