@@ -149,6 +149,7 @@ impl Relay {
         let socket = UdpSocket::bind(udp_bind)
             .await
             .with_context(|| format!("binding media UDP {udp_bind}"))?;
+        socket_buffers(&socket);
         let local_addr = socket.local_addr()?;
         let candidate_addr = SocketAddr::new(config.advertised_ip, local_addr.port());
         // Fail now, not at the first join, if the address can't be a candidate.
@@ -185,6 +186,7 @@ impl Relay {
             ended_order: Default::default(),
             by_source: HashMap::new(),
             next_wake: Instant::now(),
+            next_prune: Instant::now(),
         };
         let handle = ShardHandle {
             cmd,
@@ -355,5 +357,31 @@ impl Relay {
             .cmd
             .send(cmd)
             .map_err(|_| anyhow!("media relay has stopped"))
+    }
+}
+
+/// Bytes of kernel buffer asked for each way on a shard's UDP socket: at about 350
+/// datagrams a second per call, the default (about 208 KiB) holds only milliseconds
+/// of a busy shard, and a scheduling hiccup overflows it (measured in BENCHMARKS.md).
+/// The kernel caps it at `net.core.rmem_max` / `wmem_max`; raise those to get it all.
+const SOCKET_BUFFER: libc::c_int = 4 << 20;
+
+fn socket_buffers(socket: &UdpSocket) {
+    use std::os::fd::AsRawFd;
+    for option in [libc::SO_RCVBUF, libc::SO_SNDBUF] {
+        let size = SOCKET_BUFFER;
+        // SAFETY: a valid open socket, and a c_int option value of the right size.
+        let r = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                option,
+                &size as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if r != 0 {
+            tracing::debug!("media socket buffer: {}", std::io::Error::last_os_error());
+        }
     }
 }

@@ -25,6 +25,7 @@ use super::{MediaConfig, MediaEvent, Recording, Side};
 const ENDED_KEPT: usize = 10_000;
 /// How long a TCP connection may stay unclaimed by a call side.
 const TCP_UNCLAIMED: Duration = Duration::from_secs(10);
+const PRUNE_EVERY: Duration = Duration::from_secs(1);
 
 pub(super) struct Shard {
     /// The sockets, connections and channels every call's work uses (the UDP
@@ -46,6 +47,8 @@ pub(super) struct Shard {
     pub(super) by_source: HashMap<(bool, SocketAddr), (String, Side)>,
     /// Earliest peer deadline (or periodic check) the loop must wake for.
     pub(super) next_wake: Instant,
+    /// When [`Shard::prune`] runs next.
+    pub(super) next_prune: Instant,
 }
 
 impl Shard {
@@ -178,6 +181,17 @@ impl Shard {
             next = next.min(call_deadline(call));
         }
         self.update_gauges();
+        if now >= self.next_prune {
+            self.prune(now);
+        }
+        self.next_wake = next.max(now + Duration::from_millis(1));
+    }
+
+    /// Forgets source addresses of sides that are gone and closes the TCP connections
+    /// no call side has claimed. Once a second, not at every wake: it walks every call,
+    /// and a stale source entry is harmless (each use is checked with `accepts`).
+    fn prune(&mut self, now: Instant) {
+        self.next_prune = now + PRUNE_EVERY;
         let live: std::collections::HashSet<(&String, Side)> = self
             .calls
             .iter()
@@ -190,7 +204,6 @@ impl Shard {
             .collect();
         self.by_source
             .retain(|_, (id, s)| live.contains(&(&*id, *s)));
-        // TCP connections no call side has claimed (or whose side is gone) close.
         let claimed: std::collections::HashSet<SocketAddr> = self
             .by_source
             .keys()
@@ -200,7 +213,6 @@ impl Shard {
         self.io
             .tcp
             .retain(|a, c| claimed.contains(a) || now - c.opened < TCP_UNCLAIMED);
-        self.next_wake = next.max(now + Duration::from_millis(1));
     }
 
     /// Each command updates the gauges before replying, so a caller reading
