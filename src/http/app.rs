@@ -11,7 +11,7 @@ use crate::state::{AppState, Shared};
 use crate::store::{MerchantEnv, Store};
 use crate::workers;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderName, StatusCode};
+use axum::http::{header, HeaderName, StatusCode};
 use axum::middleware::from_fn_with_state;
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -43,7 +43,9 @@ pub fn router(state: AppState) -> Router {
         .route("/desk/", get(desk::to_desk))
         .merge(journey::router().layer(from_fn_with_state(own.clone(), same_origin)))
         .route("/recordings/{file}", get(crate::http::recordings::serve))
-        .route("/healthz", get(health))
+        .route("/", get(home))
+        .route("/healthz", get(live))
+        .route("/readyz", get(ready))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -120,12 +122,63 @@ async fn run_to_completion(req: Request, next: axum::middleware::Next) -> axum::
     }
 }
 
-async fn health(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {
-    match state.store.merchant_count().await {
-        Ok(_) => (StatusCode::OK, "ok").into_response(),
-        Err(err) => err.into_response(),
-    }
+/// `GET /healthz`: the process is up and answering. It asks nothing of the database, so
+/// an orchestrator restarts the process only when the process itself is stuck.
+async fn live() -> impl IntoResponse {
+    (StatusCode::OK, "ok")
 }
+
+/// `GET /readyz`: ready for traffic when the database answers with every migration of
+/// this build applied and, where the relay is on, its sockets are bound (they are bound
+/// before the server starts, so a running relay is enough). 503 with what is wrong.
+async fn ready(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {
+    let database = state.store.readiness().await;
+    let relay = match (&state.media, state.config.media.enabled) {
+        (Some(relay), _) => Ok(format!("{} shard(s) bound", relay.stats().shards)),
+        (None, false) => Ok("off".to_string()),
+        (None, true) => Err("not running".to_string()),
+    };
+    let ok = database.is_ok() && relay.is_ok();
+    let said = |r: &Result<String, String>| match r {
+        Ok(s) => serde_json::json!({ "ok": true, "detail": s }),
+        Err(e) => serde_json::json!({ "ok": false, "detail": e }),
+    };
+    let body = serde_json::json!({
+        "ready": ok,
+        "database": said(&database.map(|()| "migrations applied".to_string())),
+        "relay": said(&relay),
+    });
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body))
+}
+
+/// `GET /`: what this server is, with links to the desk and the health checks.
+async fn home() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'",
+            ),
+        ],
+        HOME,
+    )
+}
+
+const HOME: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<title>vkyc</title><style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;\
+margin:3rem auto;padding:0 1rem;color:#1b1b1b}</style></head><body>\
+<h1>vkyc</h1><p>A self-hosted Video KYC server (V-CIP): the merchant API under \
+<code>/verification</code>, customers' journeys at the links it gives, and the staff desk.</p>\
+<ul><li><a href=\"/desk\">Staff desk</a> (agents and auditors)</li>\
+<li><a href=\"/healthz\">Liveness</a> and <a href=\"/readyz\">readiness</a></li></ul>\
+</body></html>";
 
 async fn not_found() -> Error {
     Error::new(

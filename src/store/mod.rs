@@ -272,6 +272,30 @@ impl Store {
         .context("applying database migrations")
     }
 
+    /// Readiness of the database: it answers, and every migration this build carries
+    /// has been applied (none failed, none missing). Err with what is wrong.
+    pub async fn readiness(&self) -> Result<(), String> {
+        let migrator = match self.backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("migrations/postgres"),
+        };
+        let expected: Vec<i64> = migrator.iter().map(|m| m.version).collect();
+        let applied: Vec<i64> = sqlx::query(
+            "SELECT version FROM _sqlx_migrations WHERE success = TRUE ORDER BY version",
+        )
+        .fetch_all(&self.read)
+        .await
+        .map_err(|e| format!("the database does not answer: {e}"))?
+        .iter()
+        .map(|r| sqlx::Row::try_get(r, "version"))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("the database does not answer: {e}"))?;
+        match expected.iter().find(|v| !applied.contains(v)) {
+            Some(v) => Err(format!("migration {v} has not been applied")),
+            None => Ok(()),
+        }
+    }
+
     pub async fn close(&self) {
         self.write.close().await;
         self.read.close().await;

@@ -17,6 +17,7 @@ mod crash;
 mod desk;
 mod expiry;
 mod geo;
+mod health;
 mod history_and_sandbox;
 mod ipcheck;
 mod journey;
