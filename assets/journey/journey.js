@@ -458,7 +458,11 @@ async function drawCall(state) {
     hangUp();
     after(call_("POST", "call/end").then(() => call_("GET", "state").then((s) => ({ state: s }))), end);
   });
-  screen("call", t("call_active_heading"), el("p", { text: t("call_active_intro") }), remote, local, status, quality, end);
+  // The agent large, the customer's own picture small in a corner, and a mark that
+  // says the call is recorded (V-CIP: the customer must know).
+  const stage = el("div", { class: "stage" }, remote, local,
+    el("span", { class: "rec", id: "recording-mark", text: t("call_recording") }));
+  screen("call", t("call_active_heading"), el("p", { text: t("call_active_intro") }), stage, status, quality, end);
   app.dataset.callState = "active";
   const shown = (state) => {
     app.dataset.media = state;

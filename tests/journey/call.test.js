@@ -69,6 +69,14 @@ describe(`a whole case: customer, agent and auditor (${BACKEND})`, () => {
     }, selector, { timeout: 20_000 });
     await playing('#remote-video')(customer.page);
     await playing('#remote')(agent.page);
+    // On the phone the agent is large and the customer's own picture small, and the
+    // customer sees that the call is recorded.
+    const remoteBox = await customer.page.locator('#remote-video').boundingBox();
+    const ownBox = await customer.page.locator('#local-video').boundingBox();
+    assert.ok(ownBox.width * ownBox.height < remoteBox.width * remoteBox.height / 4,
+      `own ${JSON.stringify(ownBox)} against the agent's ${JSON.stringify(remoteBox)}`);
+    assert.equal(await customer.page.locator('#recording-mark').textContent(), 'Recording');
+    assert.ok(await customer.page.locator('#recording-mark').isVisible());
     await shot(customer.page, '20-customer-in-call');
 
     // The agent sees the customer's details, asks the questions, checks liveness,
