@@ -288,11 +288,24 @@ async fn retry_after_is_honoured_and_a_receiver_that_never_recovers_ends_failed(
         .await
         .ok();
     let id = list["deliveries"][0]["id"].clone();
-    let detail = app
-        .call(Method::GET, &format!("/webhooks/deliveries/{id}"), None)
-        .await
-        .ok();
+    // The receiver has answered twice; the server writes each attempt once its answer
+    // is in, so read the log until it shows both.
+    let mut detail = Value::Null;
+    for _ in 0..100 {
+        detail = app
+            .call(Method::GET, &format!("/webhooks/deliveries/{id}"), None)
+            .await
+            .ok();
+        if detail["attempt_log"]
+            .as_array()
+            .is_some_and(|l| l.len() >= 2)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let log = detail["attempt_log"].as_array().unwrap();
+    assert!(log.len() >= 2, "{detail}");
     let at =
         |i: usize| chrono::DateTime::parse_from_rfc3339(log[i]["time"].as_str().unwrap()).unwrap();
     assert!(
