@@ -324,6 +324,21 @@ pub struct MediaSettings {
     pub recordings_s3_secret_key: String,
 }
 
+/// `name must be between lo and hi` unless `value` is.
+fn in_range<T: PartialOrd + std::fmt::Display>(
+    name: &str,
+    value: T,
+    range: std::ops::RangeInclusive<T>,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        range.contains(&value),
+        "{name} must be between {} and {}",
+        range.start(),
+        range.end()
+    );
+    Ok(())
+}
+
 fn default_turn_ttl() -> u64 {
     3600
 }
@@ -416,58 +431,57 @@ impl Config {
             "log_format must be \"pretty\" or \"json\""
         );
         parse_ip_list(&self.trusted_proxies).context("trusted_proxies")?;
-        anyhow::ensure!(
-            (1..=3600).contains(&self.signature_window_seconds),
-            "signature_window_seconds must be between 1 and 3600"
-        );
-        anyhow::ensure!(
-            (1..=300).contains(&self.webhook_timeout_seconds),
-            "webhook_timeout_seconds must be between 1 and 300"
-        );
-        anyhow::ensure!(
-            (1..=100).contains(&self.staff_lockout_attempts),
-            "staff_lockout_attempts must be between 1 and 100"
-        );
-        anyhow::ensure!(
-            (1..=10080).contains(&self.staff_lockout_minutes),
-            "staff_lockout_minutes must be between 1 and 10080"
-        );
-        anyhow::ensure!(
-            (1..=720).contains(&self.staff_session_hours),
-            "staff_session_hours must be between 1 and 720"
-        );
+        in_range(
+            "signature_window_seconds",
+            self.signature_window_seconds,
+            1..=3600,
+        )?;
+        in_range(
+            "webhook_timeout_seconds",
+            self.webhook_timeout_seconds,
+            1..=300,
+        )?;
+        in_range(
+            "staff_lockout_attempts",
+            self.staff_lockout_attempts,
+            1..=100,
+        )?;
+        in_range(
+            "staff_lockout_minutes",
+            self.staff_lockout_minutes,
+            1..=10080,
+        )?;
+        in_range("staff_session_hours", self.staff_session_hours, 1..=720)?;
         anyhow::ensure!(
             (11..=3600).contains(&self.agent_stale_seconds),
             "agent_stale_seconds must be between 11 and 3600 (heartbeats come every 10 s)"
         );
-        anyhow::ensure!(
-            (5..=600).contains(&self.calls.invite_seconds),
-            "calls.invite_seconds must be between 5 and 600"
-        );
-        anyhow::ensure!(
-            (1..=600).contains(&self.calls.drop_grace_seconds),
-            "calls.drop_grace_seconds must be between 1 and 600"
-        );
+        in_range("calls.invite_seconds", self.calls.invite_seconds, 5..=600)?;
+        in_range(
+            "calls.drop_grace_seconds",
+            self.calls.drop_grace_seconds,
+            1..=600,
+        )?;
         anyhow::ensure!(
             self.max_connections >= 1,
             "max_connections must be at least 1"
         );
-        anyhow::ensure!(
-            (1..=600).contains(&self.header_read_timeout_seconds),
-            "header_read_timeout_seconds must be between 1 and 600"
-        );
-        anyhow::ensure!(
-            (1..=100).contains(&self.journey.step_attempts),
-            "journey.step_attempts must be between 1 and 100"
-        );
-        anyhow::ensure!(
-            (1..=1440).contains(&self.journey.step_attempt_window_minutes),
-            "journey.step_attempt_window_minutes must be between 1 and 1440"
-        );
-        anyhow::ensure!(
-            (10..=86_400).contains(&self.calls.wrap_up_seconds),
-            "calls.wrap_up_seconds must be between 10 and 86400"
-        );
+        in_range(
+            "header_read_timeout_seconds",
+            self.header_read_timeout_seconds,
+            1..=600,
+        )?;
+        in_range("journey.step_attempts", self.journey.step_attempts, 1..=100)?;
+        in_range(
+            "journey.step_attempt_window_minutes",
+            self.journey.step_attempt_window_minutes,
+            1..=1440,
+        )?;
+        in_range(
+            "calls.wrap_up_seconds",
+            self.calls.wrap_up_seconds,
+            10..=86_400,
+        )?;
         self.journey.hours().context("journey working hours")?;
         self.media.tcp_bind().context("media.tcp_bind")?;
         anyhow::ensure!(self.media.shards <= 256, "media.shards must be at most 256");
@@ -481,10 +495,11 @@ impl Config {
             self.media.turn_urls.is_empty() || !self.media.turn_shared_secret.is_empty(),
             "media.turn_urls needs media.turn_shared_secret (coturn's static-auth-secret)"
         );
-        anyhow::ensure!(
-            (60..=86_400).contains(&self.media.turn_ttl_seconds),
-            "media.turn_ttl_seconds must be between 60 and 86400"
-        );
+        in_range(
+            "media.turn_ttl_seconds",
+            self.media.turn_ttl_seconds,
+            60..=86_400,
+        )?;
         if !self.media.recordings_store.is_empty() {
             self.media
                 .recordings_location()

@@ -128,8 +128,7 @@ async fn read_frame(reader: &mut (impl AsyncReadExt + Unpin)) -> Option<Vec<u8>>
     Some(data)
 }
 
-/// A packet for a browser on TCP: queued on its connection, or dropped when the
-/// connection is gone or its queue is full.
+/// Whether a packet fits one RFC 4571 frame (its length must fit the two-byte prefix).
 pub(super) fn frame_len_ok(len: usize) -> bool {
     len > 0 && len <= u16::MAX as usize
 }

@@ -2,27 +2,25 @@
 //! `/readyz` (the database answers with this build's migrations applied, the relay
 //! bound) and the `/` page.
 
-use crate::helpers::{spawn_app, spawn_app_with};
+use crate::helpers::{spawn_app, spawn_app_with, TestApp};
 use serde_json::Value;
+
+async fn get(app: &TestApp, path: &str) -> reqwest::Response {
+    app.client
+        .get(format!("{}{path}", app.base))
+        .send()
+        .await
+        .unwrap()
+}
 
 #[tokio::test]
 async fn live_ready_and_the_home_page() {
     let app = spawn_app().await;
-    let live = app
-        .client
-        .get(format!("{}/healthz", app.base))
-        .send()
-        .await
-        .unwrap();
+    let live = get(&app, "/healthz").await;
     assert_eq!(live.status(), 200);
     assert_eq!(live.text().await.unwrap(), "ok");
 
-    let ready = app
-        .client
-        .get(format!("{}/readyz", app.base))
-        .send()
-        .await
-        .unwrap();
+    let ready = get(&app, "/readyz").await;
     assert_eq!(ready.status(), 200);
     let body: Value = ready.json().await.unwrap();
     assert_eq!(body["ready"], true, "{body}");
@@ -62,12 +60,7 @@ async fn not_ready_while_a_migration_is_missing() {
     .execute(&pool)
     .await
     .unwrap();
-    let ready = app
-        .client
-        .get(format!("{}/readyz", app.base))
-        .send()
-        .await
-        .unwrap();
+    let ready = get(&app, "/readyz").await;
     assert_eq!(ready.status(), 503);
     let body: Value = ready.json().await.unwrap();
     assert_eq!(body["ready"], false, "{body}");
@@ -77,27 +70,14 @@ async fn not_ready_while_a_migration_is_missing() {
         "{body}"
     );
     // Liveness does not depend on the database.
-    let live = app
-        .client
-        .get(format!("{}/healthz", app.base))
-        .send()
-        .await
-        .unwrap();
+    let live = get(&app, "/healthz").await;
     assert_eq!(live.status(), 200);
 }
 
 #[tokio::test]
 async fn ready_without_a_relay_where_calls_are_off() {
     let app = spawn_app_with(|c| c.media.enabled = false).await;
-    let body: Value = app
-        .client
-        .get(format!("{}/readyz", app.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = get(&app, "/readyz").await.json().await.unwrap();
     assert_eq!(body["ready"], true, "{body}");
     assert_eq!(body["relay"]["detail"], "off", "{body}");
 }
