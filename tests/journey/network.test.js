@@ -11,7 +11,7 @@ const assert = require('node:assert/strict');
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { Deployment, AADHAAR_DETAILS, BACKEND, shot, atStep, passChecks } = require('./support.js');
+const { Deployment, AADHAAR_DETAILS, BACKEND, shot, atStep, passChecks, rewriteAnswers, tcpOnly, dropLines } = require('./support.js');
 const { udpPath } = require('./netpath.js');
 const { startTurn, turnCredentials } = require('./turn.js');
 
@@ -20,20 +20,6 @@ const TURN_SECRET = 'turn shared secret for tests';
 
 const UDP_CANDIDATE = /^a=candidate:\S+ \d+ udp \d+ (\S+) (\d+) typ host.*$/gim;
 const TCP_CANDIDATE = /^a=candidate:\S+ \d+ tcp .*$/gim;
-const dropLines = (sdp, re) => sdp.replace(re, '').replace(/\r\n(\r\n)+/g, '\r\n');
-
-/** Rewrites the relay's answer on its way to `page` (the customer's or the agent's offer). */
-async function rewriteAnswers(page, rewrite) {
-  await page.route(/\/(api\/call\/offer|desk\/api\/calls\/\d+\/offer)$/, async (route) => {
-    const response = await route.fetch();
-    const json = await response.json();
-    if (json.sdp) json.sdp = await rewrite(json.sdp);
-    await route.fulfill({ response, json });
-  });
-}
-
-/** Only the relay's TCP candidate: as if UDP were blocked on this network. */
-const tcpOnly = (sdp) => dropLines(sdp, UDP_CANDIDATE);
 
 /** The relay's UDP candidate swapped for a forwarder in front of it (made at the first answer). */
 function throughPath(holder) {

@@ -267,7 +267,25 @@ async function passChecks(page) {
   await atStep(page, 'waiting');
 }
 
+// ---- the relay's answers, rewritten on their way to a page (network tests, bench) ----
+
+const dropLines = (sdp, re) => sdp.replace(re, '').replace(/\r\n(\r\n)+/g, '\r\n');
+
+/** Rewrites the relay's answer on its way to `page` (the customer's or the agent's offer). */
+async function rewriteAnswers(page, rewrite) {
+  await page.route(/\/(api\/call\/offer|desk\/api\/calls\/\d+\/offer)$/, async (route) => {
+    const response = await route.fetch();
+    const json = await response.json();
+    if (json.sdp) json.sdp = await rewrite(json.sdp);
+    await route.fulfill({ response, json });
+  });
+}
+
+/** Only the relay's TCP candidate: as if UDP were blocked on this network. */
+const tcpOnly = (sdp) => dropLines(sdp, /^a=candidate:\S+ \d+ udp .*$/gim);
+
 module.exports = {
   Deployment, AADHAAR_DETAILS, BACKEND, DELHI, LONDON, INDIAN_IP, SHOTS, startReceiver,
   shot, atStep, consent, uploadAadhaar, passIp, passLocation, passDevices, passChecks,
+  rewriteAnswers, tcpOnly, dropLines,
 };
