@@ -8,7 +8,8 @@
 
 use std::sync::OnceLock;
 
-const BOUNDARY_GEOJSON: &str = include_str!(concat!(
+/// The boundary as GeoJSON (one MultiPolygon feature).
+pub const BOUNDARY_GEOJSON: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/data/india-boundary.geojson"
 ));

@@ -47,6 +47,8 @@ const DESK_JS: &str = include_str!("../../../assets/desk/desk.js");
 const DESK_CSS: &str = include_str!("../../../assets/desk/desk.css");
 /// The call's connection, shared with the customer's call page.
 const RTC_JS: &str = include_str!("../../../assets/call/rtc.js");
+/// India's outline with a point on it, for the screens that show a customer's position.
+const MAP_JS: &str = include_str!("../../../assets/desk/map.js");
 
 pub fn router() -> Router<AppState> {
     let api = Router::new()
@@ -64,6 +66,8 @@ pub fn router() -> Router<AppState> {
         .route("/assets/desk.js", get(script))
         .route("/assets/desk.css", get(style))
         .route("/assets/rtc.js", get(rtc_script))
+        .route("/assets/map.js", get(map_script))
+        .route("/assets/india.geojson", get(india_outline))
         .nest("/api", api)
 }
 
@@ -219,6 +223,19 @@ async fn script() -> Response {
 
 async fn rtc_script() -> Response {
     (page_headers("text/javascript; charset=utf-8"), RTC_JS).into_response()
+}
+
+async fn map_script() -> Response {
+    (page_headers("text/javascript; charset=utf-8"), MAP_JS).into_response()
+}
+
+/// The boundary the location check uses, so the map shows exactly what was checked.
+async fn india_outline() -> Response {
+    (
+        page_headers("application/geo+json"),
+        crate::domain::geo::BOUNDARY_GEOJSON,
+    )
+        .into_response()
 }
 
 async fn style() -> Response {
