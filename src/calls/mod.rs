@@ -12,6 +12,7 @@
 
 pub mod assign;
 pub mod lifecycle;
+pub mod photo;
 
 use crate::error::{Error, ErrorType};
 use axum::http::StatusCode;

@@ -1,9 +1,10 @@
 //! Video calls, their captures and the auditors' reviews.
 
-use super::{MoveError, Request, Store, REQUEST_COLUMNS};
+use super::{call_events, MoveError, Request, Store, REQUEST_COLUMNS};
 use crate::clock::now_ms;
 use crate::domain::status::{Actor, Event};
 use crate::error::Result;
+use serde_json::json;
 use sqlx::Row;
 
 #[derive(Debug, Clone)]
@@ -36,6 +37,19 @@ impl Call {
     pub fn is_live(&self) -> bool {
         matches!(self.state.as_str(), "invited" | "active")
     }
+}
+
+/// A case in the auditor's work queue.
+#[derive(Debug, Clone)]
+pub struct ReviewCase {
+    pub request: Request,
+    pub customer_name: Option<String>,
+    pub agent_id: Option<i64>,
+    pub agent: Option<String>,
+    /// The last call's length.
+    pub call_ms: Option<i64>,
+    /// Since when it has waited for an auditor (its last status move).
+    pub waiting_since: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -175,6 +189,7 @@ impl Store {
                 .bind(call_id)
                 .execute(&mut **tx)
                 .await?;
+                call_events::insert_in(tx, call_id, now, "started", None).await?;
             }
             CallUpdate::End {
                 state,
@@ -203,6 +218,8 @@ impl Store {
                 .bind(call_id)
                 .execute(&mut **tx)
                 .await?;
+                let detail = json!({ "state": state, "by": by });
+                call_events::insert_in(tx, call_id, now, "ended", Some(&detail)).await?;
             }
             CallUpdate::Decide { decision, remarks } => {
                 sqlx::query(
@@ -317,19 +334,27 @@ impl Store {
 
     /// Ends a call whose request has moved on without it.
     pub async fn close_call(&self, call_id: i64, state: &str) -> Result<()> {
-        sqlx::query(
+        let now = now_ms();
+        let mut tx = self.write.begin().await?;
+        let closed = sqlx::query(
             "UPDATE calls SET state = $1, ended_at = $2, ended_by = 'system' \
              WHERE id = $3 AND state IN ('invited', 'active')",
         )
         .bind(state)
-        .bind(now_ms())
+        .bind(now)
         .bind(call_id)
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await?;
+        if closed.rows_affected() == 1 {
+            let detail = json!({ "state": state, "by": "system" });
+            call_events::insert_in(&mut tx, call_id, now, "ended", Some(&detail)).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
-    /// Marks a side's media as lost (`Some(time)`) or connected (`None`).
+    /// Marks a side's media as lost (`Some(time)`) or connected (`None`), and records
+    /// the change as an event (a repeated mark changes nothing and records nothing).
     pub async fn set_media_lost(
         &self,
         call_id: i64,
@@ -342,18 +367,34 @@ impl Store {
             "agent_lost_at"
         };
         // Losing keeps the first moment it was lost; connecting clears it.
-        let sql = if at.is_some() {
-            format!(
-                "UPDATE calls SET {column} = COALESCE({column}, $1) WHERE id = $2 AND state = 'active'"
-            )
-        } else {
-            format!("UPDATE calls SET {column} = $1 WHERE id = $2 AND state = 'active'")
+        let (sql, kind) = match at {
+            Some(_) => (
+                format!(
+                    "UPDATE calls SET {column} = $1 WHERE id = $2 AND state = 'active' \
+                     AND {column} IS NULL"
+                ),
+                "lost",
+            ),
+            None => (
+                format!(
+                    "UPDATE calls SET {column} = $1 WHERE id = $2 AND state = 'active' \
+                     AND {column} IS NOT NULL"
+                ),
+                "connected",
+            ),
         };
-        sqlx::query(&sql)
+        let mut tx = self.write.begin().await?;
+        let changed = sqlx::query(&sql)
             .bind(at)
             .bind(call_id)
-            .execute(&self.write)
+            .execute(&mut *tx)
             .await?;
+        if changed.rows_affected() == 1 {
+            let side = json!({ "side": if customer { "customer" } else { "agent" } });
+            let when = at.unwrap_or_else(now_ms);
+            call_events::insert_in(&mut tx, call_id, when, kind, Some(&side)).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -372,44 +413,79 @@ impl Store {
         Ok(online.into_iter().filter(|a| !busy.contains(a)).collect())
     }
 
-    pub async fn set_call_questions(&self, call_id: i64, questions: &str) -> Result<()> {
-        sqlx::query("UPDATE calls SET questions = $1 WHERE id = $2")
-            .bind(questions)
-            .bind(call_id)
-            .execute(&self.write)
-            .await?;
-        Ok(())
+    /// Stores the agent's mark on question `index` (the whole list, as the call keeps it).
+    pub async fn set_call_questions(
+        &self,
+        call_id: i64,
+        questions: &str,
+        index: usize,
+        answer: &str,
+    ) -> Result<()> {
+        let detail = json!({ "index": index, "answer": answer });
+        self.set_with_event(
+            call_id,
+            "questions",
+            questions,
+            "question_answered",
+            &detail,
+        )
+        .await
     }
 
     pub async fn set_call_liveness(&self, call_id: i64, result: &str) -> Result<()> {
-        sqlx::query("UPDATE calls SET liveness_result = $1 WHERE id = $2")
-            .bind(result)
-            .bind(call_id)
-            .execute(&self.write)
-            .await?;
-        Ok(())
+        let detail = json!({ "result": result });
+        self.set_with_event(
+            call_id,
+            "liveness_result",
+            result,
+            "liveness_marked",
+            &detail,
+        )
+        .await
     }
 
     pub async fn set_call_pan(&self, call_id: i64, pan: &str) -> Result<()> {
-        sqlx::query("UPDATE calls SET pan = $1 WHERE id = $2")
-            .bind(pan)
+        self.set_with_event(call_id, "pan", pan, "pan_entered", &json!({}))
+            .await
+    }
+
+    /// Sets one text column of a call and records the event, in one transaction.
+    async fn set_with_event(
+        &self,
+        call_id: i64,
+        column: &'static str,
+        value: &str,
+        kind: &str,
+        detail: &serde_json::Value,
+    ) -> Result<()> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query(&format!("UPDATE calls SET {column} = $1 WHERE id = $2"))
+            .bind(value)
             .bind(call_id)
-            .execute(&self.write)
+            .execute(&mut *tx)
             .await?;
+        call_events::insert_in(&mut tx, call_id, now_ms(), kind, Some(detail)).await?;
+        tx.commit().await?;
         Ok(())
     }
 
     pub async fn insert_capture(&self, call_id: i64, kind: &str, image_b64: &str) -> Result<i64> {
+        let now = now_ms();
+        let mut tx = self.write.begin().await?;
         let row = sqlx::query(
             "INSERT INTO captures (call_id, kind, image, at) VALUES ($1, $2, $3, $4) RETURNING id",
         )
         .bind(call_id)
         .bind(kind)
         .bind(image_b64)
-        .bind(now_ms())
-        .fetch_one(&self.write)
+        .bind(now)
+        .fetch_one(&mut *tx)
         .await?;
-        Ok(row.try_get("id")?)
+        let id: i64 = row.try_get("id")?;
+        let detail = json!({ "kind": kind, "capture_id": id });
+        call_events::insert_in(&mut tx, call_id, now, "capture", Some(&detail)).await?;
+        tx.commit().await?;
+        Ok(id)
     }
 
     pub async fn captures(&self, call_id: i64) -> Result<Vec<CaptureRow>> {
@@ -455,21 +531,73 @@ impl Store {
     }
 
     /// Cases waiting for an auditor, oldest first, leaving out those whose calls
-    /// `auditor_id` took as agent (four eyes).
-    pub async fn review_queue(&self, auditor_id: i64, limit: i64) -> Result<Vec<Request>> {
+    /// `auditor_id` took as agent (four eyes), with what the auditor's work queue shows:
+    /// the customer's name, the agent and the length of the case's last call. `search`
+    /// matches the verification id, the customer's name or the agent's username (a
+    /// substring, any case); `agent_id` keeps one agent's cases.
+    pub async fn review_queue(
+        &self,
+        auditor_id: i64,
+        search: Option<&str>,
+        agent_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<ReviewCase>> {
+        let pattern = search.map(|s| {
+            let escaped = s
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("%{escaped}%")
+        });
         let sql = format!(
-            "SELECT {REQUEST_COLUMNS} FROM requests WHERE status = 'AGENT_REVIEWED' \
-             AND id NOT IN (SELECT request_id FROM calls WHERE agent_id = $1) \
-             ORDER BY updated_at, id LIMIT $2"
+            "SELECT {REQUEST_COLUMNS_R}, u.name AS customer_name, s.username AS agent_username, \
+             c.agent_id AS call_agent_id, c.duration_ms AS call_duration_ms, \
+             c.accepted_at AS call_accepted_at, c.ended_at AS call_ended_at, r.updated_at AS waiting_since \
+             FROM requests r \
+             LEFT JOIN users u ON u.id = r.user_ref \
+             LEFT JOIN calls c ON c.id = (SELECT MAX(id) FROM calls WHERE request_id = r.id) \
+             LEFT JOIN staff s ON s.id = c.agent_id \
+             WHERE r.status = 'AGENT_REVIEWED' \
+             AND r.id NOT IN (SELECT request_id FROM calls WHERE agent_id = $1) \
+             AND ($2 IS NULL OR LOWER(r.verification_id) LIKE $2 ESCAPE '\\' \
+                  OR LOWER(COALESCE(u.name, '')) LIKE $2 ESCAPE '\\' \
+                  OR LOWER(COALESCE(s.username, '')) LIKE $2 ESCAPE '\\') \
+             AND ($3 IS NULL OR c.agent_id = $3) \
+             ORDER BY r.updated_at, r.id LIMIT $4",
+            REQUEST_COLUMNS_R = REQUEST_COLUMNS
+                .split(", ")
+                .map(|c| format!("r.{}", c.trim()))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         let rows = sqlx::query(&sql)
             .bind(auditor_id)
+            .bind(pattern)
+            .bind(agent_id)
             .bind(limit)
             .fetch_all(&self.read)
             .await?;
-        Ok(rows
-            .iter()
-            .map(super::request_from_row)
-            .collect::<Result<_, _>>()?)
+        rows.iter()
+            .map(|r| {
+                let call_ms = match (
+                    r.try_get::<Option<i64>, _>("call_duration_ms")?,
+                    r.try_get::<Option<i64>, _>("call_accepted_at")?,
+                    r.try_get::<Option<i64>, _>("call_ended_at")?,
+                ) {
+                    (Some(d), _, _) => Some(d),
+                    (None, Some(a), Some(e)) => Some(e - a),
+                    _ => None,
+                };
+                Ok(ReviewCase {
+                    request: super::request_from_row(r)?,
+                    customer_name: r.try_get("customer_name")?,
+                    agent_id: r.try_get("call_agent_id")?,
+                    agent: r.try_get("agent_username")?,
+                    call_ms,
+                    waiting_since: r.try_get("waiting_since")?,
+                })
+            })
+            .collect()
     }
 }

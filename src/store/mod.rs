@@ -22,6 +22,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 mod attempts;
+mod call_events;
 mod calls;
 mod history;
 mod journey;
@@ -32,7 +33,8 @@ mod staff;
 mod users;
 mod webhooks;
 
-pub use calls::{Call, CallUpdate, CaptureRow};
+pub use call_events::CallEvent;
+pub use calls::{Call, CallUpdate, CaptureRow, ReviewCase};
 pub use history::{Changes, HistoryRow};
 pub use journey::{Booking, ConsentRow, NotificationRow, SideWrite, StepRow};
 pub use merchants::{Credential, Merchant, MerchantEnv};

@@ -48,7 +48,8 @@ describe(`a whole case: customer, agent and auditor (${BACKEND})`, () => {
     await agent.page.getByRole('button', { name: 'Go online' }).click();
     await agent.page.getByText('You are online').waitFor();
 
-    const { id, link } = await d.newRequest({ aadhaar_details: AADHAAR_DETAILS, security_questions: QUESTIONS });
+    // The merchant's Aadhaar details link a photo, which the server fetches for the desk.
+    const { id, link } = await d.newRequest({ aadhaar_details: { ...AADHAAR_DETAILS, photo_link: receiver.photoUrl }, security_questions: QUESTIONS });
     const customer = await d.customerPage();
     await customer.page.goto(link);
     await passChecks(customer.page);
@@ -88,19 +89,56 @@ describe(`a whole case: customer, agent and auditor (${BACKEND})`, () => {
     assert.ok(questions.length >= QUESTIONS.length + 1, 'the deployment\'s questions are asked too');
     const approveEarly = await fetch(`${d.base}/desk/api/agent/call`).then((r) => r.status);
     assert.equal(approveEarly, 401, 'staff APIs need a desk session');
-    for (let i = 0; i < questions.length; i++) {
+    // The checklist opens on its first item not done, and moves on as each is done.
+    const item = (name) => agent.page.locator(`#checklist li[data-item="${name}"]`);
+    assert.equal(await item('questions').getAttribute('data-done'), 'false');
+    assert.ok(await agent.page.locator('#questions').isVisible());
+    assert.equal(await agent.page.locator('#decision-form').isVisible(), false, 'no decision before the checks');
+    for (let i = 0; i < questions.length - 1; i++) {
+      await agent.page.locator(`#questions button[data-index="${i}"][data-answer="asked"]`).click();
+      await agent.page.waitForSelector(`#questions button[data-index="${i}"][data-answer="asked"][aria-pressed="true"]`);
       await agent.page.locator(`#questions button[data-index="${i}"][data-answer="correct"]`).click();
       await agent.page.waitForSelector(`#questions button[data-index="${i}"][data-answer="correct"][aria-pressed="true"]`);
     }
+    // The last question by the keys: Q asks the current one, C marks it correct.
+    const lastQ = questions.length - 1;
+    await agent.page.keyboard.press('q');
+    await agent.page.waitForSelector(`#questions button[data-index="${lastQ}"][data-answer="asked"][aria-pressed="true"]`);
+    await agent.page.keyboard.press('c');
+    await item('questions').and(agent.page.locator('[data-done="true"]')).waitFor();
+    assert.match(await agent.page.locator('#checklist-progress').textContent(), /^1 of 5 checks done$/);
+    await agent.page.getByRole('button', { name: 'Ask now' }).click();
     await agent.page.getByRole('button', { name: 'Read correctly', exact: true }).click();
-    await agent.page.getByText('Marked: passed').waitFor();
+    await item('liveness').locator('.summary').filter({ hasText: '✓ passed' }).waitFor();
     await agent.page.getByRole('button', { name: 'Capture the face' }).click();
     await agent.page.waitForSelector('#captures img[data-kind="face"]');
+    // The face match is one glance: the Aadhaar photo beside the latest face still.
+    const photoBox = await agent.page.locator('#aadhaar-photo').boundingBox();
+    const faceBox = await agent.page.locator('#captures img[data-kind="face"]').boundingBox();
+    assert.ok(photoBox && faceBox && Math.abs(photoBox.y - faceBox.y) < 5 && faceBox.x > photoBox.x,
+      `photo ${JSON.stringify(photoBox)}, face ${JSON.stringify(faceBox)}`);
+    assert.ok(await agent.page.locator('#aadhaar-photo').evaluate((img) => img.complete && img.naturalWidth > 0));
     await agent.page.getByRole('button', { name: 'Capture the PAN card' }).click();
     await agent.page.waitForSelector('#captures img[data-kind="pan"]');
     await agent.page.getByLabel('PAN (as on the card)').fill('ABCDE1234F');
     await agent.page.getByRole('button', { name: 'Save PAN' }).click();
     await agent.page.waitForFunction(() => document.querySelector('#call-error').textContent === '');
+    // The location on India's outline, then confirmed by its key.
+    await agent.page.locator('#agent-map svg.india-map path').first().waitFor();
+    assert.match(await agent.page.locator('#agent-map .map-caption').textContent(), /^\d+\.\d+, \d+\.\d+ \((±\d+ m|accuracy not given)\)$/);
+    await agent.page.keyboard.press('g');
+    await agent.page.waitForFunction(() => document.querySelector('#checks').dataset.complete === 'true');
+    assert.equal(await agent.page.locator('#checklist-progress').textContent(), '5 of 5 checks done');
+    // With every check done the decision opens, still during the call.
+    await agent.page.waitForSelector('#decision-form:not([hidden])');
+    assert.match(await agent.page.locator('#call-timer').textContent(), /^\d+:\d\d$/);
+    assert.notEqual(await agent.page.locator('#call-timer').textContent(), '0:00');
+    // All of it on a 1366×768 laptop with no scrolling.
+    const fits = await agent.page.evaluate(() => [document.scrollingElement.scrollHeight, innerHeight]);
+    assert.ok(fits[0] <= fits[1], `the agent's page is ${fits[0]} px tall in a ${fits[1]} px window`);
+    const remoteAgentBox = await agent.page.locator('#remote').boundingBox();
+    const localAgentBox = await agent.page.locator('#local').boundingBox();
+    assert.ok(localAgentBox.width * localAgentBox.height < remoteAgentBox.width * remoteAgentBox.height / 4);
     await shot(agent.page, '21-agent-in-call');
 
     // Let the call run, then the agent ends it.
@@ -156,16 +194,47 @@ describe(`a whole case: customer, agent and auditor (${BACKEND})`, () => {
     const expired = approved.recording_link.replace(/expires=\d+/, 'expires=1000');
     assert.equal((await fetch(expired)).status, 403);
 
-    // The auditor reviews: plays the recording, sees the captures and answers, approves.
+    // The auditor reviews: plays both sides of the recording, sees the captures beside
+    // the Aadhaar photo and the answers, and seeks by the markers of the call's events.
     const auditor = await d.staffPage(AUDITOR.username, AUDITOR.password);
-    await auditor.page.locator(`#cases button`).filter({ hasText: id }).click();
+    const row = auditor.page.locator(`#cases button`).filter({ hasText: id });
+    assert.match(await row.textContent(), /Asha Rao.*agent agent-\w+.*call \d+:\d\d.*waiting/s);
+    await auditor.page.locator('#queue-search').fill('no such case');
+    await auditor.page.getByText('No case matches.').waitFor();
+    await auditor.page.locator('#queue-search').fill('asha');
+    await row.click();
     await auditor.page.waitForSelector('#case:not([hidden])');
     await auditor.page.waitForFunction(() => document.querySelector('#recording').readyState >= 1, null, { timeout: 10_000 });
+    await auditor.page.waitForFunction(() => document.querySelector('#recording-agent').readyState >= 1, null, { timeout: 10_000 });
+    const sides = await auditor.page.evaluate(() => [document.querySelector('#recording').src, document.querySelector('#recording-agent').src]);
+    assert.match(sides[0], /\/recording\/customer\.webm$/);
+    assert.match(sides[1], /\/recording\/agent\.webm$/);
     assert.equal(await auditor.page.locator('#case-details .captures img').count(), 2);
     await auditor.page.getByText('Agent\'s remarks: Face matches').waitFor();
     // The call's connection quality, as the relay measured it, is kept for the review.
     assert.match(await auditor.page.locator('#case-quality').textContent(),
       /Customer's connection: video \d+–\d+ kbit\/s .* Agent's connection: video \d+–\d+ kbit\/s/);
+    // A marker per event; the face still's marker seeks both players to within 1 s of
+    // the moment it was taken, on the recording's own clock (its DateUTC).
+    const markerKinds = await auditor.page.locator('#timeline-bar .marker').evaluateAll((ms) => ms.map((m) => m.dataset.kind));
+    for (const k of ['connected', 'question_asked', 'question_answered', 'liveness_asked', 'liveness_marked', 'capture', 'pan_entered', 'location_confirmed', 'ended']) {
+      assert.ok(markerKinds.includes(k), `${k} in ${markerKinds.join()}`);
+    }
+    const recordedFrom = Date.parse(probe.format.tags.creation_time || probe.format.tags.DATE_UTC);
+    const events = (await (await auditor.page.request.get(`${d.base}/desk/api/audit/cases/${approved.reference_id}`)).json()).call?.events;
+    const face = (events || []).find((e) => e.kind === 'capture' && e.detail.kind === 'face');
+    const faceMarker = auditor.page.locator('#timeline-bar .marker[data-kind="capture"]').first();
+    await faceMarker.click();
+    await auditor.page.waitForFunction(() => !document.querySelector('#recording').seeking);
+    const at = await auditor.page.evaluate(() => [document.querySelector('#recording').currentTime, document.querySelector('#recording-agent').currentTime]);
+    const expected = (Date.parse(face.at) - recordedFrom) / 1000;
+    assert.ok(Math.abs(at[0] - expected) < 1, `the player is at ${at[0]} s, the face still was taken at ${expected} s`);
+    assert.ok(Math.abs(at[1] - at[0]) < 0.5, `the agent's side follows: ${at[1]} s against ${at[0]} s`);
+    // The decision is on the screen with the rest: no scrolling at 1366×768.
+    const auditFits = await auditor.page.evaluate(() => [document.scrollingElement.scrollHeight, innerHeight]);
+    assert.ok(auditFits[0] <= auditFits[1], `the auditor's page is ${auditFits[0]} px tall in a ${auditFits[1]} px window`);
+    const submit = await auditor.page.getByRole('button', { name: 'Submit review' }).boundingBox();
+    assert.ok(submit && submit.y + submit.height <= 768, `the review's button is at ${JSON.stringify(submit)}`);
     await shot(auditor.page, '22-auditor-case');
     await auditor.page.locator('#audit-decision').selectOption('approved');
     await auditor.page.locator('#audit-remarks').fill('Recording and captures reviewed.');

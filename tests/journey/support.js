@@ -173,9 +173,9 @@ class Deployment {
     return { context, page };
   }
 
-  /** A desktop page for a staff member, signed in at /desk. */
+  /** A page for a staff member on a 1366×768 laptop, signed in at /desk. */
   async staffPage(username, password) {
-    const context = await this.browser.newContext({ viewport: { width: 1280, height: 900 }, permissions: ['camera', 'microphone'] });
+    const context = await this.browser.newContext({ viewport: { width: 1366, height: 768 }, permissions: ['camera', 'microphone'] });
     const page = await context.newPage();
     page.on('pageerror', (e) => console.error('desk page error:', e.message));
     await page.goto(`${this.base}/desk`);
@@ -192,10 +192,19 @@ class Deployment {
 }
 
 /** A local webhook receiver: `events` collects every JSON body it is sent. */
+// An 8×8 JPEG: the merchant's Aadhaar photo that the receiver below serves.
+const PHOTO_JPEG = Buffer.from('/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDABALDA4MChAODQ4SERATGCgaGBYWGDEjJR0oOjM9PDkzODdASFxOQERXRTc4UG1RV19iZ2hnPk1xeXBkeFxlZ2P/2wBDARESEhgVGC8aGi9jQjhCY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2P/wAARCAAIAAgDASIAAhEBAxEB/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAECAwQFBgcICQoL/8QAtRAAAgEDAwIEAwUFBAQAAAF9AQIDAAQRBRIhMUEGE1FhByJxFDKBkaEII0KxwRVS0fAkM2JyggkKFhcYGRolJicoKSo0NTY3ODk6Q0RFRkdISUpTVFVWV1hZWmNkZWZnaGlqc3R1dnd4eXqDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXGx8jJytLT1NXW19jZ2uHi4+Tl5ufo6erx8vP09fb3+Pn6/8QAHwEAAwEBAQEBAQEBAQAAAAAAAAECAwQFBgcICQoL/8QAtREAAgECBAQDBAcFBAQAAQJ3AAECAxEEBSExBhJBUQdhcRMiMoEIFEKRobHBCSMzUvAVYnLRChYkNOEl8RcYGRomJygpKjU2Nzg5OkNERUZHSElKU1RVVldYWVpjZGVmZ2hpanN0dXZ3eHl6goOEhYaHiImKkpOUlZaXmJmaoqOkpaanqKmqsrO0tba3uLm6wsPExcbHyMnK0tPU1dbX2Nna4uPk5ebn6Onq8vP09fb3+Pn6/9oADAMBAAIRAxEAPwAooooA/9k=', 'base64');
+
+/** The merchant's side: a webhook receiver that also serves an Aadhaar photo at
+ * `photoUrl` (for `aadhaar_details.photo_link`). */
 function startReceiver() {
   const events = [];
   return new Promise((resolve) => {
     const server = http.createServer((req, res) => {
+      if (req.method === 'GET' && req.url === '/photo.jpg') {
+        res.writeHead(200, { 'content-type': 'image/jpeg' }).end(PHOTO_JPEG);
+        return;
+      }
       let body = '';
       req.on('data', (c) => (body += c));
       req.on('end', () => {
@@ -208,6 +217,7 @@ function startReceiver() {
     server.listen(0, '127.0.0.1', () => {
       server.events = events;
       server.url = `http://127.0.0.1:${server.address().port}/hook`;
+      server.photoUrl = `http://127.0.0.1:${server.address().port}/photo.jpg`;
       /** Waits up to 5 s for an event of `id` at `sub`. */
       server.heard = async (id, sub) => {
         for (let i = 0; i < 50; i++) {

@@ -24,6 +24,7 @@ pub fn routes() -> Router<AppState> {
         .route("/calls/{id}/offer", post(agent_offer))
         .route("/calls/{id}/answers", post(agent_answer))
         .route("/calls/{id}/liveness", post(agent_liveness))
+        .route("/calls/{id}/events", post(agent_event))
         .route(
             "/calls/{id}/captures",
             post(agent_capture).layer(DefaultBodyLimit::max(2 * 1024 * 1024)),
@@ -72,11 +73,13 @@ pub(super) async fn case_view(
             json!({ "source": source,
                     "details": serde_json::from_str::<Value>(&details).unwrap_or(Value::Null) })
         });
-    let photo = state
-        .store
-        .aadhaar_photo(request.id)
+    // A URL, not the image: the photo may come from the merchant's link, fetched by the
+    // server only when the page asks for it.
+    let photo = crate::calls::photo::photo_source(state, request)
         .await?
-        .map(|p| format!("data:image/jpeg;base64,{p}"));
+        .map(
+            |source| json!({ "url": format!("/desk/api/photos/{}", request.id), "source": source }),
+        );
     let consent = state.store.consent(request.id).await?.map(|c| {
         json!({ "time": crate::domain::views::iso_millis(c.at), "ip": c.ip, "user_agent": c.user_agent,
                 "lang": c.lang, "text_sha256": c.text_sha256 })
@@ -131,9 +134,22 @@ pub(super) async fn case_view(
             "remarks": call.remarks,
             "ice_servers": crate::calls::ice_servers(state, call, crate::media::Side::Agent),
             "quality": crate::calls::quality(state, call).await,
+            "events": events(state, call.id).await?,
         });
     }
     Ok(view)
+}
+
+/// A call's events with their times, for the checklist and the player's markers.
+async fn events(state: &AppState, call_id: i64) -> Result<Value> {
+    let events = state.store.call_events(call_id).await?;
+    Ok(events
+        .into_iter()
+        .map(|e| {
+            json!({ "at": crate::domain::views::iso_millis(e.at), "kind": e.kind,
+                    "detail": e.detail.and_then(|d| serde_json::from_str::<Value>(&d).ok()) })
+        })
+        .collect())
 }
 
 /// `GET /desk/api/agent/call`: the agent's live call, or the last one awaiting a
@@ -217,7 +233,7 @@ async fn agent_answer(
     let questions = Value::Array(questions);
     state
         .store
-        .set_call_questions(call.id, &questions.to_string())
+        .set_call_questions(call.id, &questions.to_string(), index as usize, answer)
         .await?;
     audit(
         &state,
@@ -229,6 +245,40 @@ async fn agent_answer(
     )
     .await?;
     Ok(Json(json!({ "questions": questions })))
+}
+
+/// `POST /desk/api/calls/<id>/events` `{kind, index?}`: a step of the agent's checklist
+/// that changes nothing but the call's timeline, where the auditor's player shows it:
+/// `question_asked` (with the question's `index`), `liveness_asked` (the number is read
+/// out now) and `location_confirmed` (the agent has looked at where the customer is).
+async fn agent_event(
+    State(state): State<AppState>,
+    session: StaffSession,
+    Path(id): Path<String>,
+    body: JsonBody,
+) -> Result<Json<Value>> {
+    let call = own_call(&state, &session, path_id(&id)?).await?;
+    require_active(&call)?;
+    let kind = body.one_of(
+        "kind",
+        &["question_asked", "liveness_asked", "location_confirmed"],
+    )?;
+    let detail = match kind {
+        "question_asked" => {
+            let index = match body.get("index") {
+                None => return Err(Error::missing("index")),
+                Some(v) => v.as_u64().ok_or_else(|| Error::invalid("index"))?,
+            };
+            let count = read_questions(&call.questions).map_or(0, |q| q.len());
+            if index as usize >= count {
+                return Err(Error::invalid("index"));
+            }
+            json!({ "index": index })
+        }
+        _ => json!({}),
+    };
+    state.store.add_call_event(call.id, kind, &detail).await?;
+    Ok(Json(json!({ "recorded": kind })))
 }
 
 async fn agent_liveness(

@@ -9,7 +9,8 @@ use crate::error::{Error, ErrorType, Result};
 use crate::http::input::JsonBody;
 use crate::state::AppState;
 use crate::store::{Call, Changes, Request, Role, SideWrite};
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -22,16 +23,45 @@ pub fn routes() -> Router<AppState> {
         .route("/audit/cases/{id}/decision", post(audit_decision))
 }
 
-async fn audit_cases(State(state): State<AppState>, session: StaffSession) -> Result<Json<Value>> {
+#[derive(serde::Deserialize)]
+struct QueueQuery {
+    q: Option<String>,
+    agent: Option<String>,
+}
+
+/// `GET /desk/api/audit/cases?q=&agent=`: the work queue, oldest first, with each case's
+/// customer, agent, call length and how long it has waited; `q` searches the
+/// verification id, the customer's name and the agent, `agent` keeps one agent's cases.
+async fn audit_cases(
+    State(state): State<AppState>,
+    session: StaffSession,
+    query: std::result::Result<Query<QueueQuery>, QueryRejection>,
+) -> Result<Json<Value>> {
     session.require(&[Role::Auditor])?;
+    let Query(query) = query.map_err(|_| Error::invalid("query"))?;
+    let search = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    if search.is_some_and(|q| q.chars().count() > 100) {
+        return Err(Error::invalid("q"));
+    }
+    let agent = match query.agent.as_deref().filter(|a| !a.is_empty()) {
+        None => None,
+        Some(a) => Some(a.parse::<i64>().map_err(|_| Error::invalid("agent"))?),
+    };
+    let now = crate::clock::now_ms();
     let cases: Vec<Value> = state
         .store
-        .review_queue(session.staff_id, 100)
+        .review_queue(session.staff_id, search, agent, 100)
         .await?
         .iter()
-        .map(|r| {
+        .map(|c| {
+            let r = &c.request;
             json!({ "reference_id": r.id, "verification_id": r.verification_id,
-                    "sub_status": r.sub_status.as_str(), "agent_remarks": r.agent_remarks })
+                    "sub_status": r.sub_status.as_str(), "agent_remarks": r.agent_remarks,
+                    "customer_name": c.customer_name, "agent": c.agent, "agent_id": c.agent_id,
+                    "created_at": crate::domain::views::iso_millis(r.created_at),
+                    "call_ms": c.call_ms,
+                    "waiting_since": crate::domain::views::iso_millis(c.waiting_since),
+                    "waiting_ms": (now - c.waiting_since).max(0) })
         })
         .collect();
     Ok(Json(json!({ "cases": cases })))

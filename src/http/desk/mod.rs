@@ -8,6 +8,7 @@
 mod agent;
 mod auditor;
 mod login;
+mod photo;
 pub mod totp;
 
 pub use login::{
@@ -47,6 +48,10 @@ const DESK_JS: &str = include_str!("../../../assets/desk/desk.js");
 const DESK_CSS: &str = include_str!("../../../assets/desk/desk.css");
 /// The call's connection, shared with the customer's call page.
 const RTC_JS: &str = include_str!("../../../assets/call/rtc.js");
+/// The desk's modules: what every console shares, the agent's and the auditor's.
+const COMMON_JS: &str = include_str!("../../../assets/desk/common.js");
+const AGENT_JS: &str = include_str!("../../../assets/desk/agent.js");
+const AUDITOR_JS: &str = include_str!("../../../assets/desk/auditor.js");
 /// India's outline with a point on it, for the screens that show a customer's position.
 const MAP_JS: &str = include_str!("../../../assets/desk/map.js");
 
@@ -60,6 +65,7 @@ pub fn router() -> Router<AppState> {
         .route("/agent/heartbeat", post(agent_heartbeat))
         .merge(agent::routes())
         .merge(auditor::routes())
+        .merge(photo::routes())
         .layer(axum::middleware::map_response(no_store));
     Router::new()
         .route("/", get(page))
@@ -67,6 +73,9 @@ pub fn router() -> Router<AppState> {
         .route("/assets/desk.css", get(style))
         .route("/assets/rtc.js", get(rtc_script))
         .route("/assets/map.js", get(map_script))
+        .route("/assets/common.js", get(|| module(COMMON_JS)))
+        .route("/assets/agent.js", get(|| module(AGENT_JS)))
+        .route("/assets/auditor.js", get(|| module(AUDITOR_JS)))
         .route("/assets/india.geojson", get(india_outline))
         .nest("/api", api)
 }
@@ -223,6 +232,10 @@ async fn script() -> Response {
 
 async fn rtc_script() -> Response {
     (page_headers("text/javascript; charset=utf-8"), RTC_JS).into_response()
+}
+
+async fn module(source: &'static str) -> Response {
+    (page_headers("text/javascript; charset=utf-8"), source).into_response()
 }
 
 async fn map_script() -> Response {

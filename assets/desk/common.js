@@ -1,0 +1,80 @@
+// What every desk console shares: the element lookup and the API call, which carries
+// the session's CSRF token and reports a lapsed session to whoever signed in.
+
+export const $ = (id) => document.getElementById(id);
+
+const session = { csrf: "", onSignedOut: () => {} };
+
+export function setSession(csrf, onSignedOut) {
+  session.csrf = csrf;
+  if (onSignedOut) session.onSignedOut = onSignedOut;
+}
+
+export async function api(path, body) {
+  const init = { method: body === undefined ? "GET" : "POST", credentials: "same-origin",
+                 headers: {} };
+  if (body !== undefined) {
+    init.headers["content-type"] = "application/json";
+    if (session.csrf) init.headers["x-csrf-token"] = session.csrf;
+    init.body = JSON.stringify(body);
+  }
+  const res = await fetch(`/desk/api/${path}`, init);
+  let data = {};
+  try { data = await res.json(); } catch { /* not JSON */ }
+  if (res.status === 401 && path !== "login" && path !== "me") session.onSignedOut();
+  return { ok: res.ok, status: res.status, data };
+}
+
+/** An element with attributes and text or children. */
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "text") node.textContent = v;
+    else if (k === "class") node.className = v;
+    else if (k.startsWith("data-")) node.dataset[k.slice(5).replace(/-./g, (m) => m[1].toUpperCase())] = v;
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  node.append(...children.filter((c) => c !== undefined && c !== null));
+  return node;
+}
+
+/** Milliseconds as m:ss (or h:mm:ss). */
+export function clock(ms) {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  const h = Math.floor(s / 3600);
+  const mm = String(Math.floor((s % 3600) / 60)).padStart(h ? 2 : 1, "0");
+  const ss = String(s % 60).padStart(2, "0");
+  return h ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
+}
+
+/** A duration in words, for how long something has waited. */
+export function waited(ms) {
+  const m = Math.floor(ms / 60000);
+  if (m < 1) return "under a minute";
+  if (m < 60) return `${m} min`;
+  const h = Math.floor(m / 60);
+  return h < 48 ? `${h} h ${m % 60} min` : `${Math.floor(h / 24)} days`;
+}
+
+// How the Aadhaar file compares with the customer the merchant named.
+const MATCH_WORDS = {
+  match: "matches the customer's",
+  mismatch: "does NOT match the customer's",
+  not_available: "not available to compare",
+};
+
+export function ekycChecks(view) {
+  const c = view.aadhaar_checks || {};
+  return {
+    mobile: MATCH_WORDS[c.mobile] || MATCH_WORDS.not_available,
+    name: MATCH_WORDS[c.name] || MATCH_WORDS.not_available,
+  };
+}
+
+/** Sets an image's source only when it changed, so a refresh does not fetch it again. */
+export function setImage(img, src) {
+  if (!src) { img.removeAttribute("src"); img.hidden = true; return; }
+  if (img.getAttribute("src") !== src) img.src = src;
+  img.hidden = false;
+}
