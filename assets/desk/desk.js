@@ -111,6 +111,7 @@ function stopConsole() {
   hangUp();
   $("call").hidden = true;
   $("auditor").hidden = true;
+  $("admin").hidden = true;
 }
 
 // The agent's call view is read every 2 s; while a customer is deciding on the
@@ -137,6 +138,8 @@ function startConsole(role) {
     $("auditor").hidden = false;
     refreshCases();
     poll = setInterval(refreshCases, 5000);
+  } else if (role === "admin") {
+    import("./admin.js").then((admin) => admin.mount({ api, signedOut }));
   }
 }
 
@@ -279,7 +282,8 @@ function renderChecks(call) {
   list.replaceChildren();
   call.questions.forEach((q, index) => {
     const li = document.createElement("li");
-    li.textContent = q.question + (q.expected ? ` (expected: ${q.expected})` : "") + " ";
+    li.textContent = q.question + (q.question_hi ? ` / ${q.question_hi}` : "") +
+      (q.expected ? ` (expected: ${q.expected})` : "") + " ";
     for (const answer of ["correct", "incorrect"]) {
       const b = document.createElement("button");
       b.type = "button";

@@ -21,6 +21,7 @@ use sqlx::{AnyPool, Executor};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+mod admin;
 mod attempts;
 mod calls;
 mod history;
@@ -32,6 +33,7 @@ mod staff;
 mod users;
 mod webhooks;
 
+pub use admin::{BankRow, MerchantSettings};
 pub use calls::{Call, CallUpdate, CaptureRow};
 pub use history::{Changes, HistoryRow};
 pub use journey::{Booking, ConsentRow, NotificationRow, SideWrite, StepRow};

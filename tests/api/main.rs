@@ -9,6 +9,7 @@ mod helpers;
 mod support;
 
 mod aadhaar;
+mod admin;
 mod auth;
 mod bad_input;
 mod calls;

@@ -5,13 +5,16 @@
 //! Later consoles plug in with [`StaffSession`] (a valid desk session, CSRF-checked on
 //! every call that is not a GET) and [`StaffSession::require`] for the role.
 
+mod admin;
+mod admin_settings;
 mod agent;
 mod auditor;
 mod login;
-pub mod totp;
+pub use crate::totp;
 
-pub use login::{
+pub use crate::passwords::{
     generate_password, hash_password, normalize_username, valid_username, verify_password,
+    MAX_PASSWORD_LEN, MIN_PASSWORD_LEN,
 };
 use login::{login, logout};
 
@@ -35,10 +38,6 @@ use subtle::ConstantTimeEq;
 pub const COOKIE: &str = "vkyc_desk";
 /// The header that carries the session's CSRF token on every desk call but GETs and login.
 pub const CSRF_HEADER: &str = "x-csrf-token";
-/// Longest password accepted (argon2 takes any length; this bounds the work a caller asks).
-pub const MAX_PASSWORD_LEN: usize = 1024;
-/// Shortest password `vkyc staff create --password-stdin` accepts.
-pub const MIN_PASSWORD_LEN: usize = 12;
 /// A session's `last_seen` is written at most this often.
 const TOUCH_EVERY_MS: i64 = 60_000;
 
@@ -47,6 +46,8 @@ const DESK_JS: &str = include_str!("../../../assets/desk/desk.js");
 const DESK_CSS: &str = include_str!("../../../assets/desk/desk.css");
 /// The call's connection, shared with the customer's call page.
 const RTC_JS: &str = include_str!("../../../assets/call/rtc.js");
+/// The admin console.
+const ADMIN_JS: &str = include_str!("../../../assets/desk/admin.js");
 
 pub fn router() -> Router<AppState> {
     let api = Router::new()
@@ -58,12 +59,14 @@ pub fn router() -> Router<AppState> {
         .route("/agent/heartbeat", post(agent_heartbeat))
         .merge(agent::routes())
         .merge(auditor::routes())
+        .merge(admin::routes())
         .layer(axum::middleware::map_response(no_store));
     Router::new()
         .route("/", get(page))
         .route("/assets/desk.js", get(script))
         .route("/assets/desk.css", get(style))
         .route("/assets/rtc.js", get(rtc_script))
+        .route("/assets/admin.js", get(admin_script))
         .nest("/api", api)
 }
 
@@ -219,6 +222,10 @@ async fn script() -> Response {
 
 async fn rtc_script() -> Response {
     (page_headers("text/javascript; charset=utf-8"), RTC_JS).into_response()
+}
+
+async fn admin_script() -> Response {
+    (page_headers("text/javascript; charset=utf-8"), ADMIN_JS).into_response()
 }
 
 async fn style() -> Response {
