@@ -10,6 +10,7 @@ mod support;
 
 mod aadhaar;
 mod admin;
+mod admin_settings;
 mod auth;
 mod bad_input;
 mod calls;
