@@ -13,11 +13,20 @@ let bank = null;
 
 export function mount(desk) {
   api = desk.api;
-  signedOut = desk.signedOut;
+  signedOut = () => { forgetSecrets(); desk.signedOut(); };
+  forgetSecrets();
   $("admin").hidden = false;
   if (!$("admin").dataset.wired) wire();
   $("admin").dataset.wired = "1";
   refreshAll();
+}
+
+/** Secrets leave the page when the admin signs out. */
+function forgetSecrets() {
+  for (const id of ["staff-secret", "merchant-secret"]) {
+    $(id).replaceChildren();
+    $(id).hidden = true;
+  }
 }
 
 function say(text) {
@@ -248,6 +257,7 @@ async function merchantAction(path, body, done) {
 // ---- wiring ----
 
 function wire() {
+  $("logout").addEventListener("click", forgetSecrets);
   for (const tab of document.querySelectorAll(".admin-tabs button")) {
     tab.addEventListener("click", () => {
       for (const other of document.querySelectorAll(".admin-tabs button")) {

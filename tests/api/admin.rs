@@ -476,7 +476,19 @@ async fn admin_manages_staff_as_the_cli_does_and_each_change_is_audited() {
         .all(|r| r.3.as_deref() == Some("127.0.0.1")));
     let role_row = rows.iter().find(|r| r.0 == "staff_role_changed").unwrap();
     assert_eq!(role_row.4.as_deref(), Some("agent -> auditor"));
-    // The CLI's own rows for the same action.
+    // The command line does the same through the same code: refused alike, and its
+    // rows carry no staff id or address.
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_vkyc"))
+        .args(["staff", "unlock", "--username", "nadia"])
+        .env("VKYC_DATA_DIR", app._dir.path())
+        .env("VKYC_DATABASE_URL", &app.database_url)
+        .env_remove("VKYC_CONFIG")
+        .env_remove("VKYC_MASTER_KEY")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("nadia is not locked"), "{stderr}");
     app.cli(&[
         "staff",
         "create",
