@@ -198,6 +198,15 @@ impl Authenticator {
         }
     }
 
+    /// Drops what this process has cached of a merchant's credentials, so that a change
+    /// made here (a revoked secret, a new second factor) applies to the next call.
+    pub fn forget_merchant(&self, merchant_id: i64) {
+        self.cache
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, cached| cached.merchant_id != merchant_id);
+    }
+
     /// The caller's address for a request that came from `peer`: `X-Forwarded-For` is
     /// believed only from the configured trusted proxies (see [`client_ip`]).
     pub fn client_address(&self, headers: &HeaderMap, peer: IpAddr) -> IpAddr {

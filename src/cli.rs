@@ -1,14 +1,10 @@
 //! The `vkyc` command line: serve, migrate, print the default config, manage merchants
 //! and staff.
 
-use crate::auth::NewCredential;
-use crate::clock::now_ms;
-use crate::config::parse_ip_list;
 use crate::config::{Config, DEFAULT_CONFIG};
 use crate::http::app::Application;
-use crate::http::desk;
 use crate::secrets::{self, MasterKey};
-use crate::store::{Merchant, MerchantEnv, Role, Staff, Store};
+use crate::store::Store;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -97,7 +93,13 @@ pub enum StaffCommand {
         clear: bool,
     },
     /// Require a TOTP one-time code at login; prints the otpauth:// URI (shown only once).
+    /// Run again to replace a lost authenticator: the earlier secret stops working.
     Totp {
+        #[arg(long)]
+        username: String,
+    },
+    /// End a lock-out after too many failed logins.
+    Unlock {
         #[arg(long)]
         username: String,
     },
@@ -222,12 +224,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn find_merchant(store: &Store, client_id: &str) -> anyhow::Result<Merchant> {
-    store
-        .merchant_by_client_id(client_id)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no merchant has client id {client_id}"))
-}
+use crate::operations::{self, for_cli, Actor};
 
 async fn merchant(
     store: &Store,
@@ -235,27 +232,20 @@ async fn merchant(
     config: &Config,
     command: MerchantCommand,
 ) -> anyhow::Result<()> {
+    let actor = Actor::Cli;
     match command {
         MerchantCommand::Create { name, env } => {
-            let env: MerchantEnv = env.parse()?;
-            anyhow::ensure!(!name.trim().is_empty(), "--name must not be empty");
-            let credential = NewCredential::generate(env);
-            let merchant = store
-                .create_merchant(
-                    name.trim(),
-                    env,
-                    &credential.client_id,
-                    &credential.digest(),
-                    &credential.sealed(key),
-                )
-                .await?;
+            let env = operations::merchants::parse_env(&env).map_err(for_cli)?;
+            let created = operations::merchants::create(store, key, &actor, &name, env)
+                .await
+                .map_err(for_cli)?;
             println!(
                 "merchant {} created ({} environment)",
-                merchant.id,
+                created.merchant.id,
                 env.as_str()
             );
-            println!("client id:     {}", credential.client_id);
-            println!("client secret: {}", credential.secret);
+            println!("client id:     {}", created.client_id);
+            println!("client secret: {}", created.secret);
             println!("The secret is shown only this once: store it now.");
         }
         MerchantCommand::List => {
@@ -270,73 +260,57 @@ async fn merchant(
             }
         }
         MerchantCommand::RotateSecret { client_id } => {
-            let merchant = find_merchant(store, &client_id).await?;
-            let mut credential = NewCredential::generate(merchant.env);
-            credential.client_id = client_id.clone();
-            let added = store
-                .add_secret(
-                    merchant.id,
-                    &client_id,
-                    &credential.digest(),
-                    &credential.sealed(key),
-                )
-                .await?;
-            anyhow::ensure!(
-                added,
-                "{client_id} already has two secrets: revoke the old one first (vkyc merchant revoke-secret)"
-            );
+            let merchant = operations::merchants::find(store, &client_id)
+                .await
+                .map_err(for_cli)?;
+            let secret =
+                operations::merchants::rotate_secret(store, key, &actor, &merchant, &client_id)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{} (vkyc merchant revoke-secret)", for_cli(e)))?;
             println!("client id:         {client_id}");
-            println!("new client secret: {}", credential.secret);
+            println!("new client secret: {secret}");
             println!(
                 "Both secrets work until `vkyc merchant revoke-secret --client-id {client_id}`."
             );
         }
         MerchantCommand::RevokeSecret { client_id } => {
-            find_merchant(store, &client_id).await?;
-            anyhow::ensure!(
-                store.revoke_oldest_secret(&client_id).await?,
-                "{client_id} has only one secret; rotate first (vkyc merchant rotate-secret)"
-            );
+            operations::merchants::find(store, &client_id)
+                .await
+                .map_err(for_cli)?;
+            operations::merchants::revoke_secret(store, &actor, &client_id)
+                .await
+                .map_err(|e| anyhow::anyhow!("{} (vkyc merchant rotate-secret)", for_cli(e)))?;
             println!("the older secret of {client_id} is revoked");
         }
         MerchantCommand::AllowIp { client_id, ips } => {
-            let merchant = find_merchant(store, &client_id).await?;
-            anyhow::ensure!(ips.len() <= 10, "at most 10 addresses or ranges");
-            let nets = parse_ip_list(&ips)?;
-            let list: Vec<String> = nets.iter().map(|n| n.to_string()).collect();
-            let json = serde_json::to_string(&list)?;
-            store
-                .set_second_factor(merchant.id, "ip", Some(&json), None)
-                .await?;
+            let merchant = operations::merchants::find(store, &client_id)
+                .await
+                .map_err(for_cli)?;
+            let list = operations::merchants::allow_ips(store, &actor, &merchant, &ips)
+                .await
+                .map_err(for_cli)?;
             println!("{client_id} may call only from: {}", list.join(", "));
         }
         MerchantCommand::Keygen { client_id } => {
-            use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
-            let merchant = find_merchant(store, &client_id).await?;
-            let private = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048)?;
-            let public_pem = private.to_public_key().to_public_key_pem(LineEnding::LF)?;
-            let sealed = key.seal(private.to_pkcs8_der()?.as_bytes());
-            store
-                .set_second_factor(merchant.id, "signature", None, Some((&public_pem, &sealed)))
-                .await?;
+            let merchant = operations::merchants::find(store, &client_id)
+                .await
+                .map_err(for_cli)?;
+            let public_pem = operations::merchants::keygen(store, key, &actor, &merchant)
+                .await
+                .map_err(for_cli)?;
             println!(
                 "{client_id} must now send x-cf-signature. Give the merchant this public key:"
             );
             print!("{public_pem}");
         }
         MerchantCommand::RateLimit { client_id, limit } => {
-            let merchant = find_merchant(store, &client_id).await?;
-            let per_minute = match limit.as_str() {
-                "default" => None,
-                text => Some(crate::ratelimit::parse_limit(text).ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "--limit must be standard, medium, restricted, unlimited, default or a number"
-                    )
-                })?),
-            };
-            store
-                .set_rate_limit(merchant.id, per_minute.map(i64::from))
-                .await?;
+            let merchant = operations::merchants::find(store, &client_id)
+                .await
+                .map_err(for_cli)?;
+            let per_minute =
+                operations::merchants::set_rate_limit(store, &actor, &merchant, &limit)
+                    .await
+                    .map_err(for_cli)?;
             match per_minute {
                 None => println!("{client_id} uses the deployment's default rate limit"),
                 Some(0) => println!("{client_id} has no rate limit"),
@@ -344,22 +318,22 @@ async fn merchant(
             }
         }
         MerchantCommand::Webhook { client_id, url } => {
-            let merchant = find_merchant(store, &client_id).await?;
-            if url == "none" {
-                store.set_webhook_url(merchant.id, None).await?;
-                println!("{client_id} has no webhook URL");
-            } else {
-                let allow = config.webhook_allow_private_addresses;
-                let url = crate::outbound::check_url(&url, allow)
-                    .map_err(|reason| anyhow::anyhow!("--url: {reason}"))?;
-                store
-                    .set_webhook_url(merchant.id, Some(url.as_str()))
-                    .await?;
-                println!("{client_id} webhooks go to {url}");
+            let merchant = operations::merchants::find(store, &client_id)
+                .await
+                .map_err(for_cli)?;
+            let url = (url != "none").then_some(url.as_str());
+            match operations::merchants::set_webhook(store, config, &actor, &merchant, url)
+                .await
+                .map_err(for_cli)?
+            {
+                None => println!("{client_id} has no webhook URL"),
+                Some(url) => println!("{client_id} webhooks go to {url}"),
             }
         }
         MerchantCommand::Deliveries { client_id } => {
-            let merchant = find_merchant(store, &client_id).await?;
+            let merchant = operations::merchants::find(store, &client_id)
+                .await
+                .map_err(for_cli)?;
             for d in store.deliveries(merchant.id, None, 100).await? {
                 println!(
                     "{}\t{}\t{}\t{}#{}\t{}\tattempts={}\t{}",
@@ -378,7 +352,9 @@ async fn merchant(
             client_id,
             delivery,
         } => {
-            let merchant = find_merchant(store, &client_id).await?;
+            let merchant = operations::merchants::find(store, &client_id)
+                .await
+                .map_err(for_cli)?;
             let id = store
                 .resend(merchant.id, delivery)
                 .await?
@@ -386,30 +362,15 @@ async fn merchant(
             println!("delivery {delivery} queued again as delivery {id}");
         }
         MerchantCommand::ClearSecondFactor { client_id } => {
-            let merchant = find_merchant(store, &client_id).await?;
-            store
-                .set_second_factor(merchant.id, "none", None, None)
-                .await?;
+            let merchant = operations::merchants::find(store, &client_id)
+                .await
+                .map_err(for_cli)?;
+            operations::merchants::clear_second_factor(store, &actor, &merchant)
+                .await
+                .map_err(for_cli)?;
             println!("{client_id} has no second factor");
         }
     }
-    Ok(())
-}
-
-async fn find_staff(store: &Store, username: &str) -> anyhow::Result<Staff> {
-    let username = desk::normalize_username(username);
-    store
-        .staff_by_username(&username)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no staff member is called {username}"))
-}
-
-/// The operator's command line acts as nobody in particular: its audit rows have no
-/// staff id and no address.
-async fn cli_audit(store: &Store, action: &str, target: &str) -> anyhow::Result<()> {
-    store
-        .insert_staff_audit(None, now_ms(), action, Some(target), None, Some("vkyc cli"))
-        .await?;
     Ok(())
 }
 
@@ -419,108 +380,60 @@ async fn staff(
     config: &Config,
     command: StaffCommand,
 ) -> anyhow::Result<()> {
+    use operations::staff as ops;
+    let actor = Actor::Cli;
     match command {
         StaffCommand::Create {
             username,
             role,
             password_stdin,
         } => {
-            let role: Role = role.parse()?;
-            let username = desk::normalize_username(&username);
-            anyhow::ensure!(
-                desk::valid_username(&username),
-                "--username must be 1 to 64 characters: a-z, 0-9, '.', '_', '-', '@'"
-            );
-            let (password, generated) = if password_stdin {
+            let role = ops::parse_role(&role).map_err(for_cli)?;
+            let password = if password_stdin {
                 let mut text = String::new();
                 std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)?;
-                let password = text.trim_end_matches(['\r', '\n']).to_string();
-                anyhow::ensure!(
-                    password.chars().count() >= desk::MIN_PASSWORD_LEN
-                        && password.len() <= desk::MAX_PASSWORD_LEN,
-                    "the password must be {} to {} characters",
-                    desk::MIN_PASSWORD_LEN,
-                    desk::MAX_PASSWORD_LEN
-                );
-                (password, false)
+                Some(text.trim_end_matches(['\r', '\n']).to_string())
             } else {
-                (desk::generate_password(), true)
+                None
             };
-            let hash = desk::hash_password(&password)?;
-            let created = store
-                .create_staff(&username, role, &hash, now_ms())
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("a staff member is already called {username}"))?;
-            cli_audit(store, "staff_created", &username).await?;
-            println!("staff {} created: {} ({})", created.id, username, role);
-            if generated {
+            let (created, generated) = ops::create(store, &actor, &username, role, password)
+                .await
+                .map_err(for_cli)?;
+            println!(
+                "staff {} created: {} ({})",
+                created.id, created.username, role
+            );
+            if let Some(password) = generated {
                 println!("password: {password}");
                 println!("The password is shown only this once: hand it over now.");
             }
         }
         StaffCommand::List => {
-            let now = now_ms();
-            let stale_ms = config.agent_stale_seconds as i64 * 1000;
-            for (member, presence) in store.list_staff().await? {
-                let state = if member.disabled_at.is_some() {
-                    "disabled"
-                } else if member.locked_until.is_some_and(|until| until > now) {
-                    "locked"
-                } else {
-                    "active"
-                };
-                let presence = match presence {
-                    _ if member.role != Role::Agent => "-",
-                    Some(p) if p.online && p.last_seen > now - stale_ms => "online",
-                    _ => "offline",
-                };
-                let totp = if member.totp_secret_enc.is_some() {
-                    "totp"
-                } else {
-                    "no-totp"
-                };
+            for member in ops::list(store, config).await.map_err(for_cli)? {
                 println!(
                     "{}\t{}\t{}\t{}\t{}\t{}",
-                    member.id, member.username, member.role, state, totp, presence
+                    member.id,
+                    member.username,
+                    member.role,
+                    member.state,
+                    if member.totp { "totp" } else { "no-totp" },
+                    member.presence.unwrap_or("-")
                 );
             }
         }
         StaffCommand::Disable { username } => {
-            let member = find_staff(store, &username).await?;
-            anyhow::ensure!(
-                store.disable_staff(member.id, now_ms()).await?,
-                "{} is already disabled",
-                member.username
-            );
-            cli_audit(store, "staff_disabled", &member.username).await?;
+            let member = ops::find(store, &username).await.map_err(for_cli)?;
+            ops::disable(store, &actor, &member)
+                .await
+                .map_err(for_cli)?;
             println!("{} is disabled and signed out", member.username);
         }
         StaffCommand::SetRole { username, role } => {
-            let role: Role = role.parse()?;
-            let member = find_staff(store, &username).await?;
-            anyhow::ensure!(
-                member.disabled_at.is_none(),
-                "{} is disabled",
-                member.username
-            );
-            anyhow::ensure!(member.role != role, "{} is already {role}", member.username);
-            anyhow::ensure!(
-                store.set_staff_role(member.id, role, now_ms()).await?,
-                "{} is on a call or has a call waiting for their decision (or was disabled \
-                 meanwhile): try again once it is decided",
-                member.username
-            );
-            let change = format!("{} -> {role}", member.role);
-            store
-                .insert_staff_audit(
-                    None,
-                    now_ms(),
-                    "staff_role_changed",
-                    Some(&member.username),
-                    None,
-                    Some(&format!("vkyc cli: {change}")),
-                )
-                .await?;
+            let role = ops::parse_role(&role).map_err(for_cli)?;
+            let member = ops::find(store, &username).await.map_err(for_cli)?;
+            ops::set_role(store, &actor, &member, role)
+                .await
+                .map_err(for_cli)?;
             println!(
                 "{} is now {role} (was {}); their sessions ended",
                 member.username, member.role
@@ -532,51 +445,42 @@ async fn staff(
             hours,
             clear,
         } => {
-            let member = find_staff(store, &username).await?;
-            let stored = if clear {
+            let member = ops::find(store, &username).await.map_err(for_cli)?;
+            let given = if clear {
                 None
             } else {
                 let hours = hours.ok_or_else(|| anyhow::anyhow!("give --hours or --clear"))?;
-                // Checked as the queue will read it.
-                crate::domain::slots::Hours::parse(&days, &hours, 15)?;
-                Some(serde_json::json!({ "days": days, "hours": hours }).to_string())
+                Some((days, hours))
             };
-            store
-                .set_working_hours(member.id, stored.as_deref())
-                .await?;
-            store
-                .insert_staff_audit(
-                    None,
-                    now_ms(),
-                    "working_hours_set",
-                    Some(&member.username),
-                    None,
-                    Some(stored.as_deref().unwrap_or("the desk's hours")),
-                )
-                .await?;
+            let stored = ops::set_hours(
+                store,
+                &actor,
+                &member,
+                given.as_ref().map(|(d, h)| (d.as_slice(), h.as_str())),
+            )
+            .await
+            .map_err(for_cli)?;
             match stored {
                 Some(s) => println!("{} works {s}", member.username),
                 None => println!("{} works the desk's hours", member.username),
             }
         }
         StaffCommand::Totp { username } => {
-            let member = find_staff(store, &username).await?;
-            anyhow::ensure!(
-                member.disabled_at.is_none(),
-                "{} is disabled",
-                member.username
-            );
-            let secret = desk::totp::generate_secret();
-            store
-                .set_totp_secret(member.id, Some(&key.seal(&secret)))
-                .await?;
-            cli_audit(store, "totp_enabled", &member.username).await?;
+            let member = ops::find(store, &username).await.map_err(for_cli)?;
+            let uri = ops::reset_totp(store, key, &actor, &member)
+                .await
+                .map_err(for_cli)?;
             println!(
                 "{} must now give a one-time code at login. Add this to an authenticator app \
                  (shown only this once):",
                 member.username
             );
-            println!("{}", desk::totp::otpauth_uri(&member.username, &secret));
+            println!("{uri}");
+        }
+        StaffCommand::Unlock { username } => {
+            let member = ops::find(store, &username).await.map_err(for_cli)?;
+            ops::unlock(store, &actor, &member).await.map_err(for_cli)?;
+            println!("{} may sign in again", member.username);
         }
     }
     Ok(())

@@ -5,9 +5,12 @@
 //! - `cli`: the commands; `http`: the surfaces (merchant API, customer journey, desk,
 //!   recordings) and the router that assembles them;
 //! - `calls` and `workers`: what happens to a call and what runs in the background;
+//! - `operations`: what an administrator does (staff, merchants, question banks, the
+//!   desk's hours), shared by the command line and the admin console;
 //! - `state`: what they all share;
 //! - services over the outside world: `auth`, `ratelimit`, `notify`, `storage`,
-//!   `outbound`, `checks` (Aadhaar, IP), `store` (the database), `media` (the relay);
+//!   `outbound`, `checks` (Aadhaar, IP), `store` (the database), `media` (the relay),
+//!   `passwords` and `totp` (staff credentials);
 //! - pure rules: `domain`; and the ground: `config`, `secrets`, `error`, `clock`,
 //!   `files` (private files and directories).
 
@@ -23,11 +26,14 @@ pub mod files;
 pub mod http;
 pub mod media;
 pub mod notify;
+pub mod operations;
 pub mod outbound;
+pub mod passwords;
 pub mod ratelimit;
 pub mod secrets;
 pub mod state;
 pub mod storage;
 pub mod store;
 pub mod telemetry;
+pub mod totp;
 pub mod workers;

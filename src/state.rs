@@ -7,7 +7,6 @@ use crate::checks::aadhaar::UidaiCertificate;
 use crate::checks::ipcheck::{IpChecker, IpSettings};
 use crate::config::Config;
 use crate::domain::queue::QueueBoard;
-use crate::domain::slots::Hours;
 use crate::secrets::MasterKey;
 use crate::store::Store;
 use ipnet::IpNet;
@@ -43,7 +42,7 @@ pub struct Shared {
     pub sign_ins: crate::ratelimit::SignIns,
     /// Where merchants and customers reach this server, e.g. `https://kyc.example.in`.
     pub base_url: Arc<str>,
-    /// The customer journey's checkers, working hours and queue board.
+    /// The customer journey's checkers and queue board.
     pub journey: Arc<JourneyServices>,
     /// The media relay (None where `[media] enabled = false`).
     pub media: Option<crate::media::Relay>,
@@ -56,7 +55,6 @@ pub struct JourneyServices {
     pub ip: IpChecker,
     /// The operator's UIDAI certificate, or why there is none usable.
     pub uidai: std::result::Result<std::sync::Arc<UidaiCertificate>, String>,
-    pub hours: Hours,
     pub trusted_proxies: Vec<IpNet>,
     pub board: QueueBoard,
 }
@@ -88,7 +86,6 @@ impl JourneyServices {
         Ok(JourneyServices {
             ip,
             uidai,
-            hours: config.journey.hours()?,
             trusted_proxies: crate::config::parse_ip_list(&config.trusted_proxies)?,
             board: QueueBoard::default(),
         })

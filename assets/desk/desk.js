@@ -1,5 +1,5 @@
 // The staff desk's shell: sign in and out, the agents' online/offline toggle with
-// heartbeats, and the console of the signed-in role (agent.js, auditor.js).
+// heartbeats, and the console of the signed-in role (agent.js, auditor.js, admin.js).
 import { $, api, setSession } from "./common.js";
 import * as agent from "./agent.js";
 import * as auditor from "./auditor.js";
@@ -7,6 +7,7 @@ import * as auditor from "./auditor.js";
 const HEARTBEAT_MS = 10_000;
 
 let online = false;
+let admin = null;          // the admin console's module, loaded for admins only
 let heartbeat = null;
 
 function show(section) {
@@ -33,6 +34,7 @@ async function beat() {
 function stopConsoles() {
   agent.stop();
   auditor.stop();
+  if (admin) admin.unmount();
 }
 
 function signedIn(me) {
@@ -48,6 +50,9 @@ function signedIn(me) {
   show("desk");
   if (me.role === "agent") agent.start();
   else if (me.role === "auditor") auditor.start();
+  else if (me.role === "admin") {
+    import("./admin.js").then((module) => { admin = module; admin.mount({ api, signedOut }); });
+  }
 }
 
 function signedOut() {

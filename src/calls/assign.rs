@@ -2,22 +2,26 @@
 //! chosen at random, each call with its own questions.
 
 use crate::error::{Error, Result};
+use crate::operations::questions::{self as banks, Bank};
 use crate::state::AppState;
 use crate::store::{MoveError, Request};
 use rand::seq::SliceRandom;
 use rand::Rng;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 
-/// The questions of a call: the merchant's `security_questions` and the deployment's,
-/// in a random order, each to be marked by the agent.
-pub fn questions(request: &Request, deployment: &[String]) -> Value {
+/// The questions of a call: the request's `security_questions`, what it draws from the
+/// deployment's bank and from its merchant's own bank (every mandatory question and the
+/// bank's number of others at random), in a random order, each to be marked by the
+/// agent. Bank questions carry their Hindi text and the bank version they came from.
+pub fn questions(request: &Request, deployment: &Bank, merchant: &Bank) -> Value {
     let mut all: Vec<Value> = Vec::new();
-    let merchant: Vec<Value> = request
+    let given: Vec<Value> = request
         .security_questions
         .as_deref()
         .and_then(|q| serde_json::from_str(q).ok())
         .unwrap_or_default();
-    for q in merchant {
+    for q in given {
         let text = match &q {
             Value::String(s) => s.clone(),
             Value::Object(o) => o
@@ -32,10 +36,13 @@ pub fn questions(request: &Request, deployment: &[String]) -> Value {
             all.push(json!({ "question": text, "expected": expected, "source": "merchant", "answer": null }));
         }
     }
-    for q in deployment {
-        all.push(
-            json!({ "question": q, "expected": null, "source": "deployment", "answer": null }),
-        );
+    for (source, bank) in [("deployment", deployment), ("merchant_bank", merchant)] {
+        for q in bank.draw() {
+            all.push(
+                json!({ "question": q.en, "question_hi": q.hi, "expected": null,
+                             "source": source, "bank_version": bank.version, "answer": null }),
+            );
+        }
     }
     all.shuffle(&mut rand::thread_rng());
     Value::Array(all)
@@ -46,14 +53,13 @@ pub fn questions(request: &Request, deployment: &[String]) -> Value {
 /// Agents never pick their customers. Returns how many calls were offered.
 pub async fn assign(state: &AppState, now: i64) -> Result<usize> {
     let stale = state.config.agent_stale_seconds as i64 * 1000;
+    let desk = crate::operations::calendar::desk_hours(&state.store, &state.config).await?;
     let on_duty: Vec<i64> = state
         .store
         .online_agents_with_hours(now, stale)
         .await?
         .into_iter()
-        .filter(|(_, hours)| {
-            crate::domain::slots::on_duty(&state.journey.hours, hours.as_deref(), now)
-        })
+        .filter(|(_, hours)| crate::domain::slots::on_duty(&desk, hours.as_deref(), now))
         .map(|(id, _)| id)
         .collect();
     let wrap_up_since = now - state.config.calls.wrap_up_seconds as i64 * 1000;
@@ -75,6 +81,8 @@ pub async fn assign(state: &AppState, now: i64) -> Result<usize> {
         return Ok(0);
     }
     let mut offered = 0;
+    let deployment = banks::current(&state.store, &state.config, banks::DEPLOYMENT).await?;
+    let mut merchant_banks: HashMap<i64, Bank> = HashMap::new();
     for request_id in state.store.queue_waiting().await? {
         let own = wrapping.iter().position(|(_, r)| *r == request_id);
         if own.is_none() && free.is_empty() {
@@ -88,13 +96,29 @@ pub async fn assign(state: &AppState, now: i64) -> Result<usize> {
             None => free.swap_remove(rand::thread_rng().gen_range(0..free.len())),
         };
         let liveness = format!("{:04}", rand::thread_rng().gen_range(1000..10000));
-        let questions = questions(&request, &state.config.calls.questions).to_string();
+        let merchant = match merchant_banks.get(&request.merchant_id) {
+            Some(bank) => bank,
+            None => {
+                let bank = banks::current(&state.store, &state.config, request.merchant_id).await?;
+                merchant_banks.entry(request.merchant_id).or_insert(bank)
+            }
+        };
+        let questions = questions(&request, &deployment, merchant).to_string();
+        let versions = json!({ "deployment": deployment.version, "merchant": merchant.version });
         match state
             .store
             .assign_call(&request, agent, &liveness, &questions)
             .await
         {
-            Ok(_) => offered += 1,
+            Ok((_, call)) => {
+                offered += 1;
+                // The questions themselves carry their versions; this column lets the
+                // calls of one bank version be found.
+                state
+                    .store
+                    .set_call_question_banks(call.id, &versions.to_string())
+                    .await?;
+            }
             // Another process took this customer or this agent first: next pass.
             Err(MoveError::Lost) | Err(MoveError::Illegal(_)) => {}
             Err(err) => return Err(Error::from(err)),

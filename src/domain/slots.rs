@@ -3,7 +3,10 @@
 //! The desk works in India Standard Time (UTC+05:30, no daylight saving), so hours are
 //! read in IST and every instant is a UTC Unix millisecond time.
 
-use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveTime, TimeZone, Timelike, Utc};
+use chrono::{
+    DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveTime, TimeZone, Timelike, Utc,
+};
+use std::collections::BTreeSet;
 
 const IST_SECONDS: i32 = 5 * 3600 + 30 * 60;
 const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
@@ -21,6 +24,8 @@ pub struct Hours {
     open: u32,
     close: u32,
     pub slot_minutes: u32,
+    /// Dates (IST) on which the desk is closed all day.
+    holidays: BTreeSet<NaiveDate>,
 }
 
 impl Hours {
@@ -72,7 +77,18 @@ impl Hours {
             open,
             close,
             slot_minutes,
+            holidays: BTreeSet::new(),
         })
+    }
+
+    /// The same hours, closed all day on `holidays`.
+    pub fn with_holidays(mut self, holidays: impl IntoIterator<Item = NaiveDate>) -> Hours {
+        self.holidays = holidays.into_iter().collect();
+        self
+    }
+
+    fn works_on(&self, day: NaiveDate) -> bool {
+        self.days[day.weekday().num_days_from_monday() as usize] && !self.holidays.contains(&day)
     }
 
     /// Whether the desk works at `at_ms`.
@@ -81,9 +97,7 @@ impl Hours {
             return false;
         };
         let minute = local.hour() * 60 + local.minute();
-        self.days[local.weekday().num_days_from_monday() as usize]
-            && minute >= self.open
-            && minute < self.close
+        self.works_on(local.date_naive()) && minute >= self.open && minute < self.close
     }
 
     /// The starts of every whole slot inside working hours that begins after `from_ms`
@@ -103,7 +117,7 @@ impl Hours {
             if midnight.timestamp_millis() >= until_ms {
                 break;
             }
-            if self.days[day.weekday().num_days_from_monday() as usize] {
+            if self.works_on(day) {
                 let mut minute = self.open;
                 while minute + step <= self.close {
                     let at = (midnight + Duration::minutes(minute.into())).timestamp_millis();
@@ -197,6 +211,19 @@ mod tests {
         assert!(!h.is_slot_start(slots[1] + 60_000));
         // Only slots that start after `from`.
         assert_eq!(h.slots(slots[1], slots[3] + 1), [slots[2], slots[3]]);
+    }
+
+    #[test]
+    fn a_holiday_is_closed_all_day_and_has_no_slots() {
+        let day = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+        let h = hours(&["tue", "thu"], "09:00-10:00")
+            .unwrap()
+            .with_holidays([day]);
+        assert!(!h.is_open(at("2026-12-01T04:00:00Z")));
+        assert!(h.is_open(at("2026-12-03T04:00:00Z")));
+        let slots = h.slots(at("2026-11-30T00:00:00Z"), at("2026-12-04T00:00:00Z"));
+        assert_eq!(slots.len(), 4);
+        assert!(slots.iter().all(|&s| format_ist(s).starts_with("3 Dec")));
     }
 
     #[test]

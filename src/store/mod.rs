@@ -21,6 +21,7 @@ use sqlx::{AnyPool, Executor};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+mod admin;
 mod attempts;
 mod call_events;
 mod calls;
@@ -35,6 +36,8 @@ mod webhooks;
 
 pub use call_events::CallEvent;
 pub use calls::{Call, CallUpdate, CaptureRow, ReviewCase};
+pub use admin::{BankRow, MerchantSettings};
+
 pub use history::{Changes, HistoryRow};
 pub use journey::{Booking, ConsentRow, NotificationRow, SideWrite, StepRow};
 pub use merchants::{Credential, Merchant, MerchantEnv};

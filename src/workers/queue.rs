@@ -15,7 +15,8 @@ use tokio_util::sync::CancellationToken;
 /// Reads the queue and what the wait depends on.
 pub async fn read_snapshot(state: &AppState, now: i64) -> Result<QueueSnapshot> {
     let waiting = state.store.queue_waiting().await?;
-    let agents_online = agents_on_duty(state, now).await?;
+    let desk = crate::operations::calendar::desk_hours(&state.store, &state.config).await?;
+    let agents_online = agents_on_duty_in(state, &desk, now).await?;
     let mut calls = state.store.recent_call_seconds(50).await?;
     let call_seconds = if calls.is_empty() {
         state.config.journey.default_call_seconds
@@ -32,7 +33,7 @@ pub async fn read_snapshot(state: &AppState, now: i64) -> Result<QueueSnapshot> 
         waiting: waiting.len(),
         agents_online,
         call_seconds,
-        open: state.journey.hours.is_open(now),
+        open: desk.is_open(now),
     })
 }
 
@@ -98,8 +99,9 @@ pub async fn sweep(state: &AppState, now: i64) -> Result<Sweep> {
         }
     }
     let stale = state.config.agent_stale_seconds as i64 * 1000;
-    let nobody = agents_on_duty(state, now).await? == 0;
-    if nobody || !state.journey.hours.is_open(now) {
+    let desk = crate::operations::calendar::desk_hours(&state.store, &state.config).await?;
+    let nobody = agents_on_duty_in(state, &desk, now).await? == 0;
+    if nobody || !desk.is_open(now) {
         let patience = stale.max(1000);
         for request_id in state.store.queue_waiting().await? {
             let Some(request) = state.store.request_by_id(request_id).await? else {
@@ -144,13 +146,21 @@ pub async fn sweep(state: &AppState, now: i64) -> Result<Sweep> {
 
 /// Online agents who work now (the desk is open and so are their own hours).
 pub async fn agents_on_duty(state: &AppState, now: i64) -> Result<i64> {
+    let desk = crate::operations::calendar::desk_hours(&state.store, &state.config).await?;
+    agents_on_duty_in(state, &desk, now).await
+}
+
+/// [`agents_on_duty`] with the desk's hours already read.
+pub async fn agents_on_duty_in(
+    state: &AppState,
+    desk: &crate::domain::slots::Hours,
+    now: i64,
+) -> Result<i64> {
     let stale = state.config.agent_stale_seconds as i64 * 1000;
     let online = state.store.online_agents_with_hours(now, stale).await?;
     Ok(online
         .iter()
-        .filter(|(_, hours)| {
-            crate::domain::slots::on_duty(&state.journey.hours, hours.as_deref(), now)
-        })
+        .filter(|(_, hours)| crate::domain::slots::on_duty(desk, hours.as_deref(), now))
         .count() as i64)
 }
 

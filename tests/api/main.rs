@@ -9,6 +9,8 @@ mod helpers;
 mod support;
 
 mod aadhaar;
+mod admin;
+mod admin_settings;
 mod auth;
 mod bad_input;
 mod calls;

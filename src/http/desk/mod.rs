@@ -5,14 +5,18 @@
 //! Later consoles plug in with [`StaffSession`] (a valid desk session, CSRF-checked on
 //! every call that is not a GET) and [`StaffSession::require`] for the role.
 
+mod admin;
+mod admin_settings;
 mod agent;
 mod auditor;
 mod login;
 mod photo;
-pub mod totp;
 
-pub use login::{
+pub use crate::totp;
+
+pub use crate::passwords::{
     generate_password, hash_password, normalize_username, valid_username, verify_password,
+    MAX_PASSWORD_LEN, MIN_PASSWORD_LEN,
 };
 use login::{login, logout};
 
@@ -36,10 +40,6 @@ use subtle::ConstantTimeEq;
 pub const COOKIE: &str = "vkyc_desk";
 /// The header that carries the session's CSRF token on every desk call but GETs and login.
 pub const CSRF_HEADER: &str = "x-csrf-token";
-/// Longest password accepted (argon2 takes any length; this bounds the work a caller asks).
-pub const MAX_PASSWORD_LEN: usize = 1024;
-/// Shortest password `vkyc staff create --password-stdin` accepts.
-pub const MIN_PASSWORD_LEN: usize = 12;
 /// A session's `last_seen` is written at most this often.
 const TOUCH_EVERY_MS: i64 = 60_000;
 
@@ -54,6 +54,8 @@ const AGENT_JS: &str = include_str!("../../../assets/desk/agent.js");
 const AUDITOR_JS: &str = include_str!("../../../assets/desk/auditor.js");
 /// India's outline with a point on it, for the screens that show a customer's position.
 const MAP_JS: &str = include_str!("../../../assets/desk/map.js");
+/// The admin console.
+const ADMIN_JS: &str = include_str!("../../../assets/desk/admin.js");
 
 pub fn router() -> Router<AppState> {
     let api = Router::new()
@@ -66,17 +68,19 @@ pub fn router() -> Router<AppState> {
         .merge(agent::routes())
         .merge(auditor::routes())
         .merge(photo::routes())
+        .merge(admin::routes())
         .layer(axum::middleware::map_response(no_store));
     Router::new()
         .route("/", get(page))
         .route("/assets/desk.js", get(script))
         .route("/assets/desk.css", get(style))
         .route("/assets/rtc.js", get(rtc_script))
-        .route("/assets/map.js", get(map_script))
+        .route("/assets/map.js", get(|| module(MAP_JS)))
         .route("/assets/common.js", get(|| module(COMMON_JS)))
         .route("/assets/agent.js", get(|| module(AGENT_JS)))
         .route("/assets/auditor.js", get(|| module(AUDITOR_JS)))
         .route("/assets/india.geojson", get(india_outline))
+        .route("/assets/admin.js", get(|| module(ADMIN_JS)))
         .nest("/api", api)
 }
 
@@ -236,10 +240,6 @@ async fn rtc_script() -> Response {
 
 async fn module(source: &'static str) -> Response {
     (page_headers("text/javascript; charset=utf-8"), source).into_response()
-}
-
-async fn map_script() -> Response {
-    (page_headers("text/javascript; charset=utf-8"), MAP_JS).into_response()
 }
 
 /// The boundary the location check uses, so the map shows exactly what was checked.

@@ -8,6 +8,7 @@
 //! customers from the same rows, scheduled ones first, then the oldest.
 
 use super::{apply, describe, expect_step, open, Opened, Step};
+use crate::domain::slots::Hours;
 use crate::domain::status::{Actor, Event};
 use crate::error::{Error, ErrorType, Result};
 use crate::http::input::JsonBody;
@@ -70,8 +71,9 @@ pub async fn join(State(state): State<AppState>, Path(key): Path<String>) -> Res
         .await?;
         return answer(&state, &key).await;
     }
-    let agents = crate::workers::queue::agents_on_duty(&state, now).await?;
-    let open_now = state.journey.hours.is_open(now);
+    let desk = crate::operations::calendar::desk_hours(&state.store, &state.config).await?;
+    let agents = crate::workers::queue::agents_on_duty_in(&state, &desk, now).await?;
+    let open_now = desk.is_open(now);
     let evidence = json!({ "agents_online": agents, "working_hours": open_now });
     let (event, outcome, sides) = if agents > 0 && open_now {
         (
@@ -110,12 +112,10 @@ async fn answer(state: &AppState, key: &str) -> Result<Json<Value>> {
 
 /// Seats a slot starting at `start` offers: the agents on the roster who work then,
 /// times what each can take.
-fn capacity_at(state: &AppState, roster: &[Option<String>], start: i64) -> i64 {
+fn capacity_at(state: &AppState, desk: &Hours, roster: &[Option<String>], start: i64) -> i64 {
     let working = roster
         .iter()
-        .filter(|hours| {
-            crate::domain::slots::on_duty(&state.journey.hours, hours.as_deref(), start)
-        })
+        .filter(|hours| crate::domain::slots::on_duty(desk, hours.as_deref(), start))
         .count() as i64;
     working * state.config.journey.slot_capacity_per_agent as i64
 }
@@ -128,7 +128,8 @@ pub async fn free_slots(
     let opened = open(&state, &key).await?;
     let now = crate::clock::now_ms();
     let until = bookable_until(&state, &opened, now);
-    let starts = state.journey.hours.slots(now, until);
+    let desk = crate::operations::calendar::desk_hours(&state.store, &state.config).await?;
+    let starts = desk.slots(now, until);
     let roster = state.store.agent_roster_hours().await?;
     let loads: HashMap<i64, i64> = state
         .store
@@ -139,8 +140,8 @@ pub async fn free_slots(
     let slots: Vec<Value> = starts
         .iter()
         .filter_map(|&start| {
-            let free =
-                capacity_at(&state, &roster, start) - loads.get(&start).copied().unwrap_or(0);
+            let free = capacity_at(&state, &desk, &roster, start)
+                - loads.get(&start).copied().unwrap_or(0);
             (free > 0).then(|| {
                 json!({ "start": crate::domain::views::iso_seconds(start),
                         "label": crate::domain::slots::format_ist(start), "free": free })
@@ -174,9 +175,8 @@ pub async fn book(
         let opened = open(&state, &key).await?;
         expect_step(&opened, &[Step::Waiting, Step::Queue, Step::Scheduled])?;
         let now = crate::clock::now_ms();
-        if slot <= now
-            || slot >= bookable_until(&state, &opened, now)
-            || !state.journey.hours.is_slot_start(slot)
+        let desk = crate::operations::calendar::desk_hours(&state.store, &state.config).await?;
+        if slot <= now || slot >= bookable_until(&state, &opened, now) || !desk.is_slot_start(slot)
         {
             return Err(Error::validation(
                 "slot_start_value_invalid",
@@ -204,7 +204,12 @@ pub async fn book(
         events.push(Event::MeetingScheduled);
         sides.push(SideWrite::Book {
             slot_start: slot,
-            capacity: capacity_at(&state, &state.store.agent_roster_hours().await?, slot),
+            capacity: capacity_at(
+                &state,
+                &desk,
+                &state.store.agent_roster_hours().await?,
+                slot,
+            ),
         });
         sides.push(SideWrite::Notify {
             kind: "slot_booked",
