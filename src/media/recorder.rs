@@ -33,7 +33,8 @@ const TRACKS: [(u64, Side, Kind); 4] = [
     (4, Side::Agent, Kind::Video),
 ];
 
-fn track_number(side: Side, kind: Kind) -> u64 {
+/// The track a side's audio or video is recorded in (0: none).
+pub(super) fn track_number(side: Side, kind: Kind) -> u64 {
     TRACKS
         .iter()
         .find(|t| t.1 == side && t.2 == kind)
