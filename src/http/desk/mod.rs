@@ -8,6 +8,7 @@
 mod agent;
 mod auditor;
 mod login;
+mod recording;
 pub mod totp;
 
 pub use login::{
@@ -60,6 +61,7 @@ pub fn router() -> Router<AppState> {
         .route("/agent/heartbeat", post(agent_heartbeat))
         .merge(agent::routes())
         .merge(auditor::routes())
+        .merge(recording::routes())
         .layer(axum::middleware::map_response(no_store));
     Router::new()
         .route("/", get(page))
