@@ -6,6 +6,7 @@
 //! timeline, seekable. Who may fetch them, range requests, and the case view's links.
 
 use crate::calls::{calls_app, decided, staff, Desk};
+use crate::helpers::spawn_app_with;
 use reqwest::header::{COOKIE, RANGE};
 use serde_json::{json, Value};
 use std::os::unix::fs::PermissionsExt;
@@ -241,6 +242,20 @@ async fn recording_sides_play_each_camera_with_its_voice_on_one_timeline() {
         assert_eq!(after.len(), 3, "{side}: {after:?}");
         assert!(after[0] <= 2.0 && after[0] > 1.0, "{side}: {after:?}");
 
+        let head = desk
+            .app
+            .client
+            .head(desk.url(&path(side)))
+            .header(COOKIE, &desk.cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(head.status(), 200);
+        assert_eq!(
+            head.headers()["content-length"],
+            bytes.len().to_string().as_str()
+        );
+
         // A range, as a player asks for it.
         let part = fetch(desk, &path(side), Some("bytes=100-1099")).await;
         assert_eq!(part.status(), 206);
@@ -324,4 +339,76 @@ async fn recording_sides_play_each_camera_with_its_voice_on_one_timeline() {
     let case = auditor.get(&format!("/audit/cases/{reference}")).await.ok();
     assert_eq!(case["recording_sides"], Value::Null);
     assert_eq!(case["recording_started_at"], Value::Null);
+}
+
+/// A recording in the bucket: streamed down once to make the side, served by range; an
+/// object gone from the bucket is 404.
+#[tokio::test]
+async fn recording_sides_of_a_recording_in_the_bucket() {
+    use crate::recordings_s3::{call_and_end, set_recording_path, with_store, S3Server};
+    let s3 = S3Server::start();
+    s3.create_bucket("sides-recs").await;
+    let app = spawn_app_with(with_store(&s3, "s3://sides-recs/calls")).await;
+    let call = call_and_end(&app, "sides-s3").await;
+    let auditor = staff(&app, "auditor.s3", "auditor").await;
+
+    let work = tempfile::tempdir().unwrap();
+    let original = work.path().join("rec.webm");
+    let recorded_ms = recording(work.path(), &original);
+    let mut config = vkyc::config::Config::default();
+    with_store(&s3, "s3://sides-recs/calls")(&mut config);
+    let vkyc::storage::RecordingStore::S3(store) =
+        vkyc::storage::RecordingStore::from_settings(&config.media).unwrap()
+    else {
+        panic!("an S3 store")
+    };
+    let recording = vkyc::media::Recording {
+        path: original.clone(),
+        sidecar: work.path().join("rec.json"),
+        started_at_ms: STARTED_MS,
+        duration_ms: recorded_ms as i64,
+        bytes: std::fs::metadata(&original).unwrap().len(),
+        quality: Default::default(),
+    };
+    let stored = vkyc::storage::upload(&store, call, &recording)
+        .await
+        .unwrap();
+    set_recording_path(&app, call, &stored).await;
+
+    let path = format!("/calls/{call}/recording/agent.webm");
+    let res = fetch(&auditor, &path, None).await;
+    assert_eq!(res.status(), 200);
+    let bytes = res.bytes().await.unwrap().to_vec();
+    let file = work.path().join("agent.webm");
+    std::fs::write(&file, &bytes).unwrap();
+    let probe = ffprobe(&file);
+    let streams = probe["streams"].as_array().unwrap();
+    let kinds: Vec<&str> = streams
+        .iter()
+        .map(|s| s["codec_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["video", "audio"]);
+    assert_eq!(streams[0]["width"], 240);
+    assert!((duration(&probe) * 1000.0 - recorded_ms as f64).abs() <= 500.0);
+    let part = fetch(&auditor, &path, Some("bytes=-100")).await;
+    assert_eq!(part.status(), 206);
+    assert_eq!(
+        part.bytes().await.unwrap().to_vec(),
+        bytes[bytes.len() - 100..]
+    );
+    // Only the side file is kept: the download is gone.
+    let kept: Vec<String> = std::fs::read_dir(app._dir.path().join("recordings/sides"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(kept[0].starts_with(&format!("{call}-agent-")), "{kept:?}");
+
+    set_recording_path(&app, call, "s3://sides-recs/calls/0.webm").await;
+    let gone = fetch(&auditor, &path, None).await;
+    assert_eq!(gone.status(), 404);
+    assert_eq!(
+        gone.json::<Value>().await.unwrap()["code"],
+        "recording_not_found"
+    );
 }

@@ -4,10 +4,10 @@
 //! A browser plays only a file's first video track, so the agent's camera in a
 //! recording is never seen there. The side files ([`crate::media::sides`]) are made on
 //! the first request and kept under `<recordings_dir>/sides/` (0700, files 0600): a
-//! recording never changes once its call has ended, and a copy is a fraction of a
-//! second of work per minute of call, so it is done once. At most two copies are made
-//! at a time, each reading and writing through small buffers (one cluster of media in
-//! memory), so a burst of requests for long recordings bounds memory and CPU.
+//! recording never changes once its call has ended, and a copy reads all of it, so it
+//! is done once. At most two copies are made at a time, each reading and writing
+//! through small buffers (one cluster of media in memory), so a burst of requests for
+//! long recordings bounds memory and CPU.
 
 use super::StaffSession;
 use crate::error::{Error, ErrorType, Result};
@@ -30,8 +30,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
-/// Side copies being made at once (each uses one core for well under a second per
-/// minute of recording).
+/// Side copies being made at once (each keeps one core busy while it runs).
 static MAKING: Semaphore = Semaphore::const_new(2);
 /// Bytes of the recording read for its start time (the header is about 2 KB).
 const HEADER_BYTES: u64 = 64 * 1024;
