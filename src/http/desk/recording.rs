@@ -170,7 +170,7 @@ async fn side_copy(state: &AppState, call_id: i64, stored: &str, side: Side) -> 
     if tokio::fs::try_exists(&path).await.unwrap_or(false) {
         return Ok(path);
     }
-    let _permit = MAKING
+    let permit = MAKING
         .acquire()
         .await
         .map_err(|e| Error::internal(anyhow::anyhow!("side copies: {e}")))?;
@@ -182,10 +182,19 @@ async fn side_copy(state: &AppState, call_id: i64, stored: &str, side: Side) -> 
     let unique = super::random_hex(8);
     let partial = dir.join(format!(".{name}.{unique}.part"));
     let download = dir.join(format!(".{call_id}.{unique}.download"));
-    let made = make(&source, &download, &partial, &path, side).await;
-    for leftover in [&partial, &download] {
-        let _ = tokio::fs::remove_file(leftover).await;
-    }
+    // A task of its own: a player that hangs up (they often do, to ask for a range)
+    // neither leaves a half download behind nor frees the permit while the copy runs.
+    let target = path.clone();
+    let made = tokio::spawn(async move {
+        let made = make(&source, &download, &partial, &target, side).await;
+        for leftover in [&partial, &download] {
+            let _ = tokio::fs::remove_file(leftover).await;
+        }
+        drop(permit);
+        made
+    })
+    .await
+    .map_err(|e| Error::internal(anyhow::anyhow!("making a recording side: {e}")))?;
     let copy = made.map_err(|e| {
         Error::internal(e.context(format!("making the {} side of call {call_id}", side.name())))
     })?;
