@@ -326,6 +326,45 @@ async fn recording_sides_play_each_camera_with_its_voice_on_one_timeline() {
         "call_not_found",
     )
     .await;
+    // A recording in which the agent's camera never came on: nothing to watch, and
+    // nothing kept.
+    let no_camera = recordings.join(format!("{call}-no-camera.webm"));
+    let tracks: Vec<TrackSpec> = [
+        (1, "customer video", Codec::Vp8),
+        (2, "customer audio", Codec::Opus),
+        (3, "agent audio", Codec::Opus),
+        (4, "agent video", Codec::Vp8),
+    ]
+    .map(|(number, name, codec)| TrackSpec {
+        number,
+        name: name.into(),
+        codec,
+    })
+    .to_vec();
+    let meta = SegmentMeta {
+        title: "t".into(),
+        date_utc_ms: STARTED_MS,
+        tags: vec![],
+    };
+    let mut w =
+        WebmWriter::new(std::fs::File::create(&no_camera).unwrap(), &meta, &tracks).unwrap();
+    for i in 0..50u64 {
+        w.write_frame(2 + i % 2, i * 20, true, &[0xf8]).unwrap();
+    }
+    w.finalize(1000).unwrap();
+    sqlx::query("UPDATE calls SET recording_path = $1 WHERE id = $2")
+        .bind(no_camera.display().to_string())
+        .bind(call)
+        .execute(&db)
+        .await
+        .unwrap();
+    wrong(
+        fetch(&auditor, &path("agent"), None).await,
+        "recording_side_empty",
+    )
+    .await;
+    assert_eq!(std::fs::read_dir(&sides).unwrap().count(), 2);
+
     sqlx::query("UPDATE calls SET recording_path = NULL WHERE id = $1")
         .bind(call)
         .execute(&db)

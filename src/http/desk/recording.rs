@@ -207,7 +207,6 @@ async fn side_copy(state: &AppState, call_id: i64, stored: &str, side: Side) -> 
         "recording side made"
     );
     if copy.video_frames == 0 {
-        let _ = tokio::fs::remove_file(&path).await;
         return Err(not_found(
             "recording_side_empty",
             "this side's camera sent no video in this call.",
@@ -260,7 +259,10 @@ async fn make(
         let file = out.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         drop(file);
-        std::fs::rename(&partial, &path)?;
+        // A side without a picture is not kept: there is nothing to watch.
+        if copy.video_frames > 0 {
+            std::fs::rename(&partial, &path)?;
+        }
         Ok(copy)
     })
     .await?
