@@ -143,7 +143,8 @@ function seek(at) {
   $("recording-agent").currentTime = at;
 }
 
-// The agent's side follows the customer's player (which carries the sound).
+// The agent's side (video and the agent's voice) follows the customer's player (video and
+// the customer's voice), so the two play as one call.
 function follow() {
   const main = $("recording");
   const other = $("recording-agent");
@@ -151,6 +152,7 @@ function follow() {
   main.addEventListener("pause", () => other.pause());
   main.addEventListener("seeked", () => { if (other.src) other.currentTime = main.currentTime; });
   main.addEventListener("ratechange", () => { other.playbackRate = main.playbackRate; });
+  main.addEventListener("volumechange", () => { other.volume = main.volume; other.muted = main.muted; });
   main.addEventListener("timeupdate", () => {
     if (other.src && Math.abs(other.currentTime - main.currentTime) > 0.3) other.currentTime = main.currentTime;
     const d = main.duration;

@@ -11,9 +11,11 @@ mod quality;
 mod recorder;
 mod relay;
 mod shard;
+pub mod sides;
 mod tcp;
 pub mod turn;
-mod webm;
+pub mod webm;
+pub mod webm_read;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;

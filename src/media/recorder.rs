@@ -33,7 +33,8 @@ const TRACKS: [(u64, Side, Kind); 4] = [
     (4, Side::Agent, Kind::Video),
 ];
 
-fn track_number(side: Side, kind: Kind) -> u64 {
+/// The track a side's audio or video is recorded in (0: none).
+pub(super) fn track_number(side: Side, kind: Kind) -> u64 {
     TRACKS
         .iter()
         .find(|t| t.1 == side && t.2 == kind)
@@ -173,7 +174,10 @@ impl CallRecorder {
             "call id must be 1-128 of [A-Za-z0-9_.-]"
         );
         crate::files::private_dir(dir)?;
+        // Taken together: DateUTC (the wall clock) is then the instant of media time 0
+        // (the monotonic clock frames are timed by), which the auditor's players rely on.
         let started_at_ms = chrono::Utc::now().timestamp_millis();
+        let started = Instant::now();
         let path = dir.join(format!("{call_id}.webm"));
         let sidecar = dir.join(format!("{call_id}.json"));
         let meta = segment_meta(call_id, started_at_ms, &metadata);
@@ -214,7 +218,7 @@ impl CallRecorder {
             call_id: call_id.to_string(),
             path,
             sidecar,
-            started: Instant::now(),
+            started,
             started_at_ms,
             metadata,
             clocks: Default::default(),

@@ -22,7 +22,7 @@ fn jpeg() -> Vec<u8> {
 
 /// The desk open all day, agents never stale, invitations and drops as given, webhooks
 /// to local receivers.
-async fn calls_app(invite_seconds: u64, drop_grace_seconds: u64) -> TestApp {
+pub(crate) async fn calls_app(invite_seconds: u64, drop_grace_seconds: u64) -> TestApp {
     spawn_app_with(|c| {
         c.journey.working_days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
             .map(String::from)
@@ -52,19 +52,19 @@ fn request_extra() -> Value {
 
 // ---- the desk ----
 
-struct Desk<'a> {
-    app: &'a TestApp,
+pub(crate) struct Desk<'a> {
+    pub(crate) app: &'a TestApp,
     username: String,
-    cookie: String,
+    pub(crate) cookie: String,
     csrf: String,
 }
 
 impl Desk<'_> {
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}/desk/api{path}", self.app.base)
     }
 
-    async fn get(&self, path: &str) -> Reply {
+    pub(crate) async fn get(&self, path: &str) -> Reply {
         send(
             self.app
                 .client
@@ -104,7 +104,7 @@ impl Desk<'_> {
 }
 
 /// `vkyc staff create` (generated password), then a login; returns the session.
-async fn staff<'a>(app: &'a TestApp, username: &str, role: &str) -> Desk<'a> {
+pub(crate) async fn staff<'a>(app: &'a TestApp, username: &str, role: &str) -> Desk<'a> {
     let out = app.cli(&["staff", "create", "--username", username, "--role", role]);
     let password = out
         .lines()
@@ -157,7 +157,7 @@ async fn login<'a>(app: &'a TestApp, username: &str, password: &str) -> Desk<'a>
 }
 
 /// An agent, signed in and online.
-async fn agent<'a>(app: &'a TestApp, username: &str) -> Desk<'a> {
+pub(crate) async fn agent<'a>(app: &'a TestApp, username: &str) -> Desk<'a> {
     let desk = staff(app, username, "agent").await;
     let online = desk.post("/agent/online", json!({})).await.ok();
     assert_eq!(online["online"], true);
@@ -263,7 +263,7 @@ async fn complete_checks(agent: &Desk<'_>, call: i64) {
 }
 
 /// A whole call the agent ends and decides; returns the customer and the call id.
-async fn decided<'a>(
+pub(crate) async fn decided<'a>(
     app: &'a TestApp,
     agent: &Desk<'_>,
     id: &str,

@@ -30,6 +30,7 @@ mod moves;
 mod notify;
 mod openapi;
 mod rate_limits;
+mod recording_sides;
 mod recordings_s3;
 mod security;
 mod status_machine;

@@ -14,13 +14,13 @@ use std::time::Duration;
 
 /// A moto server on a free port, stopped when dropped (or when this process ends: it
 /// serves until its stdin closes).
-struct S3Server {
+pub(crate) struct S3Server {
     child: Child,
     url: String,
 }
 
 impl S3Server {
-    fn start() -> S3Server {
+    pub(crate) fn start() -> S3Server {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/s3-server");
         let mut child = Command::new(script)
             .stdin(Stdio::piped())
@@ -41,7 +41,7 @@ impl S3Server {
     }
 
     /// Creates a bucket in Mumbai (no signature needed: moto takes any caller).
-    async fn create_bucket(&self, bucket: &str) {
+    pub(crate) async fn create_bucket(&self, bucket: &str) {
         let res = reqwest::Client::new()
             .put(format!("{}/{bucket}", self.url))
             .body(
@@ -77,7 +77,7 @@ impl Drop for S3Server {
     }
 }
 
-fn with_store(s3: &S3Server, store: &str) -> impl FnOnce(&mut vkyc::config::Config) {
+pub(crate) fn with_store(s3: &S3Server, store: &str) -> impl FnOnce(&mut vkyc::config::Config) {
     let (endpoint, store) = (s3.url.clone(), store.to_string());
     move |c| {
         c.journey.working_days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -95,7 +95,7 @@ fn with_store(s3: &S3Server, store: &str) -> impl FnOnce(&mut vkyc::config::Conf
 
 /// An agent signed in and online; a customer through the checks, assigned, accepted and
 /// the call ended by the customer. Answers the call id.
-async fn call_and_end(app: &TestApp, id: &str) -> i64 {
+pub(crate) async fn call_and_end(app: &TestApp, id: &str) -> i64 {
     let username = format!("agent.{id}");
     let out = app.cli(&[
         "staff",
@@ -172,7 +172,7 @@ async fn recording_path(app: &TestApp, call: i64) -> String {
     row.0.expect("the call has a recording")
 }
 
-async fn set_recording_path(app: &TestApp, call: i64, path: &str) {
+pub(crate) async fn set_recording_path(app: &TestApp, call: i64, path: &str) {
     let db = app.pool().await;
     sqlx::query("UPDATE calls SET recording_path = $1 WHERE id = $2")
         .bind(path)

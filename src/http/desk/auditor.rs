@@ -127,6 +127,16 @@ async fn audit_case(
         })
         .collect();
     view["timeline"] = json!(history);
+    // Both cameras, one file each, for two players kept in step; and the instant of
+    // their media time 0, to place the timeline's events on them.
+    let recorded = last.and_then(|c| Some((c.id, c.recording_path.as_deref()?)));
+    view["recording_sides"] = json!(recorded.map(|(id, _)| super::recording::side_links(id)));
+    view["recording_started_at"] = json!(match recorded {
+        Some((_, stored)) => super::recording::recording_start(&state, stored)
+            .await
+            .map(crate::domain::views::iso_millis),
+        None => None,
+    });
     view["agent_remarks"] = json!(request.agent_remarks);
     audit(
         &state,

@@ -11,6 +11,8 @@ mod agent;
 mod auditor;
 mod login;
 mod photo;
+mod recording;
+
 
 pub use crate::totp;
 
@@ -69,6 +71,7 @@ pub fn router() -> Router<AppState> {
         .merge(auditor::routes())
         .merge(photo::routes())
         .merge(admin::routes())
+        .merge(recording::routes())
         .layer(axum::middleware::map_response(no_store));
     Router::new()
         .route("/", get(page))
