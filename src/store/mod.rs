@@ -34,9 +34,9 @@ mod staff;
 mod users;
 mod webhooks;
 
+pub use admin::{BankRow, MerchantSettings};
 pub use call_events::CallEvent;
 pub use calls::{Call, CallUpdate, CaptureRow, ReviewCase};
-pub use admin::{BankRow, MerchantSettings};
 
 pub use history::{Changes, HistoryRow};
 pub use journey::{Booking, ConsentRow, NotificationRow, SideWrite, StepRow};

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 /// An 8x8 JPEG made with ffmpeg (223 bytes, decodes with djpeg).
-const JPEG_B64: &str = "/9j/4AAQSkZJRgABAgAAAQABAAD//gAQTGF2YzU5LjM3LjEwMAD/2wBDAAgoKC8oLzc3Nzc3N0E8QUNDQ0FBQUFDQ0NISEhVVVVISEhDQ0hIUFBVVVxfXFdXVVdfX2RkZHh4c3OMjJGsrM//xABLAAEBAAAAAAAAAAAAAAAAAAAABAEBAAAAAAAAAAAAAAAAAAAABhABAAAAAAAAAAAAAAAAAAAAABEBAAAAAAAAAAAAAAAAAAAAAP/AABEIAAgACAMBIgACEQADEQD/2gAMAwEAAhEDEQA/ALABQmf/2Q==";
+pub(crate) const JPEG_B64: &str = "/9j/4AAQSkZJRgABAgAAAQABAAD//gAQTGF2YzU5LjM3LjEwMAD/2wBDAAgoKC8oLzc3Nzc3N0E8QUNDQ0FBQUFDQ0NISEhVVVVISEhDQ0hIUFBVVVxfXFdXVVdfX2RkZHh4c3OMjJGsrM//xABLAAEBAAAAAAAAAAAAAAAAAAAABAEBAAAAAAAAAAAAAAAAAAAABhABAAAAAAAAAAAAAAAAAAAAABEBAAAAAAAAAAAAAAAAAAAAAP/AABEIAAgACAMBIgACEQADEQD/2gAMAwEAAhEDEQA/ALABQmf/2Q==";
 
 fn jpeg() -> Vec<u8> {
     base64::engine::general_purpose::STANDARD
@@ -38,7 +38,7 @@ pub(crate) async fn calls_app(invite_seconds: u64, drop_grace_seconds: u64) -> T
 }
 
 /// The merchant's details: Aadhaar given (no Aadhaar step) and two security questions.
-fn request_extra() -> Value {
+pub(crate) fn request_extra() -> Value {
     json!({
         "aadhaar_details": {"last_verified_at": "2026-11-30T10:00:00Z", "care_of": "S/O Ravi",
                             "dob": "01-01-1990", "name": "Asha Rao",
@@ -74,7 +74,7 @@ impl Desk<'_> {
         .await
     }
 
-    async fn post(&self, path: &str, body: Value) -> Reply {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> Reply {
         send(
             self.app
                 .client
@@ -98,7 +98,7 @@ impl Desk<'_> {
     }
 
     /// `GET /desk/api/agent/call`.
-    async fn call_view(&self) -> Value {
+    pub(crate) async fn call_view(&self) -> Value {
         self.get("/agent/call").await.ok()
     }
 }
@@ -216,7 +216,11 @@ async fn assigned<'a>(app: &'a TestApp, id: &str) -> Customer<'a> {
 }
 
 /// A customer in an accepted call; returns the call id the agent sees.
-async fn in_call<'a>(app: &'a TestApp, agent: &Desk<'_>, id: &str) -> (Customer<'a>, i64) {
+pub(crate) async fn in_call<'a>(
+    app: &'a TestApp,
+    agent: &Desk<'_>,
+    id: &str,
+) -> (Customer<'a>, i64) {
     let c = assigned(app, id).await;
     let accepted = c.call(Method::POST, "call/accept", None).await.ok();
     assert_eq!(accepted["state"], "active");
@@ -228,7 +232,7 @@ async fn in_call<'a>(app: &'a TestApp, agent: &Desk<'_>, id: &str) -> (Customer<
 }
 
 /// Everything approval needs, marked during the call.
-async fn complete_checks(agent: &Desk<'_>, call: i64) {
+pub(crate) async fn complete_checks(agent: &Desk<'_>, call: i64) {
     let view = agent.call_view().await;
     let n = view["call"]["questions"].as_array().unwrap().len();
     for index in 0..n {

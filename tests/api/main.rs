@@ -17,6 +17,7 @@ mod calls;
 mod cli;
 mod crash;
 mod desk;
+mod desk_screens;
 mod expiry;
 mod geo;
 mod health;

@@ -13,7 +13,6 @@ mod login;
 mod photo;
 mod recording;
 
-
 pub use crate::totp;
 
 pub use crate::passwords::{
