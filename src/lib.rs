@@ -22,6 +22,7 @@ pub mod error;
 pub mod files;
 pub mod http;
 pub mod media;
+pub mod metrics;
 pub mod notify;
 pub mod outbound;
 pub mod ratelimit;
