@@ -48,13 +48,15 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ready));
     // Counted only where metrics are served: otherwise the request path pays nothing.
     let metrics = (!state.config.metrics_listen.trim().is_empty()).then(|| state.metrics.clone());
+    // After the 405 fallback is set, so that a wrong method keeps its route's label.
+    let routes = routes
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed);
     let routes = match &metrics {
         Some(_) => routes.route_layer(axum::middleware::from_fn(crate::http::metrics::mark_route)),
         None => routes,
     };
     let app = routes
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(axum::middleware::from_fn(run_to_completion))
         .layer(DefaultBodyLimit::max(max_body))

@@ -138,6 +138,9 @@ async fn metrics_count_requests_by_route_and_show_the_queue_desk_and_workers() {
     let secret_path = "/no-such-page/9f86d081884c7d659a2feaa0c55ad015";
     let missing = send(app.client.get(format!("{}{secret_path}", app.base))).await;
     assert_eq!(missing.status, 404);
+    // A known route with a method it does not take keeps its route label.
+    let wrong_method = send(app.client.delete(app.url("/user"))).await;
+    assert_eq!(wrong_method.status, 405);
 
     // One agent online, two customers queue: the first is invited, the second waits.
     online_agent(&app, "metrics-agent").await;
@@ -194,6 +197,12 @@ async fn metrics_count_requests_by_route_and_show_the_queue_desk_and_workers() {
         requests,
         &[("method", "GET"), ("route", "unmatched"), ("status", "404")],
         2.0,
+    );
+    assert_sample(
+        &text,
+        requests,
+        &[("method", "DELETE"), user, ("status", "405")],
+        1.0,
     );
     // Journey routes are labelled by their template: no customer's link in the labels.
     assert_sample(
