@@ -539,6 +539,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         app.local_addr()
     );
     println!("merchant API: {}/verification", app.base_url());
+    if let Some(addr) = app.metrics_addr() {
+        println!("metrics: http://{addr}/metrics");
+    }
     if let Some(bootstrap) = &app.bootstrap {
         println!("bootstrap test merchant created (the secret is shown only this once):");
         println!("  client id:     {}", bootstrap.client_id);

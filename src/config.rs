@@ -104,6 +104,10 @@ webhook_proxy = ""
 header_read_timeout_seconds = 10
 max_connections = 10000
 
+# Prometheus metrics (GET /metrics, see docs/metrics.md) on an address of their own, e.g.
+# "127.0.0.1:9464", so that they stay off the public port. Empty: no metrics listener.
+metrics_listen = ""
+
 # Staff desk (/desk). After this many consecutive failed logins an account is locked for
 # staff_lockout_minutes; a locked account is refused like a wrong password.
 staff_lockout_attempts = 5
@@ -267,6 +271,9 @@ pub struct Config {
     pub webhook_allow_private_addresses: bool,
     #[serde(default)]
     pub webhook_proxy: String,
+    /// Where `/metrics` is served; empty for nowhere.
+    #[serde(default)]
+    pub metrics_listen: String,
     pub staff_lockout_attempts: u32,
     pub staff_lockout_minutes: u64,
     #[serde(default = "default_max_connections")]
@@ -452,6 +459,7 @@ impl Config {
             1..=10080,
         )?;
         in_range("staff_session_hours", self.staff_session_hours, 1..=720)?;
+        self.metrics_addr().context("metrics_listen")?;
         anyhow::ensure!(
             (11..=3600).contains(&self.agent_stale_seconds),
             "agent_stale_seconds must be between 11 and 3600 (heartbeats come every 10 s)"
@@ -517,6 +525,16 @@ impl Config {
             format!("sqlite://{}", self.data_dir.join("vkyc.db").display())
         } else {
             self.database_url.clone()
+        }
+    }
+
+    /// The address `/metrics` listens on, when `metrics_listen` names one.
+    pub fn metrics_addr(&self) -> anyhow::Result<Option<SocketAddr>> {
+        match self.metrics_listen.trim() {
+            "" => Ok(None),
+            addr => addr.parse().map(Some).map_err(|_| {
+                anyhow!("{addr:?} is not an address and port such as \"127.0.0.1:9464\"")
+            }),
         }
     }
 
@@ -625,7 +643,26 @@ mod tests {
         let config = Config::default();
         assert_eq!(config.default_link_expiry_hours, 72);
         assert_eq!(config.environment, Environment::Sandbox);
+        assert_eq!(config.metrics_addr().unwrap(), None);
         config.validate().unwrap();
+    }
+
+    #[test]
+    fn metrics_listen_must_be_an_address() {
+        let mut config = Config {
+            metrics_listen: "127.0.0.1:9464".into(),
+            ..Config::default()
+        };
+        assert_eq!(
+            config.metrics_addr().unwrap(),
+            Some("127.0.0.1:9464".parse().unwrap())
+        );
+        config.metrics_listen = "localhost".into();
+        let err = format!("{:#}", config.validate().unwrap_err());
+        assert_eq!(
+            err,
+            "metrics_listen: \"localhost\" is not an address and port such as \"127.0.0.1:9464\""
+        );
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub mod error;
 pub mod files;
 pub mod http;
 pub mod media;
+pub mod metrics;
 pub mod notify;
 pub mod operations;
 pub mod outbound;

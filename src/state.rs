@@ -48,6 +48,8 @@ pub struct Shared {
     pub media: Option<crate::media::Relay>,
     /// Signs and checks recording links.
     pub signer: crate::domain::recording_links::RecordingSigner,
+    /// This server's counters and gauges, served by `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// What the journey needs beside the store, built once at start.

@@ -150,6 +150,12 @@ pub async fn end_call(
         )),
         None => None,
     };
+    if let Some((path, _, _)) = &stored {
+        let to_bucket = !state.config.media.recordings_store.is_empty();
+        state
+            .metrics
+            .recording_kept(to_bucket && !path.starts_with("s3://"));
+    }
     let uploaded = match (&recording, &stored) {
         (Some(r), Some((path, _, _))) if path.starts_with("s3://") => Some(r.clone()),
         _ => None,

@@ -34,7 +34,7 @@ pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let max_body = state.config.max_body_bytes;
     let body_timeout = Duration::from_secs(state.config.body_timeout_seconds);
-    Router::new()
+    let routes = Router::new()
         .nest("/verification", merchant_api::router())
         .nest(
             "/desk",
@@ -45,9 +45,18 @@ pub fn router(state: AppState) -> Router {
         .route("/recordings/{file}", get(crate::http::recordings::serve))
         .route("/", get(home))
         .route("/healthz", get(live))
-        .route("/readyz", get(ready))
+        .route("/readyz", get(ready));
+    // Counted only where metrics are served: otherwise the request path pays nothing.
+    let metrics = (!state.config.metrics_listen.trim().is_empty()).then(|| state.metrics.clone());
+    // After the 405 fallback is set, so that a wrong method keeps its route's label.
+    let routes = routes
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
+        .method_not_allowed_fallback(method_not_allowed);
+    let routes = match &metrics {
+        Some(_) => routes.route_layer(axum::middleware::from_fn(crate::http::metrics::mark_route)),
+        None => routes,
+    };
+    let app = routes
         .with_state(state)
         .layer(axum::middleware::from_fn(run_to_completion))
         .layer(DefaultBodyLimit::max(max_body))
@@ -62,7 +71,11 @@ pub fn router(state: AppState) -> Router {
             tracing::info_span!("http", method = %req.method(), path = %loggable_path(req.uri().path()),
                     request_id = %id, merchant = tracing::field::Empty)
         }))
-        .layer(SetRequestIdLayer::new(request_id, RandomRequestId))
+        .layer(SetRequestIdLayer::new(request_id, RandomRequestId));
+    match metrics {
+        Some(metrics) => app.layer(from_fn_with_state(metrics, crate::http::metrics::count)),
+        None => app,
+    }
 }
 
 /// A path as logs may carry it: a segment that is a link or access token (32 or more hex
@@ -198,6 +211,9 @@ async fn method_not_allowed() -> Error {
     )
 }
 
+/// Connections open at once on the metrics listener (Prometheus keeps one per server).
+const METRICS_CONNECTIONS: usize = 16;
+
 /// The bootstrap test merchant created on a sandbox's first start.
 pub struct Bootstrap {
     pub client_id: String,
@@ -207,6 +223,8 @@ pub struct Bootstrap {
 /// A server ready to run: bound to its port, database migrated.
 pub struct Application {
     listener: TcpListener,
+    /// `/metrics`'s own listener, where `metrics_listen` asks for one.
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     shutdown: CancellationToken,
     pub bootstrap: Option<Bootstrap>,
@@ -234,6 +252,14 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| anyhow::anyhow!("binding {}: {e}", config.listen))?;
+        let metrics_listener = match config.metrics_addr()? {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("binding metrics_listen {addr}: {e}"))?,
+            ),
+            None => None,
+        };
         let base_url = config.base_url(listener.local_addr()?);
         store.set_link_base(&base_url);
         let auth = Authenticator::new(
@@ -285,7 +311,9 @@ impl Application {
         } else {
             None
         };
+        let metrics = Arc::new(crate::metrics::Metrics::new(media.as_ref()));
         let state = AppState::new(Shared {
+            metrics,
             journey,
             media,
             signer,
@@ -299,6 +327,7 @@ impl Application {
         });
         Ok(Application {
             listener,
+            metrics_listener,
             state,
             shutdown: CancellationToken::new(),
             bootstrap,
@@ -307,6 +336,13 @@ impl Application {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("a bound listener")
+    }
+
+    /// Where `/metrics` is served, when `metrics_listen` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .map(|l| l.local_addr().expect("a bound listener"))
     }
 
     pub fn base_url(&self) -> &str {
@@ -331,6 +367,7 @@ impl Application {
     pub async fn run(self) -> anyhow::Result<()> {
         let Application {
             listener,
+            metrics_listener,
             state,
             shutdown,
             ..
@@ -354,6 +391,7 @@ impl Application {
                 lease: Duration::from_secs(state.config.webhook_timeout_seconds + 30),
                 allow_internal: state.config.webhook_allow_private_addresses,
                 proxy: Some(state.config.webhook_proxy.clone()).filter(|p| !p.is_empty()),
+                metrics: state.metrics.clone(),
             },
         )?;
         let webhooks = tokio::spawn(crate::workers::webhooks::run(
@@ -368,6 +406,16 @@ impl Application {
             state.clone(),
             shutdown.clone(),
         )?);
+        // A private listener for a few scrapers: a small connection cap of its own.
+        let scrapes = metrics_listener.map(|listener| {
+            tokio::spawn(crate::http::serve::serve(
+                listener,
+                crate::http::metrics::router(state.clone()),
+                Duration::from_secs(state.config.header_read_timeout_seconds),
+                METRICS_CONNECTIONS,
+                shutdown.clone(),
+            ))
+        });
         let store = state.store.clone();
         let config_max_connections = state.config.max_connections;
         let header_read_timeout = state.config.header_read_timeout_seconds;
@@ -389,6 +437,9 @@ impl Application {
         let _ = sweeper.await;
         let _ = notifier.await;
         let _ = calls.await;
+        if let Some(scrapes) = scrapes {
+            let _ = scrapes.await;
+        }
         store.close().await;
         Ok(())
     }

@@ -8,6 +8,7 @@ pub mod desk;
 pub mod input;
 pub mod journey;
 pub mod merchant_api;
+pub mod metrics;
 pub mod origin;
 pub mod recordings;
 pub mod serve;

@@ -249,6 +249,7 @@ pub(super) fn drive_side(ctx: &Ctx, call: &mut Call, side: Side, now: Instant) -
                 }
                 Event::MediaIngressStats(s) => {
                     if let Some(loss) = s.loss {
+                        ctx.stats.loss.observe(loss.clamp(0.0, 1.0) as f64);
                         if Some(s.mid) == me.video_mid {
                             me.meter.on_loss(loss);
                         }

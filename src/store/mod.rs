@@ -4,9 +4,10 @@
 //!
 //! One file per aggregate: `requests` (create, read, expire, access tokens), `history`
 //! (status moves and their history rows), `users`, `merchants` (and credentials),
-//! `journey`, `calls`, `staff`, `webhooks` (the outbox), `rate_limits`. This file holds
-//! the pools, the backend and the helpers they share. Nothing here knows of HTTP or of
-//! the workers; the store reads and writes the domain's types.
+//! `journey`, `calls`, `staff`, `webhooks` (the outbox), `rate_limits`, `metrics` (what
+//! a scrape reads). This file holds the pools, the backend and the helpers they share.
+//! Nothing here knows of HTTP or of the workers; the store reads and writes the domain's
+//! types.
 //!
 //! A status move is applied in one transaction together with its history rows, by an
 //! update guarded on the row's version, so two racing moves have exactly one winner.
@@ -28,6 +29,7 @@ mod calls;
 mod history;
 mod journey;
 mod merchants;
+mod metrics;
 mod rate_limits;
 mod requests;
 mod staff;
@@ -41,6 +43,7 @@ pub use calls::{Call, CallUpdate, CaptureRow, ReviewCase};
 pub use history::{Changes, HistoryRow};
 pub use journey::{Booking, ConsentRow, NotificationRow, SideWrite, StepRow};
 pub use merchants::{Credential, Merchant, MerchantEnv};
+pub use metrics::{Backlog, PoolUse};
 pub use requests::NewRequest;
 use requests::{group_commit, request_from_row, CreateJob, GROUP_COMMIT_MAX, REQUEST_COLUMNS};
 pub use staff::{AuditRow, Presence, Role, SessionRow, Staff};

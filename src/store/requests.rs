@@ -37,7 +37,7 @@ pub struct NewRequest {
 
 /// Requests whose link expired by `$1` and that can still expire. The status filter is
 /// the partial index `requests_expiry`'s; the sub-status list is the status machine's.
-fn due_clause() -> &'static str {
+pub(super) fn due_clause() -> &'static str {
     static CLAUSE: OnceLock<String> = OnceLock::new();
     CLAUSE.get_or_init(|| {
         let expirable: Vec<String> = status::expirable()

@@ -57,6 +57,8 @@ pub struct DeliverySettings {
     pub allow_internal: bool,
     /// The operator's proxy for deliveries; never the environment's.
     pub proxy: Option<String>,
+    /// Where each attempt's outcome is counted.
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 pub struct Deliverer {
     store: Store,
@@ -120,6 +122,15 @@ impl Deliverer {
             .buffer_unordered(self.settings.concurrency.max(1))
             .collect()
             .await;
+        for (_, outcome, next) in &results {
+            self.settings
+                .metrics
+                .webhook_attempt(match (outcome.succeeded(), next) {
+                    (true, _) => "delivered",
+                    (false, Some(_)) => "retry",
+                    (false, None) => "failed",
+                });
+        }
         // One commit for the pass. If it fails, the leases run out and the deliveries
         // are sent again: at least once.
         if let Err(err) = self.store.record_attempts(&results).await {

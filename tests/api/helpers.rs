@@ -13,6 +13,8 @@ pub struct TestApp {
     pub key: vkyc::secrets::MasterKey,
     pub database_url: String,
     pub client: reqwest::Client,
+    /// `http://<address>` of the metrics listener, where `metrics_listen` is set.
+    pub metrics: Option<String>,
     pub _dir: tempfile::TempDir,
 }
 
@@ -81,6 +83,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let base = app.base_url().to_string();
     let store = app.store().clone();
     let key = app.master_key().clone();
+    let metrics = app.metrics_addr().map(|a| format!("http://{a}"));
     tokio::spawn(app.run());
     TestApp {
         base,
@@ -90,6 +93,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         key,
         database_url,
         client: reqwest::Client::new(),
+        metrics,
         _dir: dir,
     }
 }

@@ -27,6 +27,7 @@ mod journey;
 mod journey_flows;
 mod layout;
 mod media_relay;
+mod metrics;
 mod moves;
 mod notify;
 mod openapi;

@@ -252,6 +252,26 @@ async fn relays_both_ways_and_records() {
         stats.frames_forwarded > 200 && stats.frames_recorded > 200,
         "{stats:?}"
     );
+    // The same counters as `/metrics` serves them, with the sides' loss reports.
+    let text = vkyc::metrics::Metrics::new(Some(&relay)).encode();
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {text}"))
+    };
+    assert_eq!(value("vkyc_relay_calls"), 1.0);
+    assert_eq!(value("vkyc_relay_peers"), 2.0);
+    assert!(value("vkyc_relay_packets_received_total") > 200.0, "{text}");
+    assert!(
+        value("vkyc_relay_received_bytes_total") > 100_000.0,
+        "{text}"
+    );
+    assert!(value("vkyc_relay_sent_bytes_total") > 100_000.0, "{text}");
+    assert!(value("vkyc_relay_frames_forwarded_total") > 200.0, "{text}");
+    assert!(
+        value("vkyc_relay_reported_loss_ratios_count") >= 1.0,
+        "{text}"
+    );
 
     let rec = relay.end_call("c1").await.unwrap().expect("a recording");
     assert_eq!(rec.path, dir.path().join("c1.webm"));

@@ -335,8 +335,16 @@ async fn recordings_s3_are_uploaded_when_the_call_ends_and_served_by_range() {
 async fn recordings_s3_a_failed_upload_keeps_the_local_file() {
     let s3 = S3Server::start();
     // No such bucket: every upload fails.
-    let app = spawn_app_with(with_store(&s3, "s3://no-such-bucket/x")).await;
+    let app = spawn_app_with(|c| {
+        with_store(&s3, "s3://no-such-bucket/x")(c);
+        c.metrics_listen = "127.0.0.1:0".into();
+    })
+    .await;
     let call = call_and_end(&app, "s3-fail").await;
+    // The on-call engineer sees it.
+    let text = crate::metrics::scrape(&app).await;
+    let failed = crate::metrics::sample(&text, "vkyc_recording_uploads_failed_total", &[]);
+    assert_eq!(failed, Some(1.0), "{text}");
     let path = recording_path(&app, call).await;
     let local = app
         ._dir
