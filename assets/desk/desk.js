@@ -105,7 +105,10 @@ let peer = null;
 let localStream = null;
 let currentCall = null;
 
+let reports = null;
+
 function stopConsole() {
+  reports?.unmount();
   clearInterval(poll);
   poll = null;
   hangUp();
@@ -137,6 +140,8 @@ function startConsole(role) {
     $("auditor").hidden = false;
     refreshCases();
     poll = setInterval(refreshCases, 5000);
+  } else if (role === "admin") {
+    import("./reports.js").then((m) => { reports = m; m.mount($("desk")); });
   }
 }
 

@@ -22,7 +22,7 @@ fn jpeg() -> Vec<u8> {
 
 /// The desk open all day, agents never stale, invitations and drops as given, webhooks
 /// to local receivers.
-async fn calls_app(invite_seconds: u64, drop_grace_seconds: u64) -> TestApp {
+pub(crate) async fn calls_app(invite_seconds: u64, drop_grace_seconds: u64) -> TestApp {
     spawn_app_with(|c| {
         c.journey.working_days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
             .map(String::from)
@@ -38,7 +38,7 @@ async fn calls_app(invite_seconds: u64, drop_grace_seconds: u64) -> TestApp {
 }
 
 /// The merchant's details: Aadhaar given (no Aadhaar step) and two security questions.
-fn request_extra() -> Value {
+pub(crate) fn request_extra() -> Value {
     json!({
         "aadhaar_details": {"last_verified_at": "2026-11-30T10:00:00Z", "care_of": "S/O Ravi",
                             "dob": "01-01-1990", "name": "Asha Rao",
@@ -52,11 +52,11 @@ fn request_extra() -> Value {
 
 // ---- the desk ----
 
-struct Desk<'a> {
-    app: &'a TestApp,
-    username: String,
-    cookie: String,
-    csrf: String,
+pub(crate) struct Desk<'a> {
+    pub(crate) app: &'a TestApp,
+    pub(crate) username: String,
+    pub(crate) cookie: String,
+    pub(crate) csrf: String,
 }
 
 impl Desk<'_> {
@@ -64,7 +64,7 @@ impl Desk<'_> {
         format!("{}/desk/api{path}", self.app.base)
     }
 
-    async fn get(&self, path: &str) -> Reply {
+    pub(crate) async fn get(&self, path: &str) -> Reply {
         send(
             self.app
                 .client
@@ -74,7 +74,7 @@ impl Desk<'_> {
         .await
     }
 
-    async fn post(&self, path: &str, body: Value) -> Reply {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> Reply {
         send(
             self.app
                 .client
@@ -104,7 +104,7 @@ impl Desk<'_> {
 }
 
 /// `vkyc staff create` (generated password), then a login; returns the session.
-async fn staff<'a>(app: &'a TestApp, username: &str, role: &str) -> Desk<'a> {
+pub(crate) async fn staff<'a>(app: &'a TestApp, username: &str, role: &str) -> Desk<'a> {
     let out = app.cli(&["staff", "create", "--username", username, "--role", role]);
     let password = out
         .lines()
@@ -157,7 +157,7 @@ async fn login<'a>(app: &'a TestApp, username: &str, password: &str) -> Desk<'a>
 }
 
 /// An agent, signed in and online.
-async fn agent<'a>(app: &'a TestApp, username: &str) -> Desk<'a> {
+pub(crate) async fn agent<'a>(app: &'a TestApp, username: &str) -> Desk<'a> {
     let desk = staff(app, username, "agent").await;
     let online = desk.post("/agent/online", json!({})).await.ok();
     assert_eq!(online["online"], true);
@@ -216,7 +216,11 @@ async fn assigned<'a>(app: &'a TestApp, id: &str) -> Customer<'a> {
 }
 
 /// A customer in an accepted call; returns the call id the agent sees.
-async fn in_call<'a>(app: &'a TestApp, agent: &Desk<'_>, id: &str) -> (Customer<'a>, i64) {
+pub(crate) async fn in_call<'a>(
+    app: &'a TestApp,
+    agent: &Desk<'_>,
+    id: &str,
+) -> (Customer<'a>, i64) {
     let c = assigned(app, id).await;
     let accepted = c.call(Method::POST, "call/accept", None).await.ok();
     assert_eq!(accepted["state"], "active");
@@ -263,7 +267,7 @@ async fn complete_checks(agent: &Desk<'_>, call: i64) {
 }
 
 /// A whole call the agent ends and decides; returns the customer and the call id.
-async fn decided<'a>(
+pub(crate) async fn decided<'a>(
     app: &'a TestApp,
     agent: &Desk<'_>,
     id: &str,

@@ -29,6 +29,7 @@ mod notify;
 mod openapi;
 mod rate_limits;
 mod recordings_s3;
+mod reports;
 mod security;
 mod status_machine;
 mod users;

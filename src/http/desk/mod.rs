@@ -8,6 +8,7 @@
 mod agent;
 mod auditor;
 mod login;
+mod reports;
 pub mod totp;
 
 pub use login::{
@@ -47,6 +48,7 @@ const DESK_JS: &str = include_str!("../../../assets/desk/desk.js");
 const DESK_CSS: &str = include_str!("../../../assets/desk/desk.css");
 /// The call's connection, shared with the customer's call page.
 const RTC_JS: &str = include_str!("../../../assets/call/rtc.js");
+const REPORTS_JS: &str = include_str!("../../../assets/desk/reports.js");
 
 pub fn router() -> Router<AppState> {
     let api = Router::new()
@@ -58,12 +60,14 @@ pub fn router() -> Router<AppState> {
         .route("/agent/heartbeat", post(agent_heartbeat))
         .merge(agent::routes())
         .merge(auditor::routes())
+        .merge(reports::routes())
         .layer(axum::middleware::map_response(no_store));
     Router::new()
         .route("/", get(page))
         .route("/assets/desk.js", get(script))
         .route("/assets/desk.css", get(style))
         .route("/assets/rtc.js", get(rtc_script))
+        .route("/assets/reports.js", get(reports_script))
         .nest("/api", api)
 }
 
@@ -219,6 +223,10 @@ async fn script() -> Response {
 
 async fn rtc_script() -> Response {
     (page_headers("text/javascript; charset=utf-8"), RTC_JS).into_response()
+}
+
+async fn reports_script() -> Response {
+    (page_headers("text/javascript; charset=utf-8"), REPORTS_JS).into_response()
 }
 
 async fn style() -> Response {
