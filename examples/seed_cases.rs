@@ -4,8 +4,9 @@
 //! journey as chance allows — link opened or not, each check passed, failed and retried
 //! or given up, the queue, the call with an agent, the agent's and the auditor's decision
 //! — with the same rows the server writes: requests, history, journey steps and attempts,
-//! queue entries, calls and audits. Requests whose next step would lie in the future stay
-//! where they are, so the newest ones are still in flight.
+//! queue entries, calls, audits and the agents' shifts online (presence log). Requests
+//! whose next step would lie in the future stay where they are, so the newest ones are
+//! still in flight.
 //!
 //!   cargo run --release --example seed_cases -- DATABASE_URL COUNT \
 //!       [--days 35] [--merchants 4] [--agents 40] [--auditors 8] [--seed 1]
@@ -681,7 +682,24 @@ async fn main() -> anyhow::Result<()> {
     }
     times.sort_unstable();
 
-    let mut rows = 0usize;
+    // Each agent's shifts online: about eight hours a day from a morning start (IST).
+    let mut shifts =
+        Table::new("INSERT INTO presence_log (staff_id, started_at, last_seen, ended_at) VALUES ");
+    for day in first_day..=today_ist {
+        for agent in &world.agent_ids {
+            let start =
+                day * DAY_MS - IST_OFFSET_MS + 8 * 3_600_000 + rng.gen_range(0..4 * 3_600_000);
+            let end = (start + rng.gen_range(7 * 3_600_000..9 * 3_600_000)).min(now);
+            if start < end {
+                shifts
+                    .rows
+                    .push(format!("({agent}, {start}, {end}, {end})"));
+            }
+        }
+    }
+    let mut tx = pool.begin().await?;
+    let mut rows = flush(&mut tx, &mut shifts).await?;
+    tx.commit().await?;
     let mut batch = Batch::new();
     let mut merchant_no = 0;
     for (chunk_no, chunk) in times.chunks(REQUESTS_PER_TX).enumerate() {

@@ -56,7 +56,7 @@ class Desk:
 
     def __init__(self, base_url, username):
         u = urllib.parse.urlsplit(base_url)
-        self.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=120)
+        self.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=600)
         status, body, headers = self.call("POST", "/desk/api/login",
                                           {"username": username, "password": PASSWORD})
         if status != 200:
@@ -132,14 +132,17 @@ def run_one(label, vkyc, db_url, runs, writes, work):
             out = server.cli("merchant", "create", "--name", "bench reports writer", "--env", "test")
             cid = next(l.split()[-1] for l in out.splitlines() if "client id" in l)
             sec = next(l.split()[-1] for l in out.splitlines() if "client secret" in l)
-            thread = threading.Thread(target=writer, args=(server.url, (cid, sec), stop, counter))
+            thread = threading.Thread(target=writer, args=(server.url, (cid, sec), stop, counter),
+                                      daemon=True)
             thread.start()
         today = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 19800))
         first = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 19800 - 29 * 86400))
-        figures = time_reports(server.url, runs, first, today)
-        stop.set()
-        if thread:
-            thread.join()
+        try:
+            figures = time_reports(server.url, runs, first, today)
+        finally:
+            stop.set()
+            if thread:
+                thread.join()
         return figures, startup, counter[0]
     finally:
         server.kill()
