@@ -285,6 +285,11 @@ impl Store {
     /// agent's decision → the auditor's, by the auditor's day).
     pub async fn report_times(&self, range: &Range) -> Result<Vec<TimesRow>> {
         let merchant = range.merchant_clause("r");
+        // Only link to call needs the request itself; the others join it for a merchant.
+        let join = |on: &str| match range.merchant {
+            Some(_) => format!(" JOIN requests r ON r.id = {on}"),
+            None => String::new(),
+        };
         let sql = format!(
             "WITH v AS ( \
                SELECT 'link_to_call' AS measure, {accepted_day} AS day, \
@@ -293,19 +298,17 @@ impl Store {
                WHERE c.accepted_at >= $1 AND c.accepted_at < $2{merchant} \
                UNION ALL \
                SELECT 'queue_wait', {invited_day}, c.invited_at - q.enqueued_at \
-               FROM calls c JOIN queue_entries q ON q.request_id = c.request_id \
-               JOIN requests r ON r.id = c.request_id \
+               FROM calls c JOIN queue_entries q ON q.request_id = c.request_id{call_join} \
                WHERE c.invited_at >= $1 AND c.invited_at < $2 \
                  AND q.enqueued_at <= c.invited_at{merchant} \
                UNION ALL \
                SELECT 'call_length', {accepted_day}, c.ended_at - c.accepted_at \
-               FROM calls c JOIN requests r ON r.id = c.request_id \
+               FROM calls c{call_join} \
                WHERE c.accepted_at >= $1 AND c.accepted_at < $2 \
                  AND c.ended_at IS NOT NULL{merchant} \
                UNION ALL \
                SELECT 'review_turnaround', {audit_day}, a.at - c.decided_at \
-               FROM audits a JOIN calls c ON c.request_id = a.request_id \
-               JOIN requests r ON r.id = a.request_id \
+               FROM audits a JOIN calls c ON c.request_id = a.request_id{audit_join} \
                WHERE a.at >= $1 AND a.at < $2 AND c.decided_at IS NOT NULL{merchant} \
              ), ranked AS ( \
                SELECT measure, day, ms, \
@@ -319,6 +322,8 @@ impl Store {
             accepted_day = ist_day("c.accepted_at"),
             invited_day = ist_day("c.invited_at"),
             audit_day = ist_day("a.at"),
+            call_join = join("c.request_id"),
+            audit_join = join("a.request_id"),
         );
         let rows = range.bind(sqlx::query(&sql)).fetch_all(&self.read).await?;
         let mut out = Vec::with_capacity(rows.len());

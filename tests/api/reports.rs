@@ -200,6 +200,10 @@ async fn reports_count_a_known_history_exactly_and_csv_equals_json() {
         );
     }
 
+    // For merchant 1 (all of these calls), the same times; for merchant 2, none yet.
+    let of_merchant = report(&admin, "times", &format!("{range}&merchant=1")).await;
+    assert_eq!(of_merchant["rows"], times["rows"]);
+
     // The agents, against the presence log and the calls.
     let online: i64 = sqlx::query(
         "SELECT CAST(SUM(COALESCE(ended_at, last_seen) - started_at) AS BIGINT) AS ms \
@@ -263,6 +267,8 @@ async fn reports_count_a_known_history_exactly_and_csv_equals_json() {
     assert_eq!(theirs["rows"].as_array().unwrap().len(), 1, "{theirs}");
     assert_eq!(theirs["rows"][0]["created"], 1);
     assert_eq!(theirs["rows"][0]["opened"], 0);
+    let their_times = report(&admin, "times", &format!("{range}&merchant=2")).await;
+    assert_eq!(their_times["rows"], json!([]));
     let all = report(&admin, "funnel", &range).await;
     assert_eq!(all["rows"].as_array().unwrap().len(), 2);
     // A day with nothing has no rows.
