@@ -168,6 +168,21 @@ pub struct LiveRow {
 }
 
 impl Store {
+    /// Runs a report query over `range`. On PostgreSQL it may run longer than the
+    /// connections' usual statement timeout: over a large history a month's report reads
+    /// millions of rows, and it only reads.
+    async fn fetch_report(&self, sql: &str, range: &Range) -> Result<Vec<sqlx::any::AnyRow>> {
+        let mut tx = self.read.begin().await?;
+        if self.backend == super::Backend::Postgres {
+            sqlx::query("SET LOCAL statement_timeout = '300s'")
+                .execute(&mut *tx)
+                .await?;
+        }
+        let rows = range.bind(sqlx::query(sql)).fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
+
     /// The funnel of the requests created in the range, per IST day and merchant.
     pub async fn report_funnel(&self, range: &Range) -> Result<Vec<FunnelRow>> {
         let flags: Vec<String> = FUNNEL_EVENTS
@@ -196,7 +211,7 @@ impl Store {
             flags = flags.join(", "),
             merchant = range.merchant_clause("r"),
         );
-        let rows = range.bind(sqlx::query(&sql)).fetch_all(&self.read).await?;
+        let rows = self.fetch_report(&sql, range).await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             let n = |c: &str| -> Result<i64, sqlx::Error> { r.try_get::<i64, _>(c) };
@@ -248,7 +263,7 @@ impl Store {
             merchant = range.merchant_clause("r"),
             events = events.join(", "),
         );
-        let rows = range.bind(sqlx::query(&sql)).fetch_all(&self.read).await?;
+        let rows = self.fetch_report(&sql, range).await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             let event: String = r.try_get("event")?;
@@ -325,7 +340,7 @@ impl Store {
             call_join = join("c.request_id"),
             audit_join = join("a.request_id"),
         );
-        let rows = range.bind(sqlx::query(&sql)).fetch_all(&self.read).await?;
+        let rows = self.fetch_report(&sql, range).await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             out.push(TimesRow {
