@@ -125,7 +125,7 @@ def run_one(label, vkyc, db_url, runs, writes, work):
         proc = subprocess.run([vkyc, "staff", "create", "--username", "bench_reports_admin", "--role",
                                "admin", "--password-stdin"], input=PASSWORD, env=server.env,
                               capture_output=True, text=True)
-        if proc.returncode != 0 and "exists" not in (proc.stdout + proc.stderr):
+        if proc.returncode != 0 and "already" not in (proc.stdout + proc.stderr):
             raise RuntimeError(proc.stdout + proc.stderr)
         stop, counter, thread = threading.Event(), [0], None
         if writes:
