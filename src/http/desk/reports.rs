@@ -342,8 +342,9 @@ fn agents_table(rows: Vec<AgentRow>) -> Table {
 }
 
 async fn live_table(state: &AppState) -> Result<Table> {
-    let now = now_ms();
-    let snapshot = crate::workers::queue::read_snapshot(state, now).await?;
+    // The queue as the board last read it: the same figures the waiting customers see,
+    // without reading the queue again on every refresh of every admin's screen.
+    let snapshot = state.journey.board.current();
     let live = state.store.report_live().await?;
     let columns = vec![
         "customers_waiting",
