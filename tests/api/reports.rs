@@ -87,6 +87,18 @@ impl Desk<'_> {
     }
 }
 
+/// Polls the live board until `column` shows `want` (at most 10 s).
+async fn wait_live(admin: &Desk<'_>, column: &str, want: i64) {
+    for _ in 0..100 {
+        let live = admin.get("/reports/live").await.ok();
+        if live["rows"][0][column] == want {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the live board never showed {column} = {want}");
+}
+
 /// Nearest-rank percentile of `values` (sorted here).
 fn nearest_rank(values: &mut [i64], p: usize) -> i64 {
     values.sort_unstable();
@@ -229,7 +241,9 @@ async fn reports_count_a_known_history_exactly_and_csv_equals_json() {
         }])
     );
 
-    // The live board: the agent online and free, then on a call.
+    // The live board: the agent online and free, then on a call. Its queue figures are
+    // the queue board's latest reading, taken every second.
+    wait_live(&admin, "customers_waiting", 0).await;
     let live = report(&admin, "live", "").await;
     assert_eq!(live["rows"][0]["agents_online"], 1, "{live}");
     assert_eq!(live["rows"][0]["agents_in_call"], 0);
@@ -330,6 +344,45 @@ async fn reports_are_for_admins_only_and_refuse_bad_input() {
         .get("/reports/nothing")
         .await
         .assert_code(404, "report_not_found");
+    // Time online: each stretch from going online to going offline, in the presence log.
+    ravi.post("/agent/online", json!({})).await.ok();
+    ravi.post("/agent/heartbeat", json!({})).await.ok();
+    ravi.post("/agent/online", json!({})).await.ok();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    ravi.post("/agent/offline", json!({})).await.ok();
+    let pool = app.pool().await;
+    let stretches =
+        sqlx::query("SELECT started_at, last_seen, ended_at FROM presence_log ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        stretches.len(),
+        2,
+        "going online again starts a new stretch"
+    );
+    let mut online_ms = 0;
+    for row in &stretches {
+        let started: i64 = row.try_get("started_at").unwrap();
+        let ended: Option<i64> = row.try_get("ended_at").unwrap();
+        let ended = ended.expect("every stretch is closed");
+        assert!(ended >= started);
+        online_ms += ended - started;
+    }
+    let today = today_ist();
+    let agents = admin
+        .get(&format!("/reports/agents?from={today}&to={today}"))
+        .await
+        .ok();
+    let hours = online_ms as f64 / 3_600_000.0;
+    assert_eq!(
+        agents["rows"],
+        json!([{"agent": "ravi", "online_hours": (hours * 100.0).round() / 100.0, "calls": 0,
+                "calls_per_online_hour": 0.0, "avg_call_s": null, "approved": 0, "rejected": 0,
+                "unable": 0, "approval_rate_pct": null, "rejection_rate_pct": null,
+                "audited": 0, "reversed": 0, "reversal_rate_pct": null}])
+    );
+
     // 92 days is the most one report covers.
     admin
         .get("/reports/times?from=2026-09-01&to=2026-12-01")
