@@ -39,6 +39,16 @@ async function screenTable(page, name) {
     [...t.rows].map((r) => [...r.cells].map((c) => c.textContent)));
 }
 
+/** Waits until the live board on `page` shows `want` in `column`. */
+async function liveShows(page, column, want) {
+  await page.waitForFunction(([column, want]) => {
+    const t = document.querySelector('#report-live-table table');
+    if (!t) return false;
+    const cols = [...t.rows[0].cells].map((c) => c.textContent);
+    return t.rows[1].cells[cols.indexOf(column)].textContent === want;
+  }, [column, want], { timeout: 15_000 });
+}
+
 describe(`reports: the admin's funnel, CSV and live board (${BACKEND})`, () => {
   before(async () => {
     d = await new Deployment().start();
@@ -85,8 +95,9 @@ describe(`reports: the admin's funnel, CSV and live board (${BACKEND})`, () => {
     const csv = fs.readFileSync(await download.path(), 'utf8');
     assert.deepEqual(parseCsv(csv), table);
 
-    // The live board shows the agent online and nobody waiting.
-    await admin.page.locator('#report-live-table table').waitFor();
+    // The live board shows the agent online and nobody waiting (its queue figures are
+    // the queue's latest reading, taken every second).
+    await liveShows(admin.page, 'agents_online', '1');
     const live = await screenTable(admin.page, 'live');
     const liveRow = Object.fromEntries(live[0].map((c, i) => [c, live[1][i]]));
     assert.equal(liveRow.agents_online, '1');
@@ -96,11 +107,6 @@ describe(`reports: the admin's funnel, CSV and live board (${BACKEND})`, () => {
 
     // The board refreshes: once the agent goes offline it shows nobody online.
     await agent.page.getByRole('button', { name: 'Go offline' }).click();
-    await admin.page.waitForFunction(() => {
-      const t = document.querySelector('#report-live-table table');
-      if (!t) return false;
-      const cols = [...t.rows[0].cells].map((c) => c.textContent);
-      return t.rows[1].cells[cols.indexOf('agents_online')].textContent === '0';
-    }, null, { timeout: 15_000 });
+    await liveShows(admin.page, 'agents_online', '0');
   });
 });
