@@ -8,6 +8,7 @@ const HEARTBEAT_MS = 10_000;
 
 let online = false;
 let admin = null;          // the admin console's module, loaded for admins only
+let reports = null;        // the admin's reports, likewise
 let heartbeat = null;
 
 function show(section) {
@@ -35,6 +36,7 @@ function stopConsoles() {
   agent.stop();
   auditor.stop();
   if (admin) admin.unmount();
+  if (reports) reports.unmount();
 }
 
 function signedIn(me) {
@@ -52,6 +54,7 @@ function signedIn(me) {
   else if (me.role === "auditor") auditor.start();
   else if (me.role === "admin") {
     import("./admin.js").then((module) => { admin = module; admin.mount({ api, signedOut }); });
+    import("./reports.js").then((module) => { reports = module; reports.mount($("desk")); });
   }
 }
 

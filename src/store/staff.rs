@@ -228,6 +228,7 @@ impl Store {
         .bind(staff_id)
         .execute(&mut *tx)
         .await?;
+        super::reports::log_offline(&mut tx, staff_id, now).await?;
         tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
@@ -266,6 +267,7 @@ impl Store {
         .bind(staff_id)
         .execute(&mut *tx)
         .await?;
+        super::reports::log_offline(&mut tx, staff_id, now).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -479,6 +481,7 @@ impl Store {
     /// Puts a staff member online or offline as of `now`. `since` moves only when the
     /// state changes; `last_seen` is `now` either way.
     pub async fn set_presence(&self, staff_id: i64, online: bool, now: i64) -> Result<Presence> {
+        let mut tx = self.write.begin().await?;
         let row = sqlx::query(
             "INSERT INTO agent_presence (staff_id, online, since, last_seen) \
              VALUES ($1, $2, $3, $3) \
@@ -491,8 +494,10 @@ impl Store {
         .bind(staff_id)
         .bind(i64::from(online))
         .bind(now)
-        .fetch_one(&self.write)
+        .fetch_one(&mut *tx)
         .await?;
+        super::reports::log_presence(&mut tx, staff_id, online, now).await?;
+        tx.commit().await?;
         presence_from_row(&row)?
             .ok_or_else(|| crate::error::Error::internal(anyhow::anyhow!("no presence row")))
     }
@@ -507,6 +512,9 @@ impl Store {
         .bind(staff_id)
         .execute(&self.write)
         .await?;
+        if done.rows_affected() == 1 {
+            self.log_heartbeat(staff_id, now).await?;
+        }
         Ok(done.rows_affected() == 1)
     }
 

@@ -54,9 +54,9 @@ pub(crate) fn request_extra() -> Value {
 
 pub(crate) struct Desk<'a> {
     pub(crate) app: &'a TestApp,
-    username: String,
+    pub(crate) username: String,
     pub(crate) cookie: String,
-    csrf: String,
+    pub(crate) csrf: String,
 }
 
 impl Desk<'_> {

@@ -12,6 +12,7 @@ mod auditor;
 mod login;
 mod photo;
 mod recording;
+mod reports;
 
 pub use crate::totp;
 
@@ -57,6 +58,8 @@ const AUDITOR_JS: &str = include_str!("../../../assets/desk/auditor.js");
 const MAP_JS: &str = include_str!("../../../assets/desk/map.js");
 /// The admin console.
 const ADMIN_JS: &str = include_str!("../../../assets/desk/admin.js");
+/// The admin's reports.
+const REPORTS_JS: &str = include_str!("../../../assets/desk/reports.js");
 
 pub fn router() -> Router<AppState> {
     let api = Router::new()
@@ -71,6 +74,7 @@ pub fn router() -> Router<AppState> {
         .merge(photo::routes())
         .merge(admin::routes())
         .merge(recording::routes())
+        .merge(reports::routes())
         .layer(axum::middleware::map_response(no_store));
     Router::new()
         .route("/", get(page))
@@ -83,6 +87,7 @@ pub fn router() -> Router<AppState> {
         .route("/assets/auditor.js", get(|| module(AUDITOR_JS)))
         .route("/assets/india.geojson", get(india_outline))
         .route("/assets/admin.js", get(|| module(ADMIN_JS)))
+        .route("/assets/reports.js", get(|| module(REPORTS_JS)))
         .nest("/api", api)
 }
 

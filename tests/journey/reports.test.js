@@ -1,0 +1,112 @@
+'use strict';
+// The admin opens the desk's Reports: the funnel shows the requests this test made (one
+// never opened, one that failed the IP check), its "Download CSV" gives exactly the table
+// on screen, and the live board shows the agent who is online.
+
+const { describe, it, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const { Deployment, BACKEND, shot } = require('./support.js');
+
+const ADMIN = { username: `rep-admin-${BACKEND}`, password: 'reports admin password 1234' };
+const AGENT = { username: `rep-agent-${BACKEND}`, password: 'reports agent password 1234' };
+
+let d;
+
+/** CSV text to rows of cells (quoted cells may hold commas and doubled quotes). */
+function parseCsv(text) {
+  const rows = [];
+  for (const line of text.split('\r\n').filter((l) => l !== '')) {
+    const cells = [];
+    let cur = '';
+    let quoted = false;
+    for (let i = 0; i < line.length; i++) {
+      const ch = line[i];
+      if (quoted) {
+        if (ch === '"' && line[i + 1] === '"') { cur += '"'; i++; } else if (ch === '"') quoted = false; else cur += ch;
+      } else if (ch === '"') quoted = true;
+      else if (ch === ',') { cells.push(cur); cur = ''; } else cur += ch;
+    }
+    cells.push(cur);
+    rows.push(cells);
+  }
+  return rows;
+}
+
+/** The table of report `name` as on screen: the header row, then each row's cells. */
+async function screenTable(page, name) {
+  return page.locator(`#report-${name}-table table`).evaluate((t) =>
+    [...t.rows].map((r) => [...r.cells].map((c) => c.textContent)));
+}
+
+/** Waits until the live board on `page` shows `want` in `column`. */
+async function liveShows(page, column, want) {
+  await page.waitForFunction(([column, want]) => {
+    const t = document.querySelector('#report-live-table table');
+    if (!t) return false;
+    const cols = [...t.rows[0].cells].map((c) => c.textContent);
+    return t.rows[1].cells[cols.indexOf(column)].textContent === want;
+  }, [column, want], { timeout: 15_000 });
+}
+
+describe(`reports: the admin's funnel, CSV and live board (${BACKEND})`, () => {
+  before(async () => {
+    d = await new Deployment().start();
+    d.createStaff(ADMIN.username, 'admin', ADMIN.password);
+    d.createStaff(AGENT.username, 'agent', AGENT.password);
+  });
+
+  after(async () => {
+    await d.stop();
+  });
+
+  it('shows the funnel the test made, downloads it as CSV, and shows the online agent', async () => {
+    const agent = await d.staffPage(AGENT.username, AGENT.password);
+    await agent.page.getByRole('button', { name: 'Go online' }).click();
+    await agent.page.getByText('You are online').waitFor();
+
+    await d.newRequest();
+    const failed = await d.newRequest();
+    await d.merchant('POST', '/sandbox/vkyc/advance', { verification_id: failed.id, sub_status: 'USER_PROXY_DETECTED' });
+
+    const admin = await d.staffPage(ADMIN.username, ADMIN.password);
+    await admin.page.getByRole('heading', { name: 'Reports' }).waitFor();
+    await admin.page.locator('#report-funnel-table table').waitFor();
+    const table = await screenTable(admin.page, 'funnel');
+    const header = table[0];
+    assert.equal(table.length, 2, JSON.stringify(table));
+    const row = Object.fromEntries(header.map((c, i) => [c, table[1][i]]));
+    assert.equal(row.created, '2');
+    assert.equal(row.opened, '0');
+    assert.equal(row.opened_drop_pct, '100');
+    assert.equal(row.ip_failed, '1');
+    assert.equal(row.ip_passed, '0');
+    await admin.page.locator('#report-failures-table table').waitFor();
+    const failures = await screenTable(admin.page, 'failures');
+    const reason = failures[0].indexOf('reason');
+    assert.equal(failures[1][reason], 'USER_PROXY_DETECTED');
+
+    // The CSV download holds exactly the table on screen.
+    const [download] = await Promise.all([
+      admin.page.waitForEvent('download'),
+      admin.page.locator('#report-funnel-csv').click(),
+    ]);
+    assert.match(download.suggestedFilename(), /^vkyc-funnel-\d{4}-\d\d-\d\d-to-\d{4}-\d\d-\d\d\.csv$/);
+    const csv = fs.readFileSync(await download.path(), 'utf8');
+    assert.deepEqual(parseCsv(csv), table);
+
+    // The live board shows the agent online and nobody waiting (its queue figures are
+    // the queue's latest reading, taken every second).
+    await liveShows(admin.page, 'agents_online', '1');
+    const live = await screenTable(admin.page, 'live');
+    const liveRow = Object.fromEntries(live[0].map((c, i) => [c, live[1][i]]));
+    assert.equal(liveRow.agents_online, '1');
+    assert.equal(liveRow.customers_waiting, '0');
+    assert.equal(liveRow.calls_in_progress, '0');
+    await shot(admin.page, '40-admin-reports');
+
+    // The board refreshes: once the agent goes offline it shows nobody online.
+    await agent.page.getByRole('button', { name: 'Go offline' }).click();
+    await liveShows(admin.page, 'agents_online', '0');
+  });
+});
