@@ -7,12 +7,13 @@
 //! - `calls` and `workers`: what happens to a call and what runs in the background;
 //! - `state`: what they all share;
 //! - services over the outside world: `auth`, `ratelimit`, `notify`, `storage`,
-//!   `outbound`, `checks` (Aadhaar, IP), `store` (the database), `media` (the relay);
+//!   `outbound`, `checks` (Aadhaar, IP), `case_export` (signed case archives), `store` (the database), `media` (the relay);
 //! - pure rules: `domain`; and the ground: `config`, `secrets`, `error`, `clock`,
 //!   `files` (private files and directories).
 
 pub mod auth;
 pub mod calls;
+pub mod case_export;
 pub mod checks;
 pub mod cli;
 pub mod clock;

@@ -4,7 +4,7 @@
 //!
 //! One file per aggregate: `requests` (create, read, expire, access tokens), `history`
 //! (status moves and their history rows), `users`, `merchants` (and credentials),
-//! `journey`, `calls`, `staff`, `webhooks` (the outbox), `rate_limits`. This file holds
+//! `journey`, `calls`, `cases` (search and case files), `staff`, `webhooks` (the outbox), `rate_limits`. This file holds
 //! the pools, the backend and the helpers they share. Nothing here knows of HTTP or of
 //! the workers; the store reads and writes the domain's types.
 //!
@@ -23,6 +23,7 @@ use std::time::Duration;
 
 mod attempts;
 mod calls;
+mod cases;
 mod history;
 mod journey;
 mod merchants;
@@ -33,6 +34,7 @@ mod users;
 mod webhooks;
 
 pub use calls::{Call, CallUpdate, CaptureRow};
+pub use cases::{AuditReview, CaseDelivery, CaseFilter, CaseRow, ConsentText, Cursor, SigningKeyRow};
 pub use history::{Changes, HistoryRow};
 pub use journey::{Booking, ConsentRow, NotificationRow, SideWrite, StepRow};
 pub use merchants::{Credential, Merchant, MerchantEnv};

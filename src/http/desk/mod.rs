@@ -7,6 +7,8 @@
 
 mod agent;
 mod auditor;
+mod case_file;
+mod cases;
 mod login;
 pub mod totp;
 
@@ -49,6 +51,8 @@ const DESK_CSS: &str = include_str!("../../../assets/desk/desk.css");
 const RTC_JS: &str = include_str!("../../../assets/call/rtc.js");
 /// India's outline with a point on it, for the screens that show a customer's position.
 const MAP_JS: &str = include_str!("../../../assets/desk/map.js");
+/// Case search and the case file, for admins and auditors.
+const CASES_JS: &str = include_str!("../../../assets/desk/cases.js");
 
 pub fn router() -> Router<AppState> {
     let api = Router::new()
@@ -60,6 +64,7 @@ pub fn router() -> Router<AppState> {
         .route("/agent/heartbeat", post(agent_heartbeat))
         .merge(agent::routes())
         .merge(auditor::routes())
+        .merge(cases::routes())
         .layer(axum::middleware::map_response(no_store));
     Router::new()
         .route("/", get(page))
@@ -67,6 +72,7 @@ pub fn router() -> Router<AppState> {
         .route("/assets/desk.css", get(style))
         .route("/assets/rtc.js", get(rtc_script))
         .route("/assets/map.js", get(map_script))
+        .route("/assets/cases.js", get(cases_script))
         .route("/assets/india.geojson", get(india_outline))
         .nest("/api", api)
 }
@@ -223,6 +229,10 @@ async fn script() -> Response {
 
 async fn rtc_script() -> Response {
     (page_headers("text/javascript; charset=utf-8"), RTC_JS).into_response()
+}
+
+async fn cases_script() -> Response {
+    (page_headers("text/javascript; charset=utf-8"), CASES_JS).into_response()
 }
 
 async fn map_script() -> Response {
