@@ -639,7 +639,10 @@ async fn rotate_master_key(config: &Config, store: &Store) -> anyhow::Result<()>
     Ok(())
 }
 
-fn verify_export(zip: &std::path::Path, public_key: Option<&std::path::Path>) -> anyhow::Result<()> {
+fn verify_export(
+    zip: &std::path::Path,
+    public_key: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
     let expected = public_key
         .map(|p| {
             std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("reading {}: {e}", p.display()))

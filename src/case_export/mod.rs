@@ -58,7 +58,10 @@ or with `vkyc export verify <zip>`.
 ";
 
 /// Copies `reader` into the open ZIP entry; answers (SHA-256 hex, bytes).
-fn copy_hashing(reader: &mut impl Read, zip: &mut ZipWriter<std::fs::File>) -> anyhow::Result<(String, u64)> {
+fn copy_hashing(
+    reader: &mut impl Read,
+    zip: &mut ZipWriter<std::fs::File>,
+) -> anyhow::Result<(String, u64)> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
     let mut total = 0u64;
@@ -185,21 +188,24 @@ pub struct Verified {
 /// given, that this is the expected key), every listed file's SHA-256 and size, and that
 /// nothing unlisted is in the archive.
 pub fn verify(zip_path: &Path, expected_key_pem: Option<&str>) -> anyhow::Result<Verified> {
-    let file = std::fs::File::open(zip_path)
-        .with_context(|| format!("opening {}", zip_path.display()))?;
+    let file =
+        std::fs::File::open(zip_path).with_context(|| format!("opening {}", zip_path.display()))?;
     let mut archive = zip::ZipArchive::new(file).context("the file is not a ZIP archive")?;
     let mut read_small = |name: &str| -> anyhow::Result<Vec<u8>> {
         let mut entry = archive
             .by_name(name)
             .with_context(|| format!("{name} is missing from the archive"))?;
         let mut out = Vec::new();
-        entry.by_ref().take(16 * 1024 * 1024).read_to_end(&mut out)?;
+        entry
+            .by_ref()
+            .take(16 * 1024 * 1024)
+            .read_to_end(&mut out)?;
         Ok(out)
     };
     let manifest_bytes = read_small(MANIFEST)?;
     let signature = read_small(SIGNATURE)?;
-    let public_key_pem = String::from_utf8(read_small(PUBLIC_KEY)?)
-        .context("public_key.pem is not text")?;
+    let public_key_pem =
+        String::from_utf8(read_small(PUBLIC_KEY)?).context("public_key.pem is not text")?;
     if let Some(expected) = expected_key_pem {
         if signing::raw_public_key(expected).is_none()
             || signing::raw_public_key(expected) != signing::raw_public_key(&public_key_pem)
@@ -217,8 +223,12 @@ pub fn verify(zip_path: &Path, expected_key_pem: Option<&str>) -> anyhow::Result
         .context("manifest.json lists no files")?;
     let mut names = vec![MANIFEST.to_string(), SIGNATURE.to_string()];
     for item in listed {
-        let name = item["name"].as_str().context("a manifest entry has no name")?;
-        let want = item["sha256"].as_str().context("a manifest entry has no sha256")?;
+        let name = item["name"]
+            .as_str()
+            .context("a manifest entry has no name")?;
+        let want = item["sha256"]
+            .as_str()
+            .context("a manifest entry has no sha256")?;
         let mut entry = archive
             .by_name(name)
             .with_context(|| format!("{name} is listed but missing"))?;

@@ -315,7 +315,11 @@ fn search_sql(
         add("u.phone = ?", Bind::Text(v.clone()), &mut binds);
     }
     if let Some(v) = &filter.name {
-        add("lower(u.name) = lower(?)", Bind::Text(v.clone()), &mut binds);
+        add(
+            "lower(u.name) = lower(?)",
+            Bind::Text(v.clone()),
+            &mut binds,
+        );
     }
     if let Some(v) = filter.status {
         add("r.status = ?", Bind::Text(v.to_string()), &mut binds);

@@ -34,7 +34,9 @@ mod users;
 mod webhooks;
 
 pub use calls::{Call, CallUpdate, CaptureRow};
-pub use cases::{AuditReview, CaseDelivery, CaseFilter, CaseRow, ConsentText, Cursor, SigningKeyRow};
+pub use cases::{
+    AuditReview, CaseDelivery, CaseFilter, CaseRow, ConsentText, Cursor, SigningKeyRow,
+};
 pub use history::{Changes, HistoryRow};
 pub use journey::{Booking, ConsentRow, NotificationRow, SideWrite, StepRow};
 pub use merchants::{Credential, Merchant, MerchantEnv};

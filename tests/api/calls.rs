@@ -12,9 +12,9 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 /// An 8x8 JPEG made with ffmpeg (223 bytes, decodes with djpeg).
-const JPEG_B64: &str = "/9j/4AAQSkZJRgABAgAAAQABAAD//gAQTGF2YzU5LjM3LjEwMAD/2wBDAAgoKC8oLzc3Nzc3N0E8QUNDQ0FBQUFDQ0NISEhVVVVISEhDQ0hIUFBVVVxfXFdXVVdfX2RkZHh4c3OMjJGsrM//xABLAAEBAAAAAAAAAAAAAAAAAAAABAEBAAAAAAAAAAAAAAAAAAAABhABAAAAAAAAAAAAAAAAAAAAABEBAAAAAAAAAAAAAAAAAAAAAP/AABEIAAgACAMBIgACEQADEQD/2gAMAwEAAhEDEQA/ALABQmf/2Q==";
+pub(crate) const JPEG_B64: &str = "/9j/4AAQSkZJRgABAgAAAQABAAD//gAQTGF2YzU5LjM3LjEwMAD/2wBDAAgoKC8oLzc3Nzc3N0E8QUNDQ0FBQUFDQ0NISEhVVVVISEhDQ0hIUFBVVVxfXFdXVVdfX2RkZHh4c3OMjJGsrM//xABLAAEBAAAAAAAAAAAAAAAAAAAABAEBAAAAAAAAAAAAAAAAAAAABhABAAAAAAAAAAAAAAAAAAAAABEBAAAAAAAAAAAAAAAAAAAAAP/AABEIAAgACAMBIgACEQADEQD/2gAMAwEAAhEDEQA/ALABQmf/2Q==";
 
-fn jpeg() -> Vec<u8> {
+pub(crate) fn jpeg() -> Vec<u8> {
     base64::engine::general_purpose::STANDARD
         .decode(JPEG_B64)
         .unwrap()
@@ -22,7 +22,7 @@ fn jpeg() -> Vec<u8> {
 
 /// The desk open all day, agents never stale, invitations and drops as given, webhooks
 /// to local receivers.
-async fn calls_app(invite_seconds: u64, drop_grace_seconds: u64) -> TestApp {
+pub(crate) async fn calls_app(invite_seconds: u64, drop_grace_seconds: u64) -> TestApp {
     spawn_app_with(|c| {
         c.journey.working_days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
             .map(String::from)
@@ -52,11 +52,11 @@ fn request_extra() -> Value {
 
 // ---- the desk ----
 
-struct Desk<'a> {
-    app: &'a TestApp,
-    username: String,
-    cookie: String,
-    csrf: String,
+pub(crate) struct Desk<'a> {
+    pub(crate) app: &'a TestApp,
+    pub(crate) username: String,
+    pub(crate) cookie: String,
+    pub(crate) csrf: String,
 }
 
 impl Desk<'_> {
@@ -64,7 +64,7 @@ impl Desk<'_> {
         format!("{}/desk/api{path}", self.app.base)
     }
 
-    async fn get(&self, path: &str) -> Reply {
+    pub(crate) async fn get(&self, path: &str) -> Reply {
         send(
             self.app
                 .client
@@ -74,7 +74,7 @@ impl Desk<'_> {
         .await
     }
 
-    async fn post(&self, path: &str, body: Value) -> Reply {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> Reply {
         send(
             self.app
                 .client
@@ -98,13 +98,13 @@ impl Desk<'_> {
     }
 
     /// `GET /desk/api/agent/call`.
-    async fn call_view(&self) -> Value {
+    pub(crate) async fn call_view(&self) -> Value {
         self.get("/agent/call").await.ok()
     }
 }
 
 /// `vkyc staff create` (generated password), then a login; returns the session.
-async fn staff<'a>(app: &'a TestApp, username: &str, role: &str) -> Desk<'a> {
+pub(crate) async fn staff<'a>(app: &'a TestApp, username: &str, role: &str) -> Desk<'a> {
     let out = app.cli(&["staff", "create", "--username", username, "--role", role]);
     let password = out
         .lines()
@@ -157,7 +157,7 @@ async fn login<'a>(app: &'a TestApp, username: &str, password: &str) -> Desk<'a>
 }
 
 /// An agent, signed in and online.
-async fn agent<'a>(app: &'a TestApp, username: &str) -> Desk<'a> {
+pub(crate) async fn agent<'a>(app: &'a TestApp, username: &str) -> Desk<'a> {
     let desk = staff(app, username, "agent").await;
     let online = desk.post("/agent/online", json!({})).await.ok();
     assert_eq!(online["online"], true);
@@ -185,7 +185,7 @@ async fn capture(desk: &Desk<'_>, id: i64) -> (u16, Vec<u8>) {
 // ---- the customer ----
 
 /// Polls `GET /vkyc` until the sub-status is `want` (the sweep runs every second).
-async fn wait_for(app: &TestApp, id: &str, want: &str, seconds: u64) -> Value {
+pub(crate) async fn wait_for(app: &TestApp, id: &str, want: &str, seconds: u64) -> Value {
     let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
     loop {
         let status = app.status(id).await;
@@ -201,7 +201,7 @@ async fn wait_for(app: &TestApp, id: &str, want: &str, seconds: u64) -> Value {
 }
 
 /// Joins the live queue and waits to be assigned an agent.
-async fn queue_and_assign(c: &Customer<'_>) {
+pub(crate) async fn queue_and_assign(c: &Customer<'_>) {
     let joined = c.call(Method::POST, "queue", None).await.ok();
     assert_eq!(joined["outcome"], "USER_QUEUED", "{joined}");
     wait_for(c.app, &c.verification_id, "AGENT_ASSIGNED_TO_USER", 15).await;
@@ -228,7 +228,7 @@ async fn in_call<'a>(app: &'a TestApp, agent: &Desk<'_>, id: &str) -> (Customer<
 }
 
 /// Everything approval needs, marked during the call.
-async fn complete_checks(agent: &Desk<'_>, call: i64) {
+pub(crate) async fn complete_checks(agent: &Desk<'_>, call: i64) {
     let view = agent.call_view().await;
     let n = view["call"]["questions"].as_array().unwrap().len();
     for index in 0..n {

@@ -12,6 +12,7 @@ mod aadhaar;
 mod auth;
 mod bad_input;
 mod calls;
+mod cases;
 mod cli;
 mod crash;
 mod desk;

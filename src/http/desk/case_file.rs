@@ -39,7 +39,11 @@ fn parse(text: Option<&str>) -> Value {
         .unwrap_or(Value::Null)
 }
 
-pub async fn build(state: &AppState, request: &Request, purpose: Purpose) -> Result<(Value, Media)> {
+pub async fn build(
+    state: &AppState,
+    request: &Request,
+    purpose: Purpose,
+) -> Result<(Value, Media)> {
     let store = &state.store;
     let id = request.id;
     let now = crate::clock::now_ms();
@@ -48,7 +52,9 @@ pub async fn build(state: &AppState, request: &Request, purpose: Purpose) -> Res
         recordings: Vec::new(),
         aadhaar_photo: None,
     };
-    let user = store.user_by_ref(request.merchant_id, request.user_ref).await?;
+    let user = store
+        .user_by_ref(request.merchant_id, request.user_ref)
+        .await?;
     let merchant = store.merchant_name(request.merchant_id).await?;
 
     let timeline: Vec<Value> = store
@@ -68,8 +74,10 @@ pub async fn build(state: &AppState, request: &Request, purpose: Purpose) -> Res
             .iter()
             .rev()
             .find(|s| s.step == step && s.ended_at.is_some())
-            .map(|s| json!({ "outcome": s.outcome, "time": s.ended_at.map(iso_millis),
-                             "evidence": parse(s.evidence.as_deref()) }))
+            .map(|s| {
+                json!({ "outcome": s.outcome, "time": s.ended_at.map(iso_millis),
+                             "evidence": parse(s.evidence.as_deref()) })
+            })
             .unwrap_or(Value::Null)
     };
     let journey: Vec<Value> = steps
@@ -91,10 +99,9 @@ pub async fn build(state: &AppState, request: &Request, purpose: Purpose) -> Res
         Some((source, details)) => {
             // Only last four digits are stored; redacting again costs nothing and keeps a
             // full number out of this file whatever a merchant once sent.
-            let details: Value = serde_json::from_str(
-                &crate::checks::aadhaar::redact_aadhaar_numbers(&details),
-            )
-            .unwrap_or(Value::Null);
+            let details: Value =
+                serde_json::from_str(&crate::checks::aadhaar::redact_aadhaar_numbers(&details))
+                    .unwrap_or(Value::Null);
             let ekyc = evidence_of("aadhaar");
             let checked = |key: &str| {
                 ekyc["evidence"]
@@ -131,7 +138,9 @@ pub async fn build(state: &AppState, request: &Request, purpose: Purpose) -> Res
             let file = format!("captures/capture-{}-{}.jpg", c.id, c.kind);
             let mut item = json!({ "id": c.id, "kind": c.kind, "time": iso_millis(c.at) });
             match purpose {
-                Purpose::Desk => item["url"] = json!(format!("/desk/api/cases/{id}/captures/{}", c.id)),
+                Purpose::Desk => {
+                    item["url"] = json!(format!("/desk/api/cases/{id}/captures/{}", c.id))
+                }
                 Purpose::Export => item["file"] = json!(file),
             }
             media.captures.push((c.id, file));
@@ -175,8 +184,10 @@ pub async fn build(state: &AppState, request: &Request, purpose: Purpose) -> Res
         .audit_reviews(id)
         .await?
         .into_iter()
-        .map(|r| json!({ "auditor": r.auditor, "decision": r.decision, "remarks": r.remarks,
-                         "time": iso_millis(r.at) }))
+        .map(|r| {
+            json!({ "auditor": r.auditor, "decision": r.decision, "remarks": r.remarks,
+                         "time": iso_millis(r.at) })
+        })
         .collect();
 
     let webhooks: Vec<Value> = store
@@ -187,9 +198,11 @@ pub async fn build(state: &AppState, request: &Request, purpose: Purpose) -> Res
             let attempts: Vec<Value> = d
                 .attempts
                 .iter()
-                .map(|a| json!({ "attempt": a.attempt, "time": iso_millis(a.at),
+                .map(|a| {
+                    json!({ "attempt": a.attempt, "time": iso_millis(a.at),
                                  "latency_ms": a.latency_ms, "status_code": a.status_code,
-                                 "response": a.response_snippet, "error": a.error }))
+                                 "response": a.response_snippet, "error": a.error })
+                })
                 .collect();
             json!({ "id": d.id, "event_id": d.event_id, "event_type": d.event_type,
                     "seq": d.seq, "url": d.url, "status": d.status,
@@ -198,9 +211,8 @@ pub async fn build(state: &AppState, request: &Request, purpose: Purpose) -> Res
         })
         .collect();
 
-    let cut = |text: Option<String>| {
-        text.map(|t| t.replace(&request.link_token, "[link token removed]"))
-    };
+    let cut =
+        |text: Option<String>| text.map(|t| t.replace(&request.link_token, "[link token removed]"));
     let notifications: Vec<Value> = store
         .notifications_for(id)
         .await?

@@ -3,10 +3,8 @@
 //! stills; and its export as one signed ZIP. Opening and exporting a case are written to
 //! the staff audit (who looked at whose personal data).
 
-use super::agent::path_id;
 use super::case_file::{self, Purpose};
 use super::{audit, ClientAddr, StaffSession};
-use crate::calls::not_found;
 use crate::case_export::{self, signing::ExportSigner, Entry, Source};
 use crate::domain::status::{Status, SubStatus};
 use crate::error::{Error, Result};
@@ -112,19 +110,27 @@ async fn read_filter(
         ..CaseFilter::default()
     };
     if let Some(v) = get("reference_id") {
-        filter.reference_id =
-            Some(crate::domain::validate::parse_id(v).ok_or_else(|| Error::invalid("reference_id"))?);
+        filter.reference_id = Some(
+            crate::domain::validate::parse_id(v).ok_or_else(|| Error::invalid("reference_id"))?,
+        );
     }
     if let Some(v) = get("phone") {
         let compact: String = v.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
         filter.phone = Some(crate::domain::validate::phone(&compact)?);
     }
     if let Some(v) = get("status") {
-        filter.status = Some(Status::parse(v).ok_or_else(|| Error::invalid("status"))?.as_str());
+        filter.status = Some(
+            Status::parse(v)
+                .ok_or_else(|| Error::invalid("status"))?
+                .as_str(),
+        );
     }
     if let Some(v) = get("sub_status") {
-        filter.sub_status =
-            Some(SubStatus::parse(v).ok_or_else(|| Error::invalid("sub_status"))?.as_str());
+        filter.sub_status = Some(
+            SubStatus::parse(v)
+                .ok_or_else(|| Error::invalid("sub_status"))?
+                .as_str(),
+        );
     }
     if let Some(v) = get("agent") {
         let staff = state.store.staff_by_username(v).await?.ok_or_else(|| {
@@ -207,13 +213,19 @@ async fn search(
     Ok(Json(json!({ "cases": cases, "next_cursor": next })))
 }
 
+/// A path id: anything but a positive number names nothing, as an unknown number does.
+fn path_id(id: &str, what: &str) -> Result<i64> {
+    crate::domain::validate::parse_id(id).ok_or_else(|| Error::not_found(what))
+}
+
+/// The case `id` names (404 `case_not_found` when none), for admins and auditors only.
 async fn the_case(state: &AppState, session: &StaffSession, id: &str) -> Result<Request> {
     session.require(ROLES)?;
     state
         .store
-        .request_by_id(path_id(id)?)
+        .request_by_id(path_id(id, "case")?)
         .await?
-        .ok_or_else(not_found)
+        .ok_or_else(|| Error::not_found("case"))
 }
 
 /// `GET /desk/api/cases/<reference id>`: the case file.
@@ -247,12 +259,16 @@ async fn capture(
     let request = the_case(&state, &session, &id).await?;
     let (call_id, image) = state
         .store
-        .capture_image(path_id(&capture)?)
+        .capture_image(path_id(&capture, "capture")?)
         .await?
-        .ok_or_else(not_found)?;
-    let call = state.store.call(call_id).await?.ok_or_else(not_found)?;
+        .ok_or_else(|| Error::not_found("capture"))?;
+    let call = state
+        .store
+        .call(call_id)
+        .await?
+        .ok_or_else(|| Error::not_found("capture"))?;
     if call.request_id != request.id {
-        return Err(not_found());
+        return Err(Error::not_found("capture"));
     }
     let bytes = decode_jpeg(&image)?;
     Ok((
@@ -329,7 +345,8 @@ async fn export(
         });
     }
     view["recordings_missing"] = json!(missing);
-    let case_json = serde_json::to_vec_pretty(&view).map_err(|e| Error::internal(anyhow::anyhow!(e)))?;
+    let case_json =
+        serde_json::to_vec_pretty(&view).map_err(|e| Error::internal(anyhow::anyhow!(e)))?;
     entries.insert(
         0,
         Entry {
@@ -392,7 +409,13 @@ async fn export(
     let safe: String = request
         .verification_id
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     Ok((
         [
