@@ -111,6 +111,7 @@ function stopConsole() {
   hangUp();
   $("call").hidden = true;
   $("auditor").hidden = true;
+  document.getElementById("case-search")?.remove();
 }
 
 // The agent's call view is read every 2 s; while a customer is deciding on the
@@ -129,6 +130,7 @@ function pollCallEvery(ms) {
 
 function startConsole(role) {
   stopConsole();
+  if (role === "admin" || role === "auditor") import("./cases.js").then((m) => m.mount($("desk")));
   if (role === "agent") {
     $("call").hidden = false;
     pollCallEvery(CALL_POLL_MS);
