@@ -569,4 +569,15 @@ async fn cases_the_case_file_and_its_signed_export() {
         .get(&format!("/cases/{reference}/captures/999999"))
         .await
         .assert_code(404, "capture_not_found");
+
+    // The signing key is sealed like every other secret: a new master key re-seals it,
+    // and it opens under the new key as the same key.
+    app.cli(&["master-key", "rotate"]);
+    let rotated =
+        vkyc::secrets::MasterKey::load_or_create(&app._dir.path().join("master.key")).unwrap();
+    assert_ne!(rotated.to_hex(), app.key.to_hex());
+    let signer = vkyc::case_export::signing::ExportSigner::load_or_create(&app.store, &rotated)
+        .await
+        .unwrap();
+    assert_eq!(signer.public_pem(), pem);
 }
