@@ -39,6 +39,22 @@ pub enum Command {
     /// Manage the master key that seals secrets at rest.
     #[command(subcommand, name = "master-key")]
     MasterKey(MasterKeyCommand),
+    /// Work with case exports (the signed ZIPs of the desk).
+    #[command(subcommand)]
+    Export(ExportCommand),
+}
+
+#[derive(Subcommand)]
+pub enum ExportCommand {
+    /// Check a case export: the manifest's signature and every file's SHA-256.
+    Verify {
+        /// The exported ZIP.
+        zip: PathBuf,
+        /// The deployment's public key (PEM) to require; without it the key inside the
+        /// archive is used, which proves integrity but not origin.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -179,11 +195,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         print!("{DEFAULT_CONFIG}");
         return Ok(());
     }
+    // Checking an export needs no configuration, database or key of this deployment.
+    if let Command::Export(ExportCommand::Verify { zip, public_key }) = &cli.command {
+        return verify_export(zip, public_key.as_deref());
+    }
     let config = Config::load(cli.config.as_deref())?;
     crate::files::private_umask();
     crate::telemetry::init(&config.log_format);
     match cli.command {
-        Command::Config => unreachable!("handled above"),
+        Command::Config | Command::Export(_) => unreachable!("handled above"),
         Command::Serve => serve(config).await,
         Command::Migrate => {
             crate::files::private_dir(&config.data_dir)?;
@@ -520,6 +540,35 @@ async fn rotate_master_key(config: &Config, store: &Store) -> anyhow::Result<()>
             path.with_extension("key").display()
         );
     }
+    Ok(())
+}
+
+fn verify_export(
+    zip: &std::path::Path,
+    public_key: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let expected = public_key
+        .map(|p| {
+            std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("reading {}: {e}", p.display()))
+        })
+        .transpose()?;
+    let verified = crate::case_export::verify(zip, expected.as_deref())?;
+    println!(
+        "OK: case {} (reference {}), exported {} by {}",
+        verified.manifest["verification_id"].as_str().unwrap_or("?"),
+        verified.manifest["reference_id"],
+        verified.manifest["exported_at"].as_str().unwrap_or("?"),
+        verified.manifest["exported_by"].as_str().unwrap_or("?"),
+    );
+    println!(
+        "{} files match manifest.json, whose Ed25519 signature verifies under {}",
+        verified.files,
+        if expected.is_some() {
+            "the given public key"
+        } else {
+            "the public key inside the archive (compare it with the deployment's)"
+        }
+    );
     Ok(())
 }
 

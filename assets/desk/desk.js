@@ -9,6 +9,38 @@ const HEARTBEAT_MS = 10_000;
 let online = false;
 let admin = null;          // the admin console's module, loaded for admins only
 let reports = null;        // the admin's reports, likewise
+
+// Admins and auditors have more than one screen: one at a time, chosen in the top bar.
+const VIEWS = {
+  admin: [["admin", "Administration"], ["reports", "Reports"], ["case-search", "Case search"]],
+  auditor: [["auditor", "Review queue"], ["case-search", "Case search"]],
+};
+
+function showViews(role) {
+  const nav = $("views");
+  const buttons = VIEWS[role].map(([id, label]) => {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = label;
+    b.dataset.view = id;
+    b.addEventListener("click", () => showView(role, id));
+    return b;
+  });
+  nav.replaceChildren(...buttons);
+  nav.hidden = false;
+  showView(role, VIEWS[role][0][0]);
+}
+
+function showView(role, shown) {
+  for (const [id] of VIEWS[role]) {
+    const section = document.getElementById(id);
+    if (section) section.hidden = id !== shown;
+  }
+  for (const b of $("views").querySelectorAll("button")) {
+    b.setAttribute("aria-pressed", String(b.dataset.view === shown));
+  }
+  document.body.dataset.view = shown;
+}
 let heartbeat = null;
 
 function show(section) {
@@ -37,6 +69,9 @@ function stopConsoles() {
   auditor.stop();
   if (admin) admin.unmount();
   if (reports) reports.unmount();
+  document.getElementById("case-search")?.remove();
+  $("views").replaceChildren();
+  $("views").hidden = true;
 }
 
 function signedIn(me) {
@@ -51,10 +86,15 @@ function signedIn(me) {
   $("desk-error").textContent = "";
   show("desk");
   if (me.role === "agent") agent.start();
-  else if (me.role === "auditor") auditor.start();
-  else if (me.role === "admin") {
-    import("./admin.js").then((module) => { admin = module; admin.mount({ api, signedOut }); });
-    import("./reports.js").then((module) => { reports = module; reports.mount($("desk")); });
+  else if (me.role === "auditor") {
+    auditor.start();
+    import("./cases.js").then((cases) => { cases.mount($("desk")); showViews(me.role); });
+  } else if (me.role === "admin") {
+    Promise.all([
+      import("./admin.js").then((module) => { admin = module; admin.mount({ api, signedOut }); }),
+      import("./reports.js").then((module) => { reports = module; reports.mount($("desk")); }),
+      import("./cases.js").then((cases) => cases.mount($("desk"))),
+    ]).then(() => showViews(me.role));
   }
 }
 

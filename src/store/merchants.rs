@@ -320,6 +320,16 @@ impl Store {
         {
             out.push(("staff", row.try_get("id")?, row.try_get("totp_secret_enc")?));
         }
+        for row in sqlx::query("SELECT id, private_key_enc FROM signing_keys")
+            .fetch_all(&self.read)
+            .await?
+        {
+            out.push((
+                "signing_keys",
+                row.try_get("id")?,
+                row.try_get("private_key_enc")?,
+            ));
+        }
         Ok(out)
     }
 
@@ -330,6 +340,7 @@ impl Store {
             let sql = match *table {
                 "credentials" => "UPDATE credentials SET secret_enc = $1 WHERE id = $2",
                 "staff" => "UPDATE staff SET totp_secret_enc = $1 WHERE id = $2",
+                "signing_keys" => "UPDATE signing_keys SET private_key_enc = $1 WHERE id = $2",
                 _ => "UPDATE merchants SET private_key_enc = $1 WHERE id = $2",
             };
             sqlx::query(sql)

@@ -4,7 +4,8 @@
 //!
 //! One file per aggregate: `requests` (create, read, expire, access tokens), `history`
 //! (status moves and their history rows), `users`, `merchants` (and credentials),
-//! `journey`, `calls`, `staff`, `webhooks` (the outbox), `rate_limits`, `metrics` (what
+//! `journey`, `calls`, `cases` (search and case files), `staff`, `webhooks` (the outbox),
+//! `rate_limits`, `metrics` (what
 //! a scrape reads). This file holds the pools, the backend and the helpers they share.
 //! Nothing here knows of HTTP or of the workers; the store reads and writes the domain's
 //! types.
@@ -26,6 +27,7 @@ mod admin;
 mod attempts;
 mod call_events;
 mod calls;
+mod cases;
 mod history;
 mod journey;
 mod merchants;
@@ -41,6 +43,9 @@ pub use admin::{BankRow, MerchantSettings};
 pub use call_events::CallEvent;
 pub use calls::{Call, CallUpdate, CaptureRow, ReviewCase};
 
+pub use cases::{
+    AuditReview, CaseDelivery, CaseFilter, CaseRow, ConsentText, Cursor, SigningKeyRow,
+};
 pub use history::{Changes, HistoryRow};
 pub use journey::{Booking, ConsentRow, NotificationRow, SideWrite, StepRow};
 pub use merchants::{Credential, Merchant, MerchantEnv};

@@ -14,7 +14,7 @@ use std::time::Duration;
 /// An 8x8 JPEG made with ffmpeg (223 bytes, decodes with djpeg).
 pub(crate) const JPEG_B64: &str = "/9j/4AAQSkZJRgABAgAAAQABAAD//gAQTGF2YzU5LjM3LjEwMAD/2wBDAAgoKC8oLzc3Nzc3N0E8QUNDQ0FBQUFDQ0NISEhVVVVISEhDQ0hIUFBVVVxfXFdXVVdfX2RkZHh4c3OMjJGsrM//xABLAAEBAAAAAAAAAAAAAAAAAAAABAEBAAAAAAAAAAAAAAAAAAAABhABAAAAAAAAAAAAAAAAAAAAABEBAAAAAAAAAAAAAAAAAAAAAP/AABEIAAgACAMBIgACEQADEQD/2gAMAwEAAhEDEQA/ALABQmf/2Q==";
 
-fn jpeg() -> Vec<u8> {
+pub(crate) fn jpeg() -> Vec<u8> {
     base64::engine::general_purpose::STANDARD
         .decode(JPEG_B64)
         .unwrap()
@@ -185,7 +185,7 @@ async fn capture(desk: &Desk<'_>, id: i64) -> (u16, Vec<u8>) {
 // ---- the customer ----
 
 /// Polls `GET /vkyc` until the sub-status is `want` (the sweep runs every second).
-async fn wait_for(app: &TestApp, id: &str, want: &str, seconds: u64) -> Value {
+pub(crate) async fn wait_for(app: &TestApp, id: &str, want: &str, seconds: u64) -> Value {
     let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
     loop {
         let status = app.status(id).await;
@@ -201,7 +201,7 @@ async fn wait_for(app: &TestApp, id: &str, want: &str, seconds: u64) -> Value {
 }
 
 /// Joins the live queue and waits to be assigned an agent.
-async fn queue_and_assign(c: &Customer<'_>) {
+pub(crate) async fn queue_and_assign(c: &Customer<'_>) {
     let joined = c.call(Method::POST, "queue", None).await.ok();
     assert_eq!(joined["outcome"], "USER_QUEUED", "{joined}");
     wait_for(c.app, &c.verification_id, "AGENT_ASSIGNED_TO_USER", 15).await;

@@ -14,6 +14,7 @@ mod admin_settings;
 mod auth;
 mod bad_input;
 mod calls;
+mod cases;
 mod cli;
 mod crash;
 mod desk;

@@ -70,6 +70,7 @@ describe(`reports: the admin's funnel, CSV and live board (${BACKEND})`, () => {
     await d.merchant('POST', '/sandbox/vkyc/advance', { verification_id: failed.id, sub_status: 'USER_PROXY_DETECTED' });
 
     const admin = await d.staffPage(ADMIN.username, ADMIN.password);
+    await admin.page.locator('#views').getByRole('button', { name: 'Reports' }).click();
     await admin.page.getByRole('heading', { name: 'Reports' }).waitFor();
     await admin.page.locator('#report-funnel-table table').waitFor();
     const table = await screenTable(admin.page, 'funnel');

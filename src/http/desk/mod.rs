@@ -9,6 +9,8 @@ mod admin;
 mod admin_settings;
 mod agent;
 mod auditor;
+mod case_file;
+mod cases;
 mod login;
 mod photo;
 mod recording;
@@ -60,6 +62,8 @@ const MAP_JS: &str = include_str!("../../../assets/desk/map.js");
 const ADMIN_JS: &str = include_str!("../../../assets/desk/admin.js");
 /// The admin's reports.
 const REPORTS_JS: &str = include_str!("../../../assets/desk/reports.js");
+/// Case search and the case file, for admins and auditors.
+const CASES_JS: &str = include_str!("../../../assets/desk/cases.js");
 
 pub fn router() -> Router<AppState> {
     let api = Router::new()
@@ -75,6 +79,7 @@ pub fn router() -> Router<AppState> {
         .merge(admin::routes())
         .merge(recording::routes())
         .merge(reports::routes())
+        .merge(cases::routes())
         .layer(axum::middleware::map_response(no_store));
     Router::new()
         .route("/", get(page))
@@ -85,6 +90,7 @@ pub fn router() -> Router<AppState> {
         .route("/assets/common.js", get(|| module(COMMON_JS)))
         .route("/assets/agent.js", get(|| module(AGENT_JS)))
         .route("/assets/auditor.js", get(|| module(AUDITOR_JS)))
+        .route("/assets/cases.js", get(|| module(CASES_JS)))
         .route("/assets/india.geojson", get(india_outline))
         .route("/assets/admin.js", get(|| module(ADMIN_JS)))
         .route("/assets/reports.js", get(|| module(REPORTS_JS)))

@@ -1,0 +1,262 @@
+//! The case file: everything recorded about one request, in one JSON document, for the
+//! admin's and auditor's screen and for the export. The Aadhaar number appears only
+//! masked (only its last four digits are ever stored), and the customer's link token is
+//! cut out of the messages sent to them (it would let the reader act as the customer).
+
+use crate::domain::recording_links::reference;
+use crate::domain::views::{iso_millis, iso_seconds};
+use crate::error::Result;
+use crate::state::AppState;
+use crate::store::Request;
+use serde_json::{json, Value};
+
+/// Where a capture or recording of the case file lives, for the export.
+pub struct Media {
+    /// (capture id, file name in the export)
+    pub captures: Vec<(i64, String)>,
+    /// (file name in the export, stored path: a local file or an `s3://` URL)
+    pub recordings: Vec<(String, String)>,
+    /// The Aadhaar photo (Base64 JPEG) and its file name.
+    pub aadhaar_photo: Option<(String, String)>,
+}
+
+/// How the case file is being read: on the desk (with links to the stills and signed
+/// recording links) or for the export (with the names of the files beside it).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Desk,
+    Export,
+}
+
+/// `XXXX XXXX 1234`.
+pub fn masked_aadhaar(last4: &str) -> Option<String> {
+    (last4.len() == 4 && last4.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| format!("XXXX XXXX {last4}"))
+}
+
+fn parse(text: Option<&str>) -> Value {
+    text.and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or(Value::Null)
+}
+
+pub async fn build(
+    state: &AppState,
+    request: &Request,
+    purpose: Purpose,
+) -> Result<(Value, Media)> {
+    let store = &state.store;
+    let id = request.id;
+    let now = crate::clock::now_ms();
+    let mut media = Media {
+        captures: Vec::new(),
+        recordings: Vec::new(),
+        aadhaar_photo: None,
+    };
+    let user = store
+        .user_by_ref(request.merchant_id, request.user_ref)
+        .await?;
+    let merchant = store.merchant_name(request.merchant_id).await?;
+
+    let timeline: Vec<Value> = store
+        .history(id)
+        .await?
+        .into_iter()
+        .map(|h| {
+            json!({ "time": iso_millis(h.at), "actor": h.actor, "event": h.event,
+                    "from_sub_status": h.from_sub_status, "to_sub_status": h.to_sub_status,
+                    "details": parse(h.details.as_deref()) })
+        })
+        .collect();
+
+    let steps = store.steps(id).await?;
+    let evidence_of = |step: &str| {
+        steps
+            .iter()
+            .rev()
+            .find(|s| s.step == step && s.ended_at.is_some())
+            .map(|s| {
+                json!({ "outcome": s.outcome, "time": s.ended_at.map(iso_millis),
+                             "evidence": parse(s.evidence.as_deref()) })
+            })
+            .unwrap_or(Value::Null)
+    };
+    let journey: Vec<Value> = steps
+        .iter()
+        .map(|s| {
+            json!({ "step": s.step, "started_at": iso_millis(s.started_at),
+                    "ended_at": s.ended_at.map(iso_millis), "outcome": s.outcome,
+                    "evidence": parse(s.evidence.as_deref()) })
+        })
+        .collect();
+
+    let consent = store.consent_text(id).await?.map(|c| {
+        json!({ "time": iso_millis(c.at), "ip": c.ip, "user_agent": c.user_agent,
+                "lang": c.lang, "text": c.text, "text_sha256": c.text_sha256 })
+    });
+
+    let aadhaar = match store.aadhaar_kyc(id).await? {
+        None => Value::Null,
+        Some((source, details)) => {
+            // Only last four digits are stored; redacting again costs nothing and keeps a
+            // full number out of this file whatever a merchant once sent.
+            let details: Value =
+                serde_json::from_str(&crate::checks::aadhaar::redact_aadhaar_numbers(&details))
+                    .unwrap_or(Value::Null);
+            let ekyc = evidence_of("aadhaar");
+            let checked = |key: &str| {
+                ekyc["evidence"]
+                    .get(key)
+                    .cloned()
+                    .unwrap_or(json!("not_available"))
+            };
+            let mut a = json!({
+                "source": source,
+                "number": details["aadhaar_last4"].as_str().and_then(masked_aadhaar),
+                "name": details["name"], "dob": details["dob"], "gender": details["gender"],
+                "address": details.get("address").or(details.get("split_address")),
+                "care_of": details.get("care_of").cloned().or(details["address"].get("care_of").cloned()),
+                "checks": { "mobile": checked("mobile"), "name": checked("name") },
+                "details": details,
+            });
+            if let Some(photo) = store.aadhaar_photo(id).await? {
+                let file = "aadhaar_photo.jpg".to_string();
+                a["photo"] = match purpose {
+                    Purpose::Desk => json!(format!("data:image/jpeg;base64,{photo}")),
+                    Purpose::Export => json!(file),
+                };
+                media.aadhaar_photo = Some((photo, file));
+            }
+            a
+        }
+    };
+
+    let mut calls = Vec::new();
+    for call in store.calls_for_request(id).await? {
+        let agent = store.staff_by_id(call.agent_id).await?.map(|s| s.username);
+        let mut captures = Vec::new();
+        for c in store.captures(call.id).await? {
+            let file = format!("captures/capture-{}-{}.jpg", c.id, c.kind);
+            let mut item = json!({ "id": c.id, "kind": c.kind, "time": iso_millis(c.at) });
+            match purpose {
+                Purpose::Desk => {
+                    item["url"] = json!(format!("/desk/api/cases/{id}/captures/{}", c.id))
+                }
+                Purpose::Export => item["file"] = json!(file),
+            }
+            media.captures.push((c.id, file));
+            captures.push(item);
+        }
+        let recording = call.recording_path.as_ref().map(|path| {
+            let file = format!("recordings/call-{}.webm", call.id);
+            let mut r = json!({ "bytes": call.recording_bytes, "duration_ms": call.duration_ms });
+            match purpose {
+                Purpose::Desk => {
+                    r["url"] = json!(state.signer.link(&state.base_url, &reference(call.id), now))
+                }
+                Purpose::Export => r["file"] = json!(file),
+            }
+            media.recordings.push((file, path.clone()));
+            r
+        });
+        calls.push(json!({
+            "id": call.id,
+            "agent": agent,
+            "state": call.state,
+            "invited_at": iso_millis(call.invited_at),
+            "accepted_at": call.accepted_at.map(iso_millis),
+            "ended_at": call.ended_at.map(iso_millis),
+            "ended_by": call.ended_by,
+            "duration_ms": call.duration_ms,
+            "liveness_code": call.liveness_code,
+            "liveness_result": call.liveness_result,
+            "questions": parse(Some(&call.questions)),
+            "pan": call.pan,
+            "decision": call.decision,
+            "remarks": call.remarks,
+            "decided_at": call.decided_at.map(iso_millis),
+            "quality": crate::calls::quality(state, &call).await,
+            "captures": captures,
+            "recording": recording,
+        }));
+    }
+
+    let reviews: Vec<Value> = store
+        .audit_reviews(id)
+        .await?
+        .into_iter()
+        .map(|r| {
+            json!({ "auditor": r.auditor, "decision": r.decision, "remarks": r.remarks,
+                         "time": iso_millis(r.at) })
+        })
+        .collect();
+
+    let webhooks: Vec<Value> = store
+        .case_deliveries(id)
+        .await?
+        .into_iter()
+        .map(|d| {
+            let attempts: Vec<Value> = d
+                .attempts
+                .iter()
+                .map(|a| {
+                    json!({ "attempt": a.attempt, "time": iso_millis(a.at),
+                                 "latency_ms": a.latency_ms, "status_code": a.status_code,
+                                 "response": a.response_snippet, "error": a.error })
+                })
+                .collect();
+            json!({ "id": d.id, "event_id": d.event_id, "event_type": d.event_type,
+                    "seq": d.seq, "url": d.url, "status": d.status,
+                    "created_at": iso_millis(d.created_at),
+                    "delivered_at": d.delivered_at.map(iso_millis), "attempts": attempts })
+        })
+        .collect();
+
+    let cut =
+        |text: Option<String>| text.map(|t| t.replace(&request.link_token, "[link token removed]"));
+    let notifications: Vec<Value> = store
+        .notifications_for(id)
+        .await?
+        .into_iter()
+        .map(|n| {
+            json!({ "channel": n.channel, "kind": n.kind, "recipient": n.recipient,
+                    "subject": n.subject, "body": cut(n.body), "state": n.state,
+                    "attempts": n.attempts, "error": n.last_error,
+                    "created_at": iso_millis(n.created_at), "sent_at": n.sent_at.map(iso_millis) })
+        })
+        .collect();
+
+    let location = evidence_of("location");
+    let view = json!({
+        "reference_id": request.id,
+        "verification_id": request.verification_id,
+        "merchant": merchant,
+        "status": request.sub_status.status().as_str(),
+        "sub_status": request.sub_status.as_str(),
+        "sub_status_description": request.sub_status.description(),
+        "created_at": iso_millis(request.created_at),
+        "link_expiry": iso_millis(request.link_expires_at),
+        "meeting_schedule": request.meeting_schedule.map(iso_seconds),
+        "agent_remarks": request.agent_remarks,
+        "auditor_remarks": request.auditor_remarks,
+        "user": {
+            "user_id": request.user_id,
+            "user_reference_id": request.user_ref,
+            "name": user.as_ref().and_then(|u| u.name.clone()),
+            "phone": user.as_ref().map(|u| u.phone.clone()),
+            "email": user.as_ref().and_then(|u| u.email.clone()),
+            "address": user.as_ref().and_then(|u| u.address.clone()),
+        },
+        "timeline": timeline,
+        "journey": journey,
+        "consent": consent,
+        "aadhaar": aadhaar,
+        "location": location,
+        "ip": evidence_of("ip"),
+        "devices": evidence_of("devices"),
+        "calls": calls,
+        "reviews": reviews,
+        "webhooks": webhooks,
+        "notifications": notifications,
+    });
+    Ok((view, media))
+}
