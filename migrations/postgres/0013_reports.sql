@@ -15,7 +15,7 @@ CREATE INDEX presence_log_started ON presence_log (started_at);
 
 -- The funnel takes the requests created in a range of days; the time reports take the
 -- calls answered, and the audits made, in a range.
-CREATE INDEX requests_created ON requests (created_at, merchant_id);
+CREATE INDEX requests_created_merchant ON requests (created_at, merchant_id);
 CREATE INDEX calls_invited ON calls (invited_at);
 CREATE INDEX calls_accepted ON calls (accepted_at) WHERE accepted_at IS NOT NULL;
 CREATE INDEX calls_decided ON calls (decided_at) WHERE decided_at IS NOT NULL;

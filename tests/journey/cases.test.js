@@ -43,7 +43,7 @@ describe(`case search and the case file (${BACKEND})`, () => {
     const page = admin.page;
     await page.locator('#views').getByRole('button', { name: 'Case search' }).click();
     await page.getByLabel('Verification ID').fill(request.id);
-    await page.getByRole('button', { name: 'Search' }).click();
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
     await page.getByRole('button', { name: request.id }).click();
 
     const file = page.locator('#case-file');
