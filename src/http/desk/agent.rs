@@ -205,6 +205,14 @@ fn require_active(call: &Call) -> Result<()> {
     }
 }
 
+/// The `index` of a question (numbered from 0, as the desk lists them).
+fn question_index(body: &JsonBody) -> Result<u64> {
+    match body.get("index") {
+        None => Err(Error::missing("index")),
+        Some(v) => v.as_u64().ok_or_else(|| Error::invalid("index")),
+    }
+}
+
 async fn agent_answer(
     State(state): State<AppState>,
     session: StaffSession,
@@ -214,11 +222,7 @@ async fn agent_answer(
 ) -> Result<Json<Value>> {
     let call = own_call(&state, &session, path_id(&id)?).await?;
     require_active(&call)?;
-    // Questions are numbered from 0, as the desk lists them.
-    let index = match body.get("index") {
-        None => return Err(Error::missing("index")),
-        Some(v) => v.as_u64().ok_or_else(|| Error::invalid("index"))?,
-    };
+    let index = question_index(&body)?;
     let answer = body.one_of("answer", &["correct", "incorrect"])?;
     let mut questions = read_questions(&call.questions).ok_or_else(|| {
         Error::internal(anyhow::anyhow!(
@@ -265,10 +269,7 @@ async fn agent_event(
     )?;
     let detail = match kind {
         "question_asked" => {
-            let index = match body.get("index") {
-                None => return Err(Error::missing("index")),
-                Some(v) => v.as_u64().ok_or_else(|| Error::invalid("index"))?,
-            };
+            let index = question_index(&body)?;
             let count = read_questions(&call.questions).map_or(0, |q| q.len());
             if index as usize >= count {
                 return Err(Error::invalid("index"));
