@@ -75,7 +75,8 @@ impl Store {
             count("SELECT COUNT(*) AS n FROM notifications WHERE state = 'pending'").await?;
 
         let expiry = oldest(format!(
-            "SELECT MIN(link_expires_at) AS due FROM requests WHERE {}",
+            "SELECT MIN(link_expires_at) AS due FROM {} WHERE {}",
+            self.due_source(),
             due_clause()
         ))
         .await?;
