@@ -33,6 +33,7 @@ mod metrics;
 mod rate_limits;
 mod reports;
 mod requests;
+pub mod rollups;
 mod staff;
 mod users;
 mod webhooks;
