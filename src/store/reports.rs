@@ -78,7 +78,8 @@ pub struct FunnelRow {
     pub expired: i64,
 }
 
-/// The funnel's stages read from history: (column, events that mark it).
+/// The funnel's stages read from history: (column, events that mark it), for the
+/// recomputation the roll-ups are checked against (rollups.rs has them with their bits).
 const FUNNEL_EVENTS: &[(&str, &str)] = &[
     ("aadhaar_passed", "'aadhaar_verified'"),
     (
