@@ -2,7 +2,7 @@
 //! moved it since it was read (its version), and each step's history row is written in
 //! the same transaction, with the webhook events it announces.
 
-use super::{Backend, MoveError, Store, ROWS_PER_STATEMENT};
+use super::{rollups, Backend, MoveError, Store, ROWS_PER_STATEMENT};
 use crate::clock::now_ms;
 use crate::domain::request::Request;
 use crate::domain::status::{self, Actor, Event, SubStatus};
@@ -183,6 +183,17 @@ impl Store {
             }
             query.execute(&mut *tx).await?;
         }
+        let counted: Vec<rollups::Counted> = moved
+            .iter()
+            .map(|(from, to)| rollups::Counted {
+                request_id: from.id,
+                merchant_id: from.merchant_id,
+                created_at: from.created_at,
+                event: event.as_str(),
+                to_sub_status: to.sub_status.as_str(),
+            })
+            .collect();
+        rollups::count_events(&mut tx, &counted).await?;
         let events: Vec<(&Request, i64)> =
             moved.iter().map(|(_, to)| (*to, to.event_seq)).collect();
         self.write_events_of(&mut tx, &events, now).await?;
@@ -251,6 +262,17 @@ impl Store {
             .execute(&mut **tx)
             .await?;
         }
+        let counted: Vec<rollups::Counted> = steps
+            .iter()
+            .map(|(event, _, to)| rollups::Counted {
+                request_id: request.id,
+                merchant_id: request.merchant_id,
+                created_at: request.created_at,
+                event: event.as_str(),
+                to_sub_status: to.as_str(),
+            })
+            .collect();
+        rollups::count_events(tx, &counted).await?;
         let mut moved = request.clone();
         moved.sub_status = state;
         moved.version += 1;

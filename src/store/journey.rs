@@ -142,6 +142,7 @@ impl Store {
             .bind(&evidence)
             .execute(&mut *tx)
             .await?;
+            super::rollups::reach(&mut tx, request_id, "opened").await?;
         }
         tx.commit().await?;
         Ok(())
@@ -194,12 +195,15 @@ impl Store {
             return Ok(row.try_get("started_at")?);
         }
         let now = now_ms();
+        let mut tx = self.write.begin().await?;
         sqlx::query("INSERT INTO journey_steps (request_id, step, started_at) VALUES ($1, $2, $3)")
             .bind(request_id)
             .bind(step)
             .bind(now)
-            .execute(&self.write)
+            .execute(&mut *tx)
             .await?;
+        super::rollups::reach(&mut tx, request_id, "opened").await?;
+        tx.commit().await?;
         Ok(now)
     }
 
@@ -297,6 +301,7 @@ impl Store {
                     .bind(evidence.to_string())
                     .execute(&mut **tx)
                     .await?;
+                    super::rollups::reach(tx, request.id, "opened").await?;
                 }
             }
             SideWrite::Aadhaar {

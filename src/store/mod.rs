@@ -35,6 +35,7 @@ mod metrics;
 mod rate_limits;
 mod reports;
 mod requests;
+pub mod rollups;
 mod staff;
 mod users;
 mod webhooks;

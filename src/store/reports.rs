@@ -78,7 +78,8 @@ pub struct FunnelRow {
     pub expired: i64,
 }
 
-/// The funnel's stages read from history: (column, events that mark it).
+/// The funnel's stages read from history: (column, events that mark it), for the
+/// recomputation the roll-ups are checked against (rollups.rs has them with their bits).
 const FUNNEL_EVENTS: &[(&str, &str)] = &[
     ("aadhaar_passed", "'aadhaar_verified'"),
     (
@@ -183,8 +184,10 @@ impl Store {
         Ok(rows)
     }
 
-    /// The funnel of the requests created in the range, per IST day and merchant.
-    pub async fn report_funnel(&self, range: &Range) -> Result<Vec<FunnelRow>> {
+    /// The funnel of the requests created in the range, per IST day and merchant,
+    /// recomputed from the history: what the daily roll-ups that [`Store::report_funnel`]
+    /// reads must equal (it reads every event of every request: a check, not a report).
+    pub async fn recompute_funnel(&self, range: &Range) -> Result<Vec<FunnelRow>> {
         let flags: Vec<String> = FUNNEL_EVENTS
             .iter()
             .map(|(column, events)| {
@@ -242,9 +245,9 @@ impl Store {
         Ok(out)
     }
 
-    /// The failed checks of the requests created in the range, per IST day, merchant,
-    /// step and reason (the sub-status the failure produced).
-    pub async fn report_failures(&self, range: &Range) -> Result<Vec<FailureRow>> {
+    /// The failed checks of the requests created in the range, recomputed from the
+    /// history: what [`Store::report_failures`] must equal.
+    pub async fn recompute_failures(&self, range: &Range) -> Result<Vec<FailureRow>> {
         let events: Vec<String> = FAILURE_EVENTS
             .iter()
             .map(|(e, _)| format!("'{e}'"))
@@ -264,33 +267,7 @@ impl Store {
             events = events.join(", "),
         );
         let rows = self.fetch_report(&sql, range).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let event: String = r.try_get("event")?;
-            let step = FAILURE_EVENTS
-                .iter()
-                .find(|(e, _)| *e == event)
-                .map_or("checks", |(_, s)| s);
-            out.push(FailureRow {
-                day: r.try_get("day")?,
-                merchant_id: r.try_get("merchant_id")?,
-                merchant: r.try_get("merchant")?,
-                step: step.to_string(),
-                reason: r.try_get("reason")?,
-                failures: r.try_get("failures")?,
-                requests: r.try_get("requests")?,
-            });
-        }
-        // Failures of one step together, whichever event they came from.
-        out.sort_by(|a, b| {
-            (a.day, a.merchant_id, &a.step, &a.reason).cmp(&(
-                b.day,
-                b.merchant_id,
-                &b.step,
-                &b.reason,
-            ))
-        });
-        Ok(out)
+        failure_rows(&rows)
     }
 
     /// Per IST day, the count, median and 90th percentile (nearest rank) of four times:
@@ -523,4 +500,31 @@ pub(super) async fn log_offline(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// Failure rows as read (day, merchant_id, merchant, event, reason, failures, requests),
+/// with each event's step, in order of day, merchant, step and reason.
+pub(super) fn failure_rows(rows: &[sqlx::any::AnyRow]) -> Result<Vec<FailureRow>> {
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let event: String = r.try_get("event")?;
+        let step = FAILURE_EVENTS
+            .iter()
+            .find(|(e, _)| *e == event)
+            .map_or("checks", |(_, s)| s);
+        out.push(FailureRow {
+            day: r.try_get("day")?,
+            merchant_id: r.try_get("merchant_id")?,
+            merchant: r.try_get("merchant")?,
+            step: step.to_string(),
+            reason: r.try_get("reason")?,
+            failures: r.try_get("failures")?,
+            requests: r.try_get("requests")?,
+        });
+    }
+    // Failures of one step together, whichever event they came from.
+    out.sort_by(|a, b| {
+        (a.day, a.merchant_id, &a.step, &a.reason).cmp(&(b.day, b.merchant_id, &b.step, &b.reason))
+    });
+    Ok(out)
 }

@@ -286,6 +286,11 @@ impl Store {
                     query = query.bind(request.id).bind(actor.as_str());
                 }
                 query.execute(&mut **tx).await?;
+                let created: Vec<(i64, i64, i64)> = inserted
+                    .iter()
+                    .map(|(r, _)| (r.id, r.merchant_id, r.created_at))
+                    .collect();
+                super::rollups::count_created(tx, &created).await?;
                 let events: Vec<(&Request, i64)> =
                     inserted.iter().map(|(request, _)| (*request, 1)).collect();
                 self.write_events_of(tx, &events, now).await?;

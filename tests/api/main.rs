@@ -35,6 +35,7 @@ mod openapi;
 mod rate_limits;
 mod recording_sides;
 mod recordings_s3;
+mod report_rollups;
 mod reports;
 mod security;
 mod status_machine;
