@@ -189,7 +189,8 @@ const HOME: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8
 margin:3rem auto;padding:0 1rem;color:#1b1b1b}</style></head><body>\
 <h1>vkyc</h1><p>A self-hosted Video KYC server (V-CIP): the merchant API under \
 <code>/verification</code>, customers' journeys at the links it gives, and the staff desk.</p>\
-<ul><li><a href=\"/desk\">Staff desk</a> (agents and auditors)</li>\
+<ul><li><a href=\"/desk\">Staff desk</a> (agents, auditors and admins)</li>\
+<li><a href=\"/verification/openapi.json\">The merchant API's OpenAPI document</a></li>\
 <li><a href=\"/healthz\">Liveness</a> and <a href=\"/readyz\">readiness</a></li></ul>\
 </body></html>";
 

@@ -40,7 +40,12 @@ async fn live_ready_and_the_home_page() {
         .unwrap()
         .starts_with("text/html"));
     let page = home.text().await.unwrap();
-    for link in ["href=\"/desk\"", "href=\"/healthz\"", "href=\"/readyz\""] {
+    for link in [
+        "href=\"/desk\"",
+        "href=\"/verification/openapi.json\"",
+        "href=\"/healthz\"",
+        "href=\"/readyz\"",
+    ] {
         assert!(page.contains(link), "{link} in {page}");
     }
 }
