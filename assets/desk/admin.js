@@ -2,7 +2,7 @@
 // Secrets (a new password, TOTP URI or client secret) are shown once, in the page only:
 // the server never lists them again, so a reload no longer shows them.
 
-const $ = (id) => document.getElementById(id);
+import { $ } from "./common.js";
 const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 let api = null;

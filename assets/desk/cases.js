@@ -1,6 +1,7 @@
 // Case search and the case file, for admins and auditors: a search form, a page of
 // results at a time, and the whole case file of the case opened, with its export.
 import { drawIndia, describe } from "./map.js";
+import { api, el as h } from "./common.js";
 
 const STATUSES = ["RECEIVED", "PRE_VIDEO_CALL", "VIDEO_CALL", "AGENT_REVIEWED", "AUDITOR_REVIEWED",
   "REJECTED", "FAILED", "EXPIRED"];
@@ -8,23 +9,6 @@ const FIELDS = [
   ["verification_id", "Verification ID"], ["reference_id", "Reference ID"], ["user_id", "User ID"],
   ["phone", "Phone"], ["name", "Name"], ["sub_status", "Sub-status"], ["agent", "Agent (username)"],
 ];
-
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null) continue;
-    if (k === "text") el.textContent = v; else el.setAttribute(k, v);
-  }
-  el.append(...children.filter((c) => c !== null && c !== undefined));
-  return el;
-}
-
-async function get(path) {
-  const res = await fetch(`/desk/api/${path}`, { credentials: "same-origin" });
-  let data = {};
-  try { data = await res.json(); } catch { /* not JSON */ }
-  return { ok: res.ok, status: res.status, data };
-}
 
 const ist = (iso) => iso ? new Date(iso).toLocaleString("en-IN", { timeZone: "Asia/Kolkata" }) + " IST" : "–";
 
@@ -149,7 +133,7 @@ export function mount(container) {
   let cursor = null;
 
   async function open(id) {
-    const res = await get(`cases/${id}`);
+    const res = await api(`cases/${id}`);
     if (!res.ok) { error.textContent = res.data.message || "That case cannot be opened."; return; }
     error.textContent = "";
     file.hidden = false;
@@ -160,7 +144,7 @@ export function mount(container) {
   async function page(first) {
     const params = new URLSearchParams(query);
     if (!first && cursor) params.set("cursor", cursor);
-    const res = await get(`cases?${params}`);
+    const res = await api(`cases?${params}`);
     if (!res.ok) { error.textContent = res.data.message || "The search failed."; return; }
     error.textContent = "";
     if (first) {

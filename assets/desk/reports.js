@@ -2,6 +2,8 @@
 // days, optionally one merchant) and the live board, refreshed every few seconds. Each
 // table shows exactly the columns and rows of its CSV download.
 
+import { api, el } from "./common.js";
+
 const LIVE_MS = 5000;
 const REPORTS = [
   ["funnel", "Funnel (requests by the day they were created)"],
@@ -11,13 +13,6 @@ const REPORTS = [
 ];
 
 let liveTimer = null;
-
-function el(tag, attrs = {}, text) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 /// Today in India Standard Time, as YYYY-MM-DD.
 function istDay(offsetDays = 0) {
@@ -50,11 +45,9 @@ function renderTable(box, body) {
 }
 
 async function load(name, query, box, link) {
-  const res = await fetch(`/desk/api/reports/${name}?${query}`, { credentials: "same-origin" });
-  let data = {};
-  try { data = await res.json(); } catch { /* not JSON */ }
-  if (!res.ok) {
-    box.replaceChildren(el("p", { class: "error", role: "alert" }, data.message || `Error ${res.status}`));
+  const { ok, status, data } = await api(`reports/${name}?${query}`);
+  if (!ok) {
+    box.replaceChildren(el("p", { class: "error", role: "alert" }, data.message || `Error ${status}`));
     return;
   }
   renderTable(box, data);

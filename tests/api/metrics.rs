@@ -5,7 +5,6 @@
 
 use crate::helpers::{send, spawn_app_with, TestApp};
 use crate::journey::customer;
-use reqwest::header::{COOKIE, SET_COOKIE};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -80,39 +79,6 @@ fn aadhaar_given() -> Value {
     })
 }
 
-/// An agent created with the command line, signed in and online.
-async fn online_agent(app: &TestApp, username: &str) {
-    let out = app.cli(&["staff", "create", "--username", username, "--role", "agent"]);
-    let password = out
-        .lines()
-        .find_map(|l| l.strip_prefix("password: "))
-        .expect("a generated password");
-    let reply = send(
-        app.client
-            .post(format!("{}/desk/api/login", app.base))
-            .json(&json!({"username": username, "password": password})),
-    )
-    .await;
-    let cookie = reply.headers[SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let csrf = reply.ok()["csrf_token"].as_str().unwrap().to_string();
-    let online = send(
-        app.client
-            .post(format!("{}/desk/api/agent/online", app.base))
-            .header(COOKIE, cookie)
-            .header("x-csrf-token", csrf)
-            .json(&json!({})),
-    )
-    .await
-    .ok();
-    assert_eq!(online["online"], true);
-}
-
 #[tokio::test]
 async fn metrics_count_requests_by_route_and_show_the_queue_desk_and_workers() {
     let app = metrics_app().await;
@@ -143,7 +109,7 @@ async fn metrics_count_requests_by_route_and_show_the_queue_desk_and_workers() {
     assert_eq!(wrong_method.status, 405);
 
     // One agent online, two customers queue: the first is invited, the second waits.
-    online_agent(&app, "metrics-agent").await;
+    crate::calls::agent(&app, "metrics-agent").await;
     let first = customer(&app, "m-q1", aadhaar_given()).await;
     first.pass_checks().await;
     let second = customer(&app, "m-q2", aadhaar_given()).await;
@@ -448,7 +414,7 @@ async fn metrics_prometheus_scrapes_a_running_server() {
     app.create_user("p-1").await;
     let missing = send(app.client.get(format!("{}/nothing-here", app.base))).await;
     assert_eq!(missing.status, 404);
-    online_agent(&app, "prom-agent").await;
+    crate::calls::agent(&app, "prom-agent").await;
 
     let target = app.metrics.as_ref().unwrap().trim_start_matches("http://");
     let prometheus = Prometheus::start(target);
