@@ -550,7 +550,10 @@ impl Store {
                 .replace('_', "\\_");
             format!("%{escaped}%")
         });
-        let sql = format!(
+        // Built once: the request columns, each qualified with the table they come from.
+        static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let sql = SQL.get_or_init(|| {
+            format!(
             "SELECT {REQUEST_COLUMNS_R}, u.name AS customer_name, s.username AS agent_username, \
              c.agent_id AS call_agent_id, c.duration_ms AS call_duration_ms, \
              c.accepted_at AS call_accepted_at, c.ended_at AS call_ended_at, r.updated_at AS waiting_since \
@@ -570,8 +573,9 @@ impl Store {
                 .map(|c| format!("r.{}", c.trim()))
                 .collect::<Vec<_>>()
                 .join(", ")
-        );
-        let rows = sqlx::query(&sql)
+            )
+        });
+        let rows = sqlx::query(sql)
             .bind(auditor_id)
             .bind(pattern)
             .bind(agent_id)

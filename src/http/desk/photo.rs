@@ -45,12 +45,7 @@ async fn photo(
                 "this case has no Aadhaar photo to show.",
             )
         })?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, photo.content_type),
-            (header::CACHE_CONTROL, "private, max-age=300"),
-        ],
-        photo.bytes,
-    )
-        .into_response())
+    // The desk's API answers are never cached (see `no_store`); the page keeps the image
+    // while it shows the same case.
+    Ok(([(header::CONTENT_TYPE, photo.content_type)], photo.bytes).into_response())
 }
