@@ -146,6 +146,27 @@ pub async fn check_resolved(url: &url::Url) -> Result<(), String> {
     Ok(())
 }
 
+/// An HTTP client for addresses merchants give: no redirects (a 3xx could lead anywhere),
+/// the guarded resolver, and the operator's proxy when one is set (its callers then check
+/// the target's addresses themselves with [`check_resolved`]).
+pub fn guarded_client(
+    allow_internal: bool,
+    proxy: Option<&str>,
+    timeout: std::time::Duration,
+    user_agent: &str,
+) -> reqwest::Result<reqwest::Client> {
+    let builder = match proxy {
+        Some(url) => reqwest::Client::builder().proxy(reqwest::Proxy::all(url)?),
+        None => reqwest::Client::builder().no_proxy(),
+    };
+    builder
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(std::sync::Arc::new(GuardedResolver { allow_internal }))
+        .user_agent(user_agent)
+        .build()
+}
+
 /// A DNS resolver for the webhook client that drops internal addresses (unless allowed),
 /// so that a host name cannot lead a delivery into the operator's network.
 pub struct GuardedResolver {

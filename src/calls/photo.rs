@@ -8,11 +8,10 @@
 //! [`MAX_PHOTO_BYTES`].
 
 use crate::error::Result;
-use crate::outbound::{check_resolved, check_url, GuardedResolver};
+use crate::outbound::{check_resolved, check_url, guarded_client};
 use crate::state::AppState;
 use crate::store::Request;
 use base64::Engine;
-use std::sync::Arc;
 use std::time::Duration;
 
 pub const MAX_PHOTO_BYTES: usize = 2 * 1024 * 1024;
@@ -78,21 +77,18 @@ fn image_type(bytes: &[u8]) -> Option<&'static str> {
 async fn fetch(state: &AppState, link: &str) -> std::result::Result<Photo, String> {
     let allow_internal = state.config.webhook_allow_private_addresses;
     let url = check_url(link, allow_internal).map_err(str::to_string)?;
-    let mut client = reqwest::Client::builder()
-        .timeout(FETCH_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .dns_resolver(Arc::new(GuardedResolver { allow_internal }));
-    let proxy = &state.config.webhook_proxy;
-    if proxy.is_empty() {
-        client = client.no_proxy();
-    } else {
-        // Through a proxy the name is resolved out of sight: check it here first.
-        if !allow_internal {
-            check_resolved(&url).await?;
-        }
-        client = client.proxy(reqwest::Proxy::all(proxy).map_err(|e| e.to_string())?);
+    let proxy = Some(state.config.webhook_proxy.as_str()).filter(|p| !p.is_empty());
+    // Through a proxy the name is resolved out of sight: check it here first.
+    if proxy.is_some() && !allow_internal {
+        check_resolved(&url).await?;
     }
-    let client = client.build().map_err(|e| e.to_string())?;
+    let client = guarded_client(
+        allow_internal,
+        proxy,
+        FETCH_TIMEOUT,
+        concat!("vkyc-photos/", env!("CARGO_PKG_VERSION")),
+    )
+    .map_err(|e| e.to_string())?;
     let mut response = client
         .get(url)
         .send()

@@ -9,11 +9,10 @@
 
 use crate::clock::now_ms;
 use crate::domain::events::signature;
-use crate::outbound::{check_url, GuardedResolver};
+use crate::outbound::check_url;
 use crate::secrets::MasterKey;
 use crate::store::{ClaimedDelivery, Outcome, Store};
 use rand::Rng;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -73,18 +72,12 @@ impl Deliverer {
         key: MasterKey,
         settings: DeliverySettings,
     ) -> anyhow::Result<Deliverer> {
-        let builder = match &settings.proxy {
-            Some(url) => reqwest::Client::builder().proxy(reqwest::Proxy::all(url)?),
-            None => reqwest::Client::builder().no_proxy(),
-        };
-        let client = builder
-            .timeout(settings.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(Arc::new(GuardedResolver {
-                allow_internal: settings.allow_internal,
-            }))
-            .user_agent(concat!("vkyc-webhooks/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let client = crate::outbound::guarded_client(
+            settings.allow_internal,
+            settings.proxy.as_deref(),
+            settings.timeout,
+            concat!("vkyc-webhooks/", env!("CARGO_PKG_VERSION")),
+        )?;
         Ok(Deliverer {
             store,
             key,
