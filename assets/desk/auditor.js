@@ -3,7 +3,7 @@
 // sides of the recording played together, a marker on the timeline for each event of
 // the call (a click seeks there), the stills beside the Aadhaar photo, the agent's
 // answers and remarks, and the decision, all on one screen.
-import { $, api, clock, ekycChecks, el, setImage, waited } from "./common.js";
+import { $, api, clock, ekycChecks, el, qualitySummary, setImage, waited } from "./common.js";
 
 let poll = null;
 let openCase = null;
@@ -229,14 +229,6 @@ function details(view) {
     el("li", { text: `${h.time} ${h.actor}: ${h.to_sub_status}` }))));
   parts.push(facts);
   box.replaceChildren(...parts);
-}
-
-/** A call's quality summary as kept with the call, in a line. */
-function qualitySummary(name, s) {
-  if (!s || !s.seconds) return `${name}: no figures.`;
-  return `${name}: video ${s.video_kbps_min}–${s.video_kbps_avg} kbit/s (min–avg), loss ${s.loss_pct_avg ?? 0} % avg / ` +
-    `${s.loss_pct_max ?? 0} % max, round trip ${s.rtt_ms_avg ?? "–"} ms avg, ${s.freezes} freeze(s) (${s.frozen_ms} ms), ` +
-    `${s.reconnections} reconnection(s)${s.transport ? `, over ${s.transport}` : ""}.`;
 }
 
 $("audit-form").addEventListener("submit", async (event) => {

@@ -1,7 +1,7 @@
 // Case search and the case file, for admins and auditors: a search form, a page of
 // results at a time, and the whole case file of the case opened, with its export.
 import { drawIndia, describe } from "./map.js";
-import { api, el as h } from "./common.js";
+import { api, el as h, qualitySummary } from "./common.js";
 
 const STATUSES = ["RECEIVED", "PRE_VIDEO_CALL", "VIDEO_CALL", "AGENT_REVIEWED", "AUDITOR_REVIEWED",
   "REJECTED", "FAILED", "EXPIRED"];
@@ -34,12 +34,6 @@ function list(items) {
 
 function json(value) {
   return h("pre", { class: "case-json", text: JSON.stringify(value, null, 2) });
-}
-
-function qualityLine(label, s) {
-  if (!s || !s.seconds) return `${label}: no figures.`;
-  return `${label}: video ${s.video_kbps_min}–${s.video_kbps_avg} kbit/s (min–avg), loss ${s.loss_pct_avg ?? 0} % avg, ` +
-    `round trip ${s.rtt_ms_avg ?? "–"} ms avg, ${s.freezes} freeze(s), ${s.reconnections} reconnection(s).`;
 }
 
 function renderCase(view, box) {
@@ -93,7 +87,7 @@ function renderCase(view, box) {
           ["Liveness", `${c.liveness_code}: ${c.liveness_result || "not marked"}`], ["PAN", c.pan],
           ["Remarks", c.remarks]]),
         h("ol", { class: "case-answers" }, ...(c.questions || []).map((q) => h("li", { text: `${q.question}: ${q.answer || "not marked"}` }))),
-        h("p", { class: "case-quality", text: `${qualityLine("Customer", c.quality && c.quality.customer && c.quality.customer.summary)} ${qualityLine("Agent", c.quality && c.quality.agent && c.quality.agent.summary)}` }),
+        h("p", { class: "case-quality", text: `${qualitySummary("Customer", c.quality && c.quality.customer && c.quality.customer.summary)} ${qualitySummary("Agent", c.quality && c.quality.agent && c.quality.agent.summary)}` }),
         h("div", { class: "captures" }, ...c.captures.map((p) => h("img", { src: p.url, alt: p.kind === "face" ? "Captured face" : "Captured PAN card" }))),
         c.recording ? h("video", { src: c.recording.url, controls: "", preload: "metadata", class: "case-recording",
           "aria-label": `Recording of call ${c.id}` }) : h("p", { text: "No recording." })))),

@@ -78,3 +78,11 @@ export function setImage(img, src) {
   if (img.getAttribute("src") !== src) img.src = src;
   img.hidden = false;
 }
+
+/** A call's quality summary as kept with the call, in a line. */
+export function qualitySummary(name, s) {
+  if (!s || !s.seconds) return `${name}: no figures.`;
+  return `${name}: video ${s.video_kbps_min}–${s.video_kbps_avg} kbit/s (min–avg), loss ${s.loss_pct_avg ?? 0} % avg / ` +
+    `${s.loss_pct_max ?? 0} % max, round trip ${s.rtt_ms_avg ?? "–"} ms avg, ${s.freezes} freeze(s) (${s.frozen_ms} ms), ` +
+    `${s.reconnections} reconnection(s)${s.transport ? `, over ${s.transport}` : ""}.`;
+}
