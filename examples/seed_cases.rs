@@ -769,13 +769,16 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     // The rows went in directly, past the store: the reports' roll-ups are rebuilt from
-    // them (the same statements as the migration that added the roll-ups).
+    // them (the same statements as the migrations that added the roll-ups).
     let backend = if sqlite {
         vkyc::store::Backend::Sqlite
     } else {
         vkyc::store::Backend::Postgres
     };
-    for sql in vkyc::store::rollups::rebuild_statements(backend) {
+    let rollups = vkyc::store::rollups::rebuild_statements(backend)
+        .into_iter()
+        .chain(vkyc::store::rollups::work::rebuild_statements(backend));
+    for sql in rollups {
         pool.execute(sql.as_str()).await?;
     }
     pool.execute("ANALYZE").await?;

@@ -109,6 +109,23 @@ fn call_from_row(r: &sqlx::any::AnyRow) -> Result<Call, sqlx::Error> {
     })
 }
 
+/// Sets `column` (`ended_at` or `decided_at`) of the call if it is not set yet; whether
+/// it was (so that a call is counted in the roll-ups once, however often it is updated).
+async fn first_time(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    call_id: i64,
+    column: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let sql = format!("UPDATE calls SET {column} = $1 WHERE id = $2 AND {column} IS NULL");
+    let set = sqlx::query(&sql)
+        .bind(now)
+        .bind(call_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(set.rows_affected() == 1)
+}
+
 /// A call `c` still waiting for its agent's decision: it ended or dropped, nobody has
 /// decided it, and its request has had no call since.
 const UNDECIDED: &str = "c.state IN ('ended', 'dropped') AND c.decision IS NULL AND NOT EXISTS \
@@ -163,6 +180,7 @@ impl Store {
             Err(err) if super::is_unique_violation(&err) => return Err(MoveError::Lost),
             Err(err) => return Err(err.into()),
         };
+        super::rollups::work::invited(&mut tx, id).await?;
         tx.commit().await?;
         let call = self
             .call(id)
@@ -190,6 +208,7 @@ impl Store {
                 .execute(&mut **tx)
                 .await?;
                 call_events::insert_in(tx, call_id, now, "started", None).await?;
+                super::rollups::work::answered(tx, call_id).await?;
             }
             CallUpdate::End {
                 state,
@@ -197,6 +216,7 @@ impl Store {
                 recording,
                 quality,
             } => {
+                let first = first_time(tx, call_id, "ended_at", now).await?;
                 let (path, bytes, duration) = match recording {
                     Some((p, b, d)) => (Some(p.clone()), Some(*b), Some(*d)),
                     None => (None, None, None),
@@ -220,8 +240,12 @@ impl Store {
                 .await?;
                 let detail = json!({ "state": state, "by": by });
                 call_events::insert_in(tx, call_id, now, "ended", Some(&detail)).await?;
+                if first {
+                    super::rollups::work::ended(tx, call_id).await?;
+                }
             }
             CallUpdate::Decide { decision, remarks } => {
+                let first = first_time(tx, call_id, "decided_at", now).await?;
                 sqlx::query(
                     "UPDATE calls SET decision = $1, remarks = $2, decided_at = $3 WHERE id = $4",
                 )
@@ -231,6 +255,9 @@ impl Store {
                 .bind(call_id)
                 .execute(&mut **tx)
                 .await?;
+                if first {
+                    super::rollups::work::decided(tx, call_id).await?;
+                }
             }
         }
         Ok(())
@@ -245,18 +272,18 @@ impl Store {
         remarks: &str,
         now: i64,
     ) -> Result<(), sqlx::Error> {
-        sqlx::query(
+        let row = sqlx::query(
             "INSERT INTO audits (request_id, auditor_id, decision, remarks, at) \
-             VALUES ($1, $2, $3, $4, $5)",
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
         .bind(request_id)
         .bind(auditor_id)
         .bind(decision)
         .bind(remarks)
         .bind(now)
-        .execute(&mut **tx)
+        .fetch_one(&mut **tx)
         .await?;
-        Ok(())
+        super::rollups::work::reviewed(tx, row.try_get("id")?).await
     }
 
     async fn fetch_calls(&self, sql: &str, bind: i64) -> Result<Vec<Call>> {
@@ -348,6 +375,7 @@ impl Store {
         if closed.rows_affected() == 1 {
             let detail = json!({ "state": state, "by": "system" });
             call_events::insert_in(&mut tx, call_id, now, "ended", Some(&detail)).await?;
+            super::rollups::work::ended(&mut tx, call_id).await?;
         }
         tx.commit().await?;
         Ok(())

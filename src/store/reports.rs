@@ -18,7 +18,7 @@ pub const IST_OFFSET_MS: i64 = 19_800_000;
 pub const DAY_MS: i64 = 86_400_000;
 
 /// `(t + IST) / DAY`: the IST day of a time column.
-fn ist_day(column: &str) -> String {
+pub(super) fn ist_day(column: &str) -> String {
     format!("(({column} + {IST_OFFSET_MS}) / {DAY_MS})")
 }
 
@@ -79,7 +79,7 @@ pub struct FunnelRow {
 }
 
 /// The funnel's stages read from history: (column, events that mark it), for the
-/// recomputation the roll-ups are checked against (rollups.rs has them with their bits).
+/// recomputation the roll-ups are checked against (rollups/mod.rs has them with their bits).
 const FUNNEL_EVENTS: &[(&str, &str)] = &[
     ("aadhaar_passed", "'aadhaar_verified'"),
     (
@@ -270,12 +270,16 @@ impl Store {
         failure_rows(&rows)
     }
 
+    /// The times report ([`Store::report_times`]) recomputed from the calls and audits
+    /// themselves, with the percentiles rounded as the roll-up's buckets are: what the
+    /// roll-up must equal (it ranks every call of the range: a check, not a report).
     /// Per IST day, the count, median and 90th percentile (nearest rank) of four times:
     /// link to call (request created → each answered call, by the call's day), queue
     /// wait (joining the queue → the agent's invitation, by the invitation's day), call
     /// length (answered → ended, by the call's day) and the review turnaround (the
     /// agent's decision → the auditor's, by the auditor's day).
-    pub async fn report_times(&self, range: &Range) -> Result<Vec<TimesRow>> {
+    pub async fn recompute_times(&self, range: &Range) -> Result<Vec<TimesRow>> {
+        use super::rollups::work::bucket;
         let merchant = range.merchant_clause("r");
         // Only link to call needs the request itself; the others join it for a merchant.
         let join = |on: &str| match range.merchant {
@@ -324,8 +328,8 @@ impl Store {
                 day: r.try_get("day")?,
                 measure: r.try_get("measure")?,
                 count: r.try_get("n")?,
-                p50_ms: r.try_get("p50")?,
-                p90_ms: r.try_get("p90")?,
+                p50_ms: bucket(r.try_get("p50")?),
+                p90_ms: bucket(r.try_get("p90")?),
             });
         }
         Ok(out)
@@ -334,26 +338,17 @@ impl Store {
     /// Every agent who was online or had a call or a decision in the range: time online
     /// (clipped to the range), answered calls and their total length (by answer time),
     /// decisions (by decision time), and how many of those decisions an auditor reviewed
-    /// and overturned.
+    /// and overturned; the counts from the daily roll-up.
     pub async fn report_agents(&self, range: &Range) -> Result<Vec<AgentRow>> {
+        let agents = self.agent_counts(range).await?;
+        self.agents_with_presence(range, agents).await
+    }
+
+    /// The agents report with its counts taken from the calls and audits themselves:
+    /// what [`Store::report_agents`] must equal.
+    pub async fn recompute_agents(&self, range: &Range) -> Result<Vec<AgentRow>> {
         let (from, to) = (range.from_ms, range.to_ms);
         let mut agents: std::collections::BTreeMap<i64, AgentRow> = Default::default();
-        let online = sqlx::query(
-            "SELECT staff_id, CAST(SUM( \
-               (CASE WHEN COALESCE(ended_at, last_seen) < $2 \
-                     THEN COALESCE(ended_at, last_seen) ELSE $2 END) \
-               - (CASE WHEN started_at > $1 THEN started_at ELSE $1 END)) AS BIGINT) AS ms \
-             FROM presence_log WHERE started_at < $2 AND COALESCE(ended_at, last_seen) > $1 \
-             GROUP BY staff_id",
-        )
-        .bind(from)
-        .bind(to)
-        .fetch_all(&self.read)
-        .await?;
-        for r in &online {
-            let id: i64 = r.try_get("staff_id")?;
-            agents.entry(id).or_default().online_ms = r.try_get("ms")?;
-        }
         let calls = sqlx::query(
             "SELECT agent_id, COUNT(*) AS calls, \
                CAST(SUM(CASE WHEN ended_at IS NULL THEN 0 ELSE ended_at - accepted_at END) \
@@ -392,6 +387,32 @@ impl Store {
             row.unable = r.try_get("unable")?;
             row.audited = r.try_get("audited")?;
             row.reversed = r.try_get("reversed")?;
+        }
+        self.agents_with_presence(range, agents).await
+    }
+
+    /// The agents' rows with their time online (clipped to the range) and their names.
+    async fn agents_with_presence(
+        &self,
+        range: &Range,
+        mut agents: std::collections::BTreeMap<i64, AgentRow>,
+    ) -> Result<Vec<AgentRow>> {
+        let (from, to) = (range.from_ms, range.to_ms);
+        let online = sqlx::query(
+            "SELECT staff_id, CAST(SUM( \
+               (CASE WHEN COALESCE(ended_at, last_seen) < $2 \
+                     THEN COALESCE(ended_at, last_seen) ELSE $2 END) \
+               - (CASE WHEN started_at > $1 THEN started_at ELSE $1 END)) AS BIGINT) AS ms \
+             FROM presence_log WHERE started_at < $2 AND COALESCE(ended_at, last_seen) > $1 \
+             GROUP BY staff_id",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.read)
+        .await?;
+        for r in &online {
+            let id: i64 = r.try_get("staff_id")?;
+            agents.entry(id).or_default().online_ms = r.try_get("ms")?;
         }
         if agents.is_empty() {
             return Ok(Vec::new());

@@ -209,23 +209,34 @@ fn statements(sql: &str) -> Vec<String> {
 
 #[test]
 fn the_migration_fills_the_rollups_as_the_rebuild_does() {
-    use vkyc::store::{rollups::rebuild_statements, Backend};
-    for (backend, migration) in [
+    use vkyc::store::{rollups, Backend};
+    let funnel: fn(Backend) -> Vec<String> = rollups::rebuild_statements;
+    let work: fn(Backend) -> Vec<String> = rollups::work::rebuild_statements;
+    for (backend, rebuild, migration) in [
         (
             Backend::Sqlite,
+            funnel,
             include_str!("../../migrations/sqlite/0015_report_rollups.sql"),
         ),
         (
             Backend::Postgres,
+            funnel,
             include_str!("../../migrations/postgres/0015_report_rollups.sql"),
+        ),
+        (
+            Backend::Sqlite,
+            work,
+            include_str!("../../migrations/sqlite/0016_work_rollups.sql"),
+        ),
+        (
+            Backend::Postgres,
+            work,
+            include_str!("../../migrations/postgres/0016_work_rollups.sql"),
         ),
     ] {
         let migration = statements(migration);
         // The rebuild empties the roll-ups first; the migration has just made them.
-        for sql in rebuild_statements(backend)
-            .iter()
-            .filter(|s| !s.starts_with("DELETE"))
-        {
+        for sql in rebuild(backend).iter().filter(|s| !s.starts_with("DELETE")) {
             let sql = sql.split_whitespace().collect::<Vec<_>>().join(" ");
             assert!(
                 migration.contains(&sql),

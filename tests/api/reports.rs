@@ -241,6 +241,25 @@ async fn reports_count_a_known_history_exactly_and_csv_equals_json() {
         }])
     );
 
+    // The times and agents reports read roll-ups kept with each call and review: they
+    // equal a recomputation over the calls and audits themselves, and rebuilding the
+    // roll-ups from those rows changes nothing.
+    let day = (vkyc::clock::now_ms() + 19_800_000) / 86_400_000;
+    let whole_day = vkyc::store::Range {
+        from_ms: day * 86_400_000 - 19_800_000,
+        to_ms: (day + 1) * 86_400_000 - 19_800_000,
+        merchant: None,
+    };
+    let store = &app.store;
+    let times = store.report_times(&whole_day).await.unwrap();
+    let agents = store.report_agents(&whole_day).await.unwrap();
+    assert_eq!(times.len(), 4, "{times:?}");
+    assert_eq!(times, store.recompute_times(&whole_day).await.unwrap());
+    assert_eq!(agents, store.recompute_agents(&whole_day).await.unwrap());
+    store.rebuild_report_rollups().await.unwrap();
+    assert_eq!(times, store.report_times(&whole_day).await.unwrap());
+    assert_eq!(agents, store.report_agents(&whole_day).await.unwrap());
+
     // The live board: the agent online and free, then on a call. Its queue figures are
     // the queue board's latest reading, taken every second.
     wait_live(&admin, "customers_waiting", 0).await;

@@ -15,6 +15,8 @@
 //! The counter rows of a transaction are written in key order, so two transactions that
 //! touch the same ones take their locks in the same order.
 
+pub mod work;
+
 use super::reports::{
     failure_rows, FailureRow, FunnelRow, Range, DAY_MS, FAILURE_EVENTS, IST_OFFSET_MS,
 };
@@ -326,7 +328,7 @@ fn set_stage(row: &mut FunnelRow, stage: &str, n: i64) {
 
 /// `$1..$2` as IST days (the range runs from one IST midnight to another), and maybe
 /// the merchant as `$3`.
-fn bind_days<'q>(
+pub(super) fn bind_days<'q>(
     range: &Range,
     query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
@@ -390,7 +392,10 @@ impl super::Store {
     /// Rebuilds the roll-ups from the base tables, in one transaction.
     pub async fn rebuild_report_rollups(&self) -> crate::error::Result<()> {
         let mut tx = self.write.begin().await?;
-        for sql in rebuild_statements(self.backend) {
+        let statements = rebuild_statements(self.backend)
+            .into_iter()
+            .chain(work::rebuild_statements(self.backend));
+        for sql in statements {
             sqlx::query(&sql)
                 .persistent(false)
                 .execute(&mut *tx)
