@@ -777,7 +777,8 @@ async fn main() -> anyhow::Result<()> {
     };
     let rollups = vkyc::store::rollups::rebuild_statements(backend)
         .into_iter()
-        .chain(vkyc::store::rollups::work::rebuild_statements(backend));
+        .chain(vkyc::store::rollups::work::rebuild_statements(backend))
+        .chain(vkyc::store::case_agents_statements());
     for sql in rollups {
         pool.execute(sql.as_str()).await?;
     }

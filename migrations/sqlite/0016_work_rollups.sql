@@ -1,6 +1,7 @@
 -- Daily roll-ups for the times and agents reports, kept up to date in the same
 -- transaction as the invitations, answers, ends, decisions and reviews they count
--- (src/store/rollups/work.rs), and filled here from the existing calls and audits.
+-- (src/store/rollups/work.rs), and filled here from the existing calls and audits; and
+-- each agent's cases in creation order, for the case search's agent filter.
 
 -- A histogram of each time per IST day, measure and merchant: the bucket is the time in ms
 -- rounded to three significant digits (and to at least 100 ms), n how many fell in it.
@@ -60,3 +61,17 @@ INSERT INTO report_agents_daily (day, agent_id, calls, call_ms, approved, reject
     UNION ALL SELECT ((c.decided_at + 19800000) / 86400000) AS day, c.agent_id, 0 AS calls, 0 AS call_ms, CASE WHEN c.decision = 'approved' THEN 1 ELSE 0 END AS approved, CASE WHEN c.decision = 'rejected' THEN 1 ELSE 0 END AS rejected, CASE WHEN c.decision = 'unable' THEN 1 ELSE 0 END AS unable, 0 AS audited, 0 AS reversed FROM calls c WHERE c.decided_at IS NOT NULL
     UNION ALL SELECT ((c.decided_at + 19800000) / 86400000) AS day, c.agent_id, 0 AS calls, 0 AS call_ms, 0 AS approved, 0 AS rejected, 0 AS unable, 1 AS audited, CASE WHEN a.decision <> c.decision THEN 1 ELSE 0 END AS reversed FROM audits a JOIN calls c ON c.request_id = a.request_id WHERE c.decided_at IS NOT NULL AND c.decision IN ('approved', 'rejected')) s
     GROUP BY day, agent_id;
+
+-- The requests each agent has had a call of, with the request's creation time, so that
+-- an agent's cases are read a page at a time in creation order (src/store/cases.rs).
+CREATE TABLE case_agents (
+    agent_id     INTEGER NOT NULL,
+    request_id   INTEGER NOT NULL,
+    created_at   INTEGER NOT NULL,
+    PRIMARY KEY (agent_id, request_id)
+);
+CREATE INDEX case_agents_created ON case_agents (agent_id, created_at, request_id);
+
+INSERT INTO case_agents (agent_id, request_id, created_at)
+    SELECT DISTINCT c.agent_id, c.request_id, r.created_at
+    FROM calls c JOIN requests r ON r.id = c.request_id;

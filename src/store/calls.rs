@@ -181,6 +181,7 @@ impl Store {
             Err(err) => return Err(err.into()),
         };
         super::rollups::work::invited(&mut tx, id).await?;
+        super::cases::add_case_agent(&mut tx, agent_id, request.id, request.created_at).await?;
         tx.commit().await?;
         let call = self
             .call(id)

@@ -135,6 +135,9 @@ impl Store {
                 sqlx::query("SET LOCAL enable_seqscan = off")
                     .execute(&mut *tx)
                     .await?;
+                sqlx::query("SET LOCAL enable_sort = off")
+                    .execute(&mut *tx)
+                    .await?;
                 ("EXPLAIN ", "QUERY PLAN")
             }
         };
@@ -284,6 +287,37 @@ impl Store {
     }
 }
 
+/// The statements that fill `case_agents` from the calls (migration 0016 runs the same;
+/// a bulk load that writes calls directly runs them after).
+pub fn case_agents_statements() -> Vec<String> {
+    vec![
+        "DELETE FROM case_agents".into(),
+        "INSERT INTO case_agents (agent_id, request_id, created_at) \
+         SELECT DISTINCT c.agent_id, c.request_id, r.created_at \
+         FROM calls c JOIN requests r ON r.id = c.request_id"
+            .into(),
+    ]
+}
+
+/// Records that the agent took a call of the request (once per agent and request).
+pub(super) async fn add_case_agent(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    agent_id: i64,
+    request_id: i64,
+    created_at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO case_agents (agent_id, request_id, created_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (agent_id, request_id) DO NOTHING",
+    )
+    .bind(agent_id)
+    .bind(request_id)
+    .bind(created_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 enum Bind {
     Int(i64),
     Text(String),
@@ -327,25 +361,32 @@ fn search_sql(
     if let Some(v) = filter.sub_status {
         add("r.sub_status = ?", Bind::Text(v.to_string()), &mut binds);
     }
-    if let Some(v) = filter.agent_id {
-        add(
-            "r.id IN (SELECT c.request_id FROM calls c WHERE c.agent_id = ?)",
-            Bind::Int(v),
-            &mut binds,
-        );
-    }
+    // An agent's cases are read from `case_agents` in creation order, a page at a time
+    // like the others, however many calls the agent has had; the order and the cursor
+    // are then on its copy of each request's creation time.
+    let (from, created, id) = match filter.agent_id {
+        Some(v) => {
+            add("ca.agent_id = ?", Bind::Int(v), &mut binds);
+            (
+                "case_agents ca JOIN requests r ON r.id = ca.request_id",
+                "ca.created_at",
+                "ca.request_id",
+            )
+        }
+        None => ("requests r", "r.created_at", "r.id"),
+    };
     if let Some(v) = filter.from {
-        add("r.created_at >= ?", Bind::Int(v), &mut binds);
+        add(&format!("{created} >= ?"), Bind::Int(v), &mut binds);
     }
     if let Some(v) = filter.until {
-        add("r.created_at < ?", Bind::Int(v), &mut binds);
+        add(&format!("{created} < ?"), Bind::Int(v), &mut binds);
     }
-    if let Some((at, id)) = cursor {
+    if let Some((at, at_id)) = cursor {
         binds.push(Bind::Int(at));
-        binds.push(Bind::Int(id));
+        binds.push(Bind::Int(at_id));
         let n = binds.len();
         // A row value: both backends read it as a range of the (…, created_at, id) index.
-        conditions.push(format!("(r.created_at, r.id) < (${}, ${n})", n - 1));
+        conditions.push(format!("({created}, {id}) < (${}, ${n})", n - 1));
     }
     binds.push(Bind::Int(limit));
     let limit_param = binds.len();
@@ -358,8 +399,8 @@ fn search_sql(
         "{prefix}SELECT r.id, r.verification_id, r.user_id, r.sub_status, r.created_at, \
          u.name, u.phone, (SELECT s.username FROM calls c JOIN staff s ON s.id = c.agent_id \
          WHERE c.request_id = r.id ORDER BY c.id DESC LIMIT 1) AS agent \
-         FROM requests r JOIN users u ON u.id = r.user_ref {filter} \
-         ORDER BY r.created_at DESC, r.id DESC LIMIT ${limit_param}"
+         FROM {from} JOIN users u ON u.id = r.user_ref {filter} \
+         ORDER BY {created} DESC, {id} DESC LIMIT ${limit_param}"
     );
     (sql, binds)
 }

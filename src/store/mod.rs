@@ -45,7 +45,8 @@ pub use call_events::CallEvent;
 pub use calls::{Call, CallUpdate, CaptureRow, ReviewCase};
 
 pub use cases::{
-    AuditReview, CaseDelivery, CaseFilter, CaseRow, ConsentText, Cursor, SigningKeyRow,
+    case_agents_statements, AuditReview, CaseDelivery, CaseFilter, CaseRow, ConsentText, Cursor,
+    SigningKeyRow,
 };
 pub use history::{Changes, HistoryRow};
 pub use journey::{Booking, ConsentRow, NotificationRow, SideWrite, StepRow};

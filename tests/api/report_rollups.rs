@@ -211,7 +211,11 @@ fn statements(sql: &str) -> Vec<String> {
 fn the_migration_fills_the_rollups_as_the_rebuild_does() {
     use vkyc::store::{rollups, Backend};
     let funnel: fn(Backend) -> Vec<String> = rollups::rebuild_statements;
-    let work: fn(Backend) -> Vec<String> = rollups::work::rebuild_statements;
+    let work: fn(Backend) -> Vec<String> = |backend| {
+        let mut all = rollups::work::rebuild_statements(backend);
+        all.extend(vkyc::store::case_agents_statements());
+        all
+    };
     for (backend, rebuild, migration) in [
         (
             Backend::Sqlite,
