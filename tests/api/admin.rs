@@ -2,8 +2,9 @@
 //! operation's effect, wrong input refused with nothing changed, and the staff audit rows.
 //! The question banks and the desk's hours are in `admin_settings`.
 
+use crate::calls::{login, staff};
 use crate::helpers::*;
-use reqwest::header::{COOKIE, SET_COOKIE};
+use reqwest::header::COOKIE;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -17,81 +18,6 @@ pub async fn admin_app() -> TestApp {
         c.agent_stale_seconds = 3600;
     })
     .await
-}
-
-/// A signed-in desk session.
-pub struct Desk<'a> {
-    pub app: &'a TestApp,
-    pub id: i64,
-    cookie: String,
-    csrf: String,
-}
-
-impl Desk<'_> {
-    fn url(&self, path: &str) -> String {
-        format!("{}/desk/api{path}", self.app.base)
-    }
-
-    pub async fn get(&self, path: &str) -> Reply {
-        send(
-            self.app
-                .client
-                .get(self.url(path))
-                .header(COOKIE, &self.cookie),
-        )
-        .await
-    }
-
-    pub async fn post(&self, path: &str, body: Value) -> Reply {
-        send(
-            self.app
-                .client
-                .post(self.url(path))
-                .header(COOKIE, &self.cookie)
-                .header("x-csrf-token", &self.csrf)
-                .json(&body),
-        )
-        .await
-    }
-}
-
-pub async fn login<'a>(app: &'a TestApp, username: &str, password: &str) -> Desk<'a> {
-    let reply = send(
-        app.client
-            .post(format!("{}/desk/api/login", app.base))
-            .json(&json!({"username": username, "password": password})),
-    )
-    .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    let cookie = reply.headers[SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let member = app
-        .store
-        .staff_by_username(username)
-        .await
-        .unwrap()
-        .unwrap();
-    Desk {
-        app,
-        id: member.id,
-        cookie,
-        csrf: reply.body["csrf_token"].as_str().unwrap().to_string(),
-    }
-}
-
-/// `vkyc staff create` with a generated password, then a login.
-pub async fn staff<'a>(app: &'a TestApp, username: &str, role: &str) -> Desk<'a> {
-    let out = app.cli(&["staff", "create", "--username", username, "--role", role]);
-    let password = out
-        .lines()
-        .find_map(|l| l.strip_prefix("password: "))
-        .expect("a generated password");
-    login(app, username, password).await
 }
 
 /// The audit rows (action, target, staff id, address, details), oldest first.

@@ -2,7 +2,8 @@
 //! closes the queue and its slots; a call assigned after a bank edit carries the new
 //! questions while an earlier call keeps its own.
 
-use crate::admin::{admin_app, audit_rows, staff};
+use crate::admin::{admin_app, audit_rows};
+use crate::calls::staff;
 use crate::helpers::*;
 use crate::journey::customer;
 use reqwest::Method;

@@ -54,6 +54,8 @@ pub(crate) fn request_extra() -> Value {
 
 pub(crate) struct Desk<'a> {
     pub(crate) app: &'a TestApp,
+    /// The staff member's id.
+    pub(crate) id: i64,
     pub(crate) username: String,
     pub(crate) cookie: String,
     pub(crate) csrf: String,
@@ -133,7 +135,7 @@ fn password_of(app: &TestApp, username: &str) -> String {
         .unwrap()
 }
 
-async fn login<'a>(app: &'a TestApp, username: &str, password: &str) -> Desk<'a> {
+pub(crate) async fn login<'a>(app: &'a TestApp, username: &str, password: &str) -> Desk<'a> {
     let reply = send(
         app.client
             .post(format!("{}/desk/api/login", app.base))
@@ -148,8 +150,10 @@ async fn login<'a>(app: &'a TestApp, username: &str, password: &str) -> Desk<'a>
         .unwrap()
         .to_string();
     let body = reply.ok();
+    let member = app.store.staff_by_username(username).await.unwrap();
     Desk {
         app,
+        id: member.expect("the staff member").id,
         username: username.to_string(),
         cookie,
         csrf: body["csrf_token"].as_str().unwrap().to_string(),
