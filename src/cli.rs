@@ -8,6 +8,9 @@ use crate::store::Store;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+mod records;
+pub use records::{CaseCommand, CaseRef, RetentionCommand};
+
 #[derive(Parser)]
 #[command(
     name = "vkyc",
@@ -42,6 +45,12 @@ pub enum Command {
     /// Work with case exports (the signed ZIPs of the desk).
     #[command(subcommand)]
     Export(ExportCommand),
+    /// A case's retention: legal holds and the relationship's end.
+    #[command(subcommand)]
+    Case(CaseCommand),
+    /// What the retention rules will purge, and a purge pass now.
+    #[command(subcommand)]
+    Retention(RetentionCommand),
 }
 
 #[derive(Subcommand)]
@@ -231,6 +240,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             ))?;
             let store = Store::open(&config.database_url()).await?;
             let result = staff(&store, &key, &config, command).await;
+            store.close().await;
+            result
+        }
+        Command::Case(command) => {
+            crate::files::private_dir(&config.data_dir)?;
+            let store = Store::open(&config.database_url()).await?;
+            let result = records::case(&store, command).await;
+            store.close().await;
+            result
+        }
+        Command::Retention(command) => {
+            crate::files::private_dir(&config.data_dir)?;
+            let store = Store::open(&config.database_url()).await?;
+            let result = records::retention(&store, &config, command).await;
             store.close().await;
             result
         }

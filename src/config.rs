@@ -225,6 +225,21 @@ recordings_s3_region = "ap-south-1"
 recordings_s3_access_key = ""
 recordings_s3_secret_key = ""
 
+# ---- How long personal data is kept (docs/records.md) ----
+[retention]
+# Approved cases: years after the business relationship ends (the merchant's
+# POST /verification/vkyc/relationship-end or `vkyc case relationship-end`); RBI's KYC
+# Master Direction asks for at least five. Without an end date they are kept.
+approved_years = 5
+# Requests that ended without approval (rejected, expired, abandoned): days after their
+# last move before their personal data is removed (DPDP Act: no longer than needed).
+closed_days = 180
+# Requests of test merchants: days after creation, whatever their state.
+sandbox_days = 30
+# How often the purge worker runs, and how many requests it purges per run at most.
+purge_interval_seconds = 3600
+purge_batch = 500
+
 # ---- Messages to customers (notification_types) ----
 [notify]
 # SMTP server for email: "smtp://user:pass@host:587" (STARTTLS required), "smtps://..."
@@ -288,6 +303,8 @@ pub struct Config {
     pub calls: CallsConfig,
     pub media: MediaSettings,
     pub notify: crate::notify::NotifySettings,
+    #[serde(default)]
+    pub retention: crate::domain::retention::RetentionSettings,
 }
 
 /// Settings of the video call (`[calls]`).

@@ -134,6 +134,14 @@ impl S3Store {
             .flatten()
     }
 
+    /// Deletes an object; one that is not there counts as deleted.
+    pub async fn delete(&self, key: &ObjectPath) -> anyhow::Result<()> {
+        match self.store.delete(key).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(err) => Err(err).with_context(|| format!("deleting s3://{}/{key}", self.bucket)),
+        }
+    }
+
     /// Uploads a local file to `key`: one PUT when small, else a multipart upload read
     /// from disk part by part. Answers the bytes uploaded.
     pub async fn upload_file(
@@ -291,6 +299,25 @@ pub async fn upload(
     tracing::info!(call_id, %url, bytes, ms = started.elapsed().as_millis() as u64,
         "recording uploaded");
     Ok(url)
+}
+
+/// Deletes a stored file: a local path, or an `s3://` URL in the configured bucket (one
+/// that is gone already counts as deleted).
+pub async fn delete(media: &MediaSettings, location: &str) -> anyhow::Result<()> {
+    if location.starts_with("s3://") {
+        let RecordingStore::S3(store) = RecordingStore::cached(media)? else {
+            return Err(anyhow!("{location} is in S3, but no bucket is configured"));
+        };
+        let key = store
+            .key_of(location)
+            .ok_or_else(|| anyhow!("{location} is not in the configured bucket"))?;
+        return store.delete(&key).await;
+    }
+    match tokio::fs::remove_file(location).await {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(err).with_context(|| format!("deleting {location}")),
+    }
 }
 
 /// Removes a recording's local files once the call row points at the uploaded copy.

@@ -219,8 +219,10 @@ function details(view) {
   p(`Agent's remarks: ${view.agent_remarks || ""}`);
   if (call) {
     p(`Liveness (${call.liveness_code}): ${call.liveness_result || "not marked"}; PAN: ${call.pan || "not entered"}`);
-    facts.append(el("ol", { id: "case-questions" }, ...call.questions.map((q) =>
-      el("li", { text: `${q.question}: ${q.answer || "not marked"}` }))));
+    // As asked: the Hindi text beside the English when the bank has one.
+    facts.append(el("ol", { id: "case-questions" }, ...call.questions.map((q) => el("li", {},
+      el("span", { text: `${q.question}: ${q.answer || "not marked"}` }),
+      ...(q.question_hi ? [" ", el("span", { class: "q-hi", lang: "hi", text: `(${q.question_hi})` })] : [])))));
     const q = call.quality || {};
     p(`${qualitySummary("Customer's connection", q.customer && q.customer.summary)} ` +
       qualitySummary("Agent's connection", q.agent && q.agent.summary), "case-quality");

@@ -36,7 +36,36 @@ function json(value) {
   return h("pre", { class: "case-json", text: JSON.stringify(value, null, 2) });
 }
 
-function renderCase(view, box) {
+/** Retention: the legal hold (admins place and release it), the relationship's end, and
+ *  whether the personal data has been removed (then the file is a tombstone). */
+function retentionPart(view, admin, reopen) {
+  const r = view.retention || {};
+  const rows = facts([
+    ["Legal hold", r.legal_hold ? `since ${ist(r.legal_hold.since)} by ${r.legal_hold.by}: ${r.legal_hold.reason}` : "none"],
+    ["Relationship ended", r.relationship_end],
+    ["Personal data removed", r.personal_data_purged_at && ist(r.personal_data_purged_at)],
+  ]);
+  const section = part("case-retention", "Retention", rows);
+  if (!admin || r.personal_data_purged_at) return section;
+  const reason = h("input", { id: "hold-reason", autocomplete: "off", maxlength: "500" });
+  const status = h("p", { id: "hold-status", role: "status" });
+  const action = r.legal_hold ? "release" : "hold";
+  const button = h("button", { type: "submit", id: "hold-button",
+    text: r.legal_hold ? "Release the legal hold" : "Place a legal hold" });
+  const form = h("form", { id: "hold-form" },
+    h("div", { class: "field" }, h("label", { for: "hold-reason", text: "Reason (kept and audited)" }), reason),
+    button, status);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const res = await api(`admin/cases/${view.reference_id}/${action}`, { reason: reason.value });
+    if (!res.ok) { status.textContent = res.data.message || "That did not work."; return; }
+    reopen(view.reference_id);
+  });
+  section.append(form);
+  return section;
+}
+
+function renderCase(view, box, admin, reopen) {
   const a = view.aadhaar || {};
   const loc = (view.location && view.location.evidence) || {};
   const map = h("div", { id: "case-map" }, h("p", { class: "map-caption", text: describe({ lat: loc.latitude, lon: loc.longitude, accuracy_m: loc.accuracy_m }) }));
@@ -53,6 +82,7 @@ function renderCase(view, box) {
       ["Link expiry", ist(view.link_expiry)], ["Agent's remarks", view.agent_remarks],
       ["Auditor's remarks", view.auditor_remarks],
     ])),
+    retentionPart(view, admin, reopen),
     part("case-customer", "Customer", facts([
       ["User ID", view.user.user_id], ["Name", view.user.name], ["Phone", view.user.phone],
       ["E-mail", view.user.email], ["Address", view.user.address],
@@ -100,7 +130,7 @@ function renderCase(view, box) {
   drawIndia(map, { lat: loc.latitude, lon: loc.longitude, accuracy_m: loc.accuracy_m });
 }
 
-export function mount(container) {
+export function mount(container, { admin = false } = {}) {
   document.getElementById("case-search")?.remove();
   const form = h("form", { id: "case-search-form" });
   for (const [name, label] of FIELDS) {
@@ -131,7 +161,7 @@ export function mount(container) {
     if (!res.ok) { error.textContent = res.data.message || "That case cannot be opened."; return; }
     error.textContent = "";
     file.hidden = false;
-    renderCase(res.data, file);
+    renderCase(res.data, file, admin, open);
     file.scrollIntoView({ block: "start" });
   }
 

@@ -93,7 +93,7 @@ function signedIn(me) {
     Promise.all([
       import("./admin.js").then((module) => { admin = module; admin.mount({ api, signedOut }); }),
       import("./reports.js").then((module) => { reports = module; reports.mount($("desk")); }),
-      import("./cases.js").then((cases) => cases.mount($("desk"))),
+      import("./cases.js").then((cases) => cases.mount($("desk"), { admin: true })),
     ]).then(() => showViews(me.role));
   }
 }

@@ -9,6 +9,7 @@ pub mod geo;
 pub mod queue;
 pub mod recording_links;
 pub mod request;
+pub mod retention;
 pub mod slots;
 pub mod status;
 pub mod validate;

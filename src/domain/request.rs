@@ -28,4 +28,6 @@ pub struct Request {
     pub webhook_url: Option<String>,
     /// How many webhook events the request has produced.
     pub event_seq: i64,
+    /// When the retention rules removed its personal data (a tombstone since).
+    pub purged_at: Option<i64>,
 }

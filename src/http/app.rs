@@ -400,6 +400,11 @@ impl Application {
             Duration::from_millis(state.config.webhook_interval_ms),
             shutdown.clone(),
         ));
+        let purge = tokio::spawn(workers::purge::run_purge(
+            state.store.clone(),
+            state.config.clone(),
+            shutdown.clone(),
+        ));
         let board = tokio::spawn(workers::queue::run_board(state.clone(), shutdown.clone()));
         let sweeper = tokio::spawn(workers::queue::run_sweep(state.clone(), shutdown.clone()));
         let calls = tokio::spawn(workers::calls::run(state.clone(), shutdown.clone()));
@@ -433,6 +438,7 @@ impl Application {
         .await;
         shutdown.cancel();
         let _ = expiry.await;
+        let _ = purge.await;
         let _ = webhooks.await;
         let _ = board.await;
         let _ = sweeper.await;

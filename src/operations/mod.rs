@@ -7,6 +7,7 @@
 //! line prints the message).
 
 pub mod calendar;
+pub mod cases;
 pub mod merchants;
 pub mod questions;
 pub mod staff;

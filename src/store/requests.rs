@@ -67,7 +67,7 @@ pub(super) const REQUEST_COLUMNS: &str =
     "id, merchant_id, verification_id, user_ref, user_id, link_token, \
      link_expires_at, sub_status, version, notification_types, user_template, agent_template, \
      aadhaar_details, security_questions, recording_link, meeting_schedule, agent_remarks, \
-     auditor_remarks, created_at, webhook_url, event_seq";
+     auditor_remarks, created_at, webhook_url, event_seq, purged_at";
 /// The one mapping of a `requests` row to a [`Request`], over [`REQUEST_COLUMNS`].
 pub(super) fn request_from_row(row: &AnyRow) -> Result<Request, sqlx::Error> {
     let sub_status: String = row.try_get("sub_status")?;
@@ -96,6 +96,7 @@ pub(super) fn request_from_row(row: &AnyRow) -> Result<Request, sqlx::Error> {
         created_at: row.try_get("created_at")?,
         webhook_url: row.try_get("webhook_url")?,
         event_seq: row.try_get("event_seq")?,
+        purged_at: row.try_get("purged_at")?,
     })
 }
 
@@ -253,6 +254,7 @@ impl Store {
                         created_at: now,
                         webhook_url: new.webhook_url.clone(),
                         event_seq: 1,
+                        purged_at: None,
                     })
                 })
                 .collect();

@@ -5,6 +5,7 @@
 pub mod calls;
 pub mod expiry;
 pub mod notify;
+pub mod purge;
 pub mod queue;
 pub mod webhooks;
 

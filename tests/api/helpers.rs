@@ -10,6 +10,8 @@ pub struct TestApp {
     pub client_id: String,
     pub secret: String,
     pub store: Store,
+    /// The configuration the server was started with.
+    pub config: Config,
     pub key: vkyc::secrets::MasterKey,
     pub database_url: String,
     pub client: reqwest::Client,
@@ -90,6 +92,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         client_id,
         secret,
         store,
+        config,
         key,
         database_url,
         client: reqwest::Client::new(),

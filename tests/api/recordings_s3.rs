@@ -364,3 +364,39 @@ async fn recordings_s3_a_failed_upload_keeps_the_local_file() {
     assert_eq!(res.status(), 200);
     assert_eq!(res.bytes().await.unwrap().to_vec(), bytes);
 }
+
+/// A purge removes the recording and its sidecar from the bucket (here under the sandbox
+/// rule: a test merchant's request, 30 days on).
+#[tokio::test]
+async fn recordings_s3_a_purge_deletes_the_objects() {
+    let s3 = S3Server::start();
+    s3.create_bucket("vkyc-recs").await;
+    let app = spawn_app_with(with_store(&s3, "s3://vkyc-recs/p")).await;
+    let call = call_and_end(&app, "s3-purge").await;
+    let keys = [format!("p/{call}.webm"), format!("p/{call}.json")];
+    for key in &keys {
+        assert!(s3.object("vkyc-recs", key).await.is_some(), "{key}");
+    }
+    let now = vkyc::clock::now_ms();
+    let early = vkyc::workers::purge::purge_due(&app.store, &app.config, now + 29 * 86_400_000)
+        .await
+        .unwrap();
+    assert_eq!(early.requests, 0);
+    let pass = vkyc::workers::purge::purge_due(&app.store, &app.config, now + 31 * 86_400_000)
+        .await
+        .unwrap();
+    assert_eq!((pass.requests, pass.files, pass.files_failed), (1, 2, 0));
+    for key in &keys {
+        assert!(
+            s3.object("vkyc-recs", key).await.is_none(),
+            "{key} is still there"
+        );
+    }
+    let status = app
+        .call(Method::GET, "/vkyc?verification_id=s3-purge", None)
+        .await;
+    assert_eq!(status.body["recording_link"], Value::Null);
+    assert!(status
+        .headers
+        .contains_key("x-vkyc-personal-data-purged-at"));
+}

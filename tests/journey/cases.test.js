@@ -70,6 +70,18 @@ describe(`case search and the case file (${BACKEND})`, () => {
     assert.deepEqual([...fs.readFileSync(saved).subarray(0, 2)], [0x50, 0x4b], 'a ZIP');
     assert.match(d.vkyc(['export', 'verify', saved]), new RegExp(`^OK: case ${request.id}`));
 
+    // A legal hold, placed and released from the case file, with the reason shown.
+    const retention = page.locator('#case-retention');
+    assert.match(await retention.textContent(), /Legal hold\s*none/);
+    await page.getByLabel('Reason (kept and audited)').fill('court order 17/2026');
+    await page.getByRole('button', { name: 'Place a legal hold' }).click();
+    await page.getByRole('button', { name: 'Release the legal hold' }).waitFor();
+    assert.match(await retention.textContent(), /court order 17\/2026/);
+    await page.getByLabel('Reason (kept and audited)').fill('order lifted');
+    await page.getByRole('button', { name: 'Release the legal hold' }).click();
+    await page.getByRole('button', { name: 'Place a legal hold' }).waitFor();
+    assert.match(await page.locator('#case-retention').textContent(), /Legal hold\s*none/);
+
     // The auditor has the same search; the agent's desk has none.
     const auditor = await d.staffPage(AUDITOR.username, AUDITOR.password);
     await auditor.page.locator('#views').getByRole('button', { name: 'Case search' }).click();

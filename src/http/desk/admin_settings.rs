@@ -1,10 +1,11 @@
-//! The admin console's question banks and the desk's working hours and holidays.
+//! The admin console's question banks, the desk's working hours and holidays, and the
+//! legal holds on cases.
 
 use super::admin::{flag, path_id, required, strings, Admin};
 use crate::error::{Error, Result};
 use crate::http::input::{JsonBody, Query};
 use crate::operations::questions::{self, Question, DEPLOYMENT};
-use crate::operations::{calendar, merchants};
+use crate::operations::{calendar, cases, merchants};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
@@ -24,6 +25,59 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/hours", get(hours).post(set_hours))
         .route("/admin/holidays", post(add_holidays))
         .route("/admin/holidays/remove", post(remove_holiday))
+        .route("/admin/cases/{id}/hold", post(hold_case))
+        .route("/admin/cases/{id}/release", post(release_case))
+}
+
+// ---- legal holds ----
+
+async fn held_case(state: &AppState, id: &str) -> Result<crate::store::Request> {
+    let id = path_id(id, "case_not_found")?;
+    state
+        .store
+        .request_by_id(id)
+        .await?
+        .ok_or_else(|| crate::operations::missing("case_not_found", "no such case"))
+}
+
+/// `{"reason": "..."}`: places a legal hold on the case.
+async fn hold_case(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+    body: JsonBody,
+) -> Result<Json<Value>> {
+    let request = held_case(&state, &id).await?;
+    cases::hold(
+        &state.store,
+        &admin.actor,
+        &request,
+        required(&body, "reason")?,
+    )
+    .await?;
+    Ok(Json(
+        json!({ "reference_id": request.id, "legal_hold": true }),
+    ))
+}
+
+/// `{"reason": "..."}`: releases the case's legal hold.
+async fn release_case(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+    body: JsonBody,
+) -> Result<Json<Value>> {
+    let request = held_case(&state, &id).await?;
+    cases::release(
+        &state.store,
+        &admin.actor,
+        &request,
+        required(&body, "reason")?,
+    )
+    .await?;
+    Ok(Json(
+        json!({ "reference_id": request.id, "legal_hold": false }),
+    ))
 }
 
 // ---- question banks ----

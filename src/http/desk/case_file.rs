@@ -226,6 +226,13 @@ pub async fn build(
         .collect();
 
     let location = evidence_of("location");
+    let (hold, relationship_end, purged_at) = store.retention_state(id).await?;
+    let retention = json!({
+        "legal_hold": hold.map(|h| json!({ "reason": h.reason, "by": h.held_by,
+                                          "since": iso_millis(h.held_at) })),
+        "relationship_end": relationship_end,
+        "personal_data_purged_at": purged_at.map(iso_millis),
+    });
     let view = json!({
         "reference_id": request.id,
         "verification_id": request.verification_id,
@@ -257,6 +264,7 @@ pub async fn build(
         "reviews": reviews,
         "webhooks": webhooks,
         "notifications": notifications,
+        "retention": retention,
     });
     Ok((view, media))
 }

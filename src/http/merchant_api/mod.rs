@@ -13,6 +13,7 @@ use rand::RngCore;
 
 mod deliveries;
 mod requests;
+mod retention;
 mod sandbox;
 mod tokens;
 mod users;
@@ -30,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .route("/vkyc/history", get(vkyc_history))
         .route("/vkyc/notifications", get(vkyc_notifications))
         .route("/vkyc/journey", get(vkyc_journey))
+        .route("/vkyc/relationship-end", post(retention::relationship_end))
         .route("/oauth/token", post(create_token))
         .route("/sandbox/vkyc/advance", post(sandbox_advance))
         .route("/webhooks/deliveries", get(list_deliveries))

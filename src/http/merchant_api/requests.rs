@@ -164,7 +164,8 @@ pub(super) async fn get_vkyc(
     State(state): State<AppState>,
     Merchant(caller): Merchant,
     query: Query,
-) -> Result<Json<VkycStatus>> {
+) -> Result<axum::response::Response> {
+    use axum::response::IntoResponse;
     let request = find_request(
         &state,
         &caller,
@@ -172,12 +173,21 @@ pub(super) async fn get_vkyc(
         query.get("reference_id"),
     )
     .await?;
-    Ok(Json(VkycStatus::of(
+    let body = Json(VkycStatus::of(
         &request,
         &state.base_url,
         Some(&state.signer),
-    )))
+    ));
+    // A tombstone: the body keeps the hosted API's shape (its personal fields are null),
+    // and this header says why and since when.
+    Ok(match request.purged_at {
+        Some(at) => ([(PURGED_HEADER, iso_millis(at))], body).into_response(),
+        None => body.into_response(),
+    })
 }
+
+/// The header `GET /vkyc` answers for a request whose personal data has been removed.
+pub const PURGED_HEADER: &str = "x-vkyc-personal-data-purged-at";
 
 #[derive(Serialize)]
 pub(super) struct HistoryEntry {
