@@ -129,7 +129,7 @@ def main():
         if a.pg_url:
             db, url = v.create_database(a.pg_url, "bench_purge")
             try:
-                results.append((v.pg_version(url), one("pg", vkyc, seed_bin, url, a.count,
+                results.append(("PostgreSQL " + v.pg_version(url), one("pg", vkyc, seed_bin, url, a.count,
                                                        not a.no_writes, work)))
             finally:
                 v.drop_database(a.pg_url, db)
