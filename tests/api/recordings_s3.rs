@@ -399,4 +399,8 @@ async fn recordings_s3_a_purge_deletes_the_objects() {
     assert!(status
         .headers
         .contains_key("x-vkyc-personal-data-purged-at"));
+    // The customer's link is over, as an expired one is.
+    let link = status.body["vkyc_link"].as_str().unwrap().to_string();
+    let page = app.client.get(&link).send().await.unwrap();
+    assert_eq!(page.status(), 410, "{link}");
 }

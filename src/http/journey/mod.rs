@@ -197,7 +197,9 @@ pub async fn open(state: &AppState, key: &str) -> std::result::Result<Opened, Ke
     };
     let request = request.ok_or(KeyError::Unknown)?;
     let expired = request.link_expires_at <= now;
-    if expired || request.sub_status.status() == Status::Expired {
+    // A request whose personal data was purged (a sandbox request 30 days on) cannot be
+    // taken up again: its link is over, as an expired one is.
+    if expired || request.sub_status.status() == Status::Expired || request.purged_at.is_some() {
         return Err(KeyError::Expired);
     }
     let progress = progress(state, &request).await?;
