@@ -5,39 +5,12 @@
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const fs = require('node:fs');
-const { Deployment, BACKEND, shot } = require('./support.js');
+const { Deployment, BACKEND, shot, goOnline, screenTable, downloadReportCsv } = require('./support.js');
 
 const ADMIN = { username: `rep-admin-${BACKEND}`, password: 'reports admin password 1234' };
 const AGENT = { username: `rep-agent-${BACKEND}`, password: 'reports agent password 1234' };
 
 let d;
-
-/** CSV text to rows of cells (quoted cells may hold commas and doubled quotes). */
-function parseCsv(text) {
-  const rows = [];
-  for (const line of text.split('\r\n').filter((l) => l !== '')) {
-    const cells = [];
-    let cur = '';
-    let quoted = false;
-    for (let i = 0; i < line.length; i++) {
-      const ch = line[i];
-      if (quoted) {
-        if (ch === '"' && line[i + 1] === '"') { cur += '"'; i++; } else if (ch === '"') quoted = false; else cur += ch;
-      } else if (ch === '"') quoted = true;
-      else if (ch === ',') { cells.push(cur); cur = ''; } else cur += ch;
-    }
-    cells.push(cur);
-    rows.push(cells);
-  }
-  return rows;
-}
-
-/** The table of report `name` as on screen: the header row, then each row's cells. */
-async function screenTable(page, name) {
-  return page.locator(`#report-${name}-table table`).evaluate((t) =>
-    [...t.rows].map((r) => [...r.cells].map((c) => c.textContent)));
-}
 
 /** Waits until the live board on `page` shows `want` in `column`. */
 async function liveShows(page, column, want) {
@@ -62,8 +35,7 @@ describe(`reports: the admin's funnel, CSV and live board (${BACKEND})`, () => {
 
   it('shows the funnel the test made, downloads it as CSV, and shows the online agent', async () => {
     const agent = await d.staffPage(AGENT.username, AGENT.password);
-    await agent.page.getByRole('button', { name: 'Go online' }).click();
-    await agent.page.getByText('You are online').waitFor();
+    await goOnline(agent.page);
 
     await d.newRequest();
     const failed = await d.newRequest();
@@ -88,13 +60,9 @@ describe(`reports: the admin's funnel, CSV and live board (${BACKEND})`, () => {
     assert.equal(failures[1][reason], 'USER_PROXY_DETECTED');
 
     // The CSV download holds exactly the table on screen.
-    const [download] = await Promise.all([
-      admin.page.waitForEvent('download'),
-      admin.page.locator('#report-funnel-csv').click(),
-    ]);
-    assert.match(download.suggestedFilename(), /^vkyc-funnel-\d{4}-\d\d-\d\d-to-\d{4}-\d\d-\d\d\.csv$/);
-    const csv = fs.readFileSync(await download.path(), 'utf8');
-    assert.deepEqual(parseCsv(csv), table);
+    const csv = await downloadReportCsv(admin.page, 'funnel');
+    assert.match(csv.filename, /^vkyc-funnel-\d{4}-\d\d-\d\d-to-\d{4}-\d\d-\d\d\.csv$/);
+    assert.deepEqual(csv.rows, table);
 
     // The live board shows the agent online and nobody waiting (its queue figures are
     // the queue's latest reading, taken every second).
