@@ -1,7 +1,8 @@
 'use strict';
 // The admin opens the desk's Reports: the funnel shows the requests this test made (one
 // never opened, one that failed the IP check), its "Download CSV" gives exactly the table
-// on screen, and the live board shows the agent who is online.
+// on screen, and the live board shows the agent who is online. The reports are read each
+// time they come on screen, never left as they were at sign-in.
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -37,11 +38,13 @@ describe(`reports: the admin's funnel, CSV and live board (${BACKEND})`, () => {
     const agent = await d.staffPage(AGENT.username, AGENT.password);
     await goOnline(agent.page);
 
+    // The admin's desk is open before the requests are made: the reports read what is
+    // there when they come on screen, not what was there at sign-in.
+    const admin = await d.staffPage(ADMIN.username, ADMIN.password);
     await d.newRequest();
     const failed = await d.newRequest();
     await d.merchant('POST', '/sandbox/vkyc/advance', { verification_id: failed.id, sub_status: 'USER_PROXY_DETECTED' });
 
-    const admin = await d.staffPage(ADMIN.username, ADMIN.password);
     await admin.page.locator('#views').getByRole('button', { name: 'Reports' }).click();
     await admin.page.getByRole('heading', { name: 'Reports' }).waitFor();
     await admin.page.locator('#report-funnel-table table').waitFor();
@@ -77,5 +80,15 @@ describe(`reports: the admin's funnel, CSV and live board (${BACKEND})`, () => {
     // The board refreshes: once the agent goes offline it shows nobody online.
     await agent.page.getByRole('button', { name: 'Go offline' }).click();
     await liveShows(admin.page, 'agents_online', '0');
+
+    // Away to another screen and back: the funnel counts the request made meanwhile.
+    await admin.page.locator('#views').getByRole('button', { name: 'Administration' }).click();
+    await d.newRequest();
+    await admin.page.locator('#views').getByRole('button', { name: 'Reports' }).click();
+    await admin.page.waitForFunction(() => {
+      const t = document.querySelector('#report-funnel-table table');
+      const cols = t ? [...t.rows[0].cells].map((c) => c.textContent) : [];
+      return t && t.rows[1].cells[cols.indexOf('created')].textContent === '3';
+    }, null, { timeout: 10_000 });
   });
 });
