@@ -40,6 +40,7 @@ function showView(role, shown) {
     b.setAttribute("aria-pressed", String(b.dataset.view === shown));
   }
   document.body.dataset.view = shown;
+  if (shown === "reports" && reports) reports.show();
 }
 let heartbeat = null;
 

@@ -89,13 +89,17 @@ export function mount(desk) {
       showAll();
     });
   }
-  section.hidden = false;
-  showAll();
   clearInterval(liveTimer);
   liveTimer = setInterval(() => {
     // Only while the reports are on screen (signing out hides the desk).
     if (section.isConnected && !section.hidden && !desk.hidden) refreshLive();
   }, LIVE_MS);
+}
+
+/** The reports come on screen: read afresh, so they never show figures from an earlier
+ * visit (the desk stays open for hours while cases move on). */
+export function show() {
+  showAll();
   refreshLive();
 }
 

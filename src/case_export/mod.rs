@@ -233,7 +233,9 @@ pub fn verify(zip_path: &Path, expected_key_pem: Option<&str>) -> anyhow::Result
             .by_name(name)
             .with_context(|| format!("{name} is listed but missing"))?;
         let mut hasher = Sha256::new();
-        let bytes = std::io::copy(&mut entry, &mut hasher)?;
+        // A damaged entry (its ZIP checksum fails) is named, like one that was altered.
+        let bytes = std::io::copy(&mut entry, &mut hasher)
+            .with_context(|| format!("{name} cannot be read from the archive"))?;
         let got = hex::encode(hasher.finalize());
         if got != want || item["bytes"].as_u64() != Some(bytes) {
             bail!("{name} does not match the manifest (sha256 {got}, {bytes} bytes)");

@@ -154,6 +154,7 @@ impl Store {
                 &super::Changes::default(),
             )
             .await?;
+        super::history::close_steps_left(&mut tx, &[(request, &moved)]).await?;
         let taken = sqlx::query(
             "UPDATE queue_entries SET state = 'assigned' WHERE request_id = $1 AND state = 'waiting'",
         )

@@ -47,6 +47,7 @@ impl Store {
         let moved = self
             .apply_in(&mut tx, request, events, actor, details, changes)
             .await?;
+        close_steps_left(&mut tx, &[(request, &moved)]).await?;
         tx.commit().await?;
         Ok(moved)
     }
@@ -194,6 +195,7 @@ impl Store {
             })
             .collect();
         rollups::count_events(&mut tx, &counted).await?;
+        close_steps_left(&mut tx, &moved).await?;
         let events: Vec<(&Request, i64)> =
             moved.iter().map(|(_, to)| (*to, to.event_seq)).collect();
         self.write_events_of(&mut tx, &events, now).await?;
@@ -331,4 +333,46 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// The journey step a sub-status holds the customer at, for the steps the customer does
+/// not end themselves: the queue ends when an agent is given (or none is), the call when
+/// it ends, drops or is turned down. The customer's own steps are closed by the moves
+/// that end them, with their evidence.
+fn step_ended_by_others(sub: SubStatus) -> Option<&'static str> {
+    match sub {
+        SubStatus::UserQueued | SubStatus::ScheduledUserQueued => Some("queue"),
+        SubStatus::AgentAssignedToUser | SubStatus::UserAcceptedMeeting => Some("call"),
+        _ => None,
+    }
+}
+
+/// Ends the open attempt at the queue or call step of each request that a move (from,
+/// to) took out of it, with the sub-status it led to as the outcome, so the journey's
+/// record has an end for every step shown. Run after a move's own side writes: one that
+/// closes the step itself (booking a slot from the queue) has left nothing open here.
+pub(super) async fn close_steps_left(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    moves: &[(&Request, &Request)],
+) -> Result<(), sqlx::Error> {
+    let now = now_ms();
+    for (from, to) in moves {
+        let Some(step) = step_ended_by_others(from.sub_status) else {
+            continue;
+        };
+        if step_ended_by_others(to.sub_status) == Some(step) {
+            continue;
+        }
+        sqlx::query(
+            "UPDATE journey_steps SET ended_at = $1, outcome = $2 \
+             WHERE request_id = $3 AND step = $4 AND ended_at IS NULL",
+        )
+        .bind(now)
+        .bind(to.sub_status.as_str())
+        .bind(from.id)
+        .bind(step)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }

@@ -261,6 +261,7 @@ impl Store {
         for side in sides {
             self.side_write(&mut tx, request, side, now).await?;
         }
+        super::history::close_steps_left(&mut tx, &[(request, &moved)]).await?;
         tx.commit().await?;
         Ok(moved)
     }

@@ -516,6 +516,12 @@ async fn cases_the_case_file_and_its_signed_export() {
         .output()
         .unwrap();
     assert!(!refused.status.success());
+    // The damaged entry is named (its ZIP checksum fails before its hash is compared).
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        why.contains("recordings/call-") && why.contains("cannot be read from the archive"),
+        "{why}"
+    );
 
     // Viewing and exporting are in the staff audit: who looked at whose data.
     let audited: Vec<(String, Option<String>)> = sqlx::query_as(

@@ -26,6 +26,7 @@ mod history_and_sandbox;
 mod ipcheck;
 mod journey;
 mod journey_flows;
+mod journey_steps;
 mod layout;
 mod media_relay;
 mod metrics;

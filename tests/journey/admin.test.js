@@ -6,7 +6,7 @@
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { Deployment, BACKEND } = require('./support.js');
+const { Deployment, BACKEND, createStaffOnScreen } = require('./support.js');
 
 const ADMIN = { username: `admin-${BACKEND}`, password: 'admin console password 1234' };
 
@@ -30,11 +30,7 @@ describe(`the admin console (${BACKEND})`, () => {
     // Two accounts, each password read off the screen.
     const passwords = {};
     for (const [username, role] of [['desk-agent', 'agent'], ['desk-auditor', 'auditor']]) {
-      await page.getByLabel("New account's sign-in name").fill(username);
-      await page.getByLabel("New account's role").selectOption(role);
-      await page.getByRole('button', { name: 'Create account' }).click();
-      await page.locator(`#staff-list tr[data-username="${username}"]`).waitFor();
-      passwords[username] = (await page.locator('#staff-secret .secret').textContent()).trim();
+      passwords[username] = await createStaffOnScreen(page, username, role);
       assert.equal(passwords[username].length, 24);
     }
     const agent = await d.staffPage('desk-agent', passwords['desk-agent']);

@@ -10,7 +10,9 @@ const assert = require('node:assert/strict');
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { Deployment, AADHAAR_DETAILS, BACKEND, shot, atStep, passChecks, startReceiver } = require('./support.js');
+const {
+  Deployment, AADHAAR_DETAILS, BACKEND, shot, atStep, passChecks, startReceiver, goOnline, playing, probe, decodesCleanly,
+} = require('./support.js');
 
 const AGENT = { username: `agent-${BACKEND}`, password: 'agent password 1234' };
 const AUDITOR = { username: `auditor-${BACKEND}`, password: 'auditor password 1234' };
@@ -21,12 +23,6 @@ const QUESTIONS = [
 
 let d;
 let receiver;
-
-function ffprobe(file) {
-  const r = spawnSync('ffprobe', ['-v', 'error', '-show_streams', '-show_format', '-of', 'json', file], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  return JSON.parse(r.stdout);
-}
 
 describe(`a whole case: customer, agent and auditor (${BACKEND})`, () => {
   before(async () => {
@@ -45,8 +41,7 @@ describe(`a whole case: customer, agent and auditor (${BACKEND})`, () => {
 
   it('goes from the link to AUDITOR_APPROVED over a relayed, recorded call', async () => {
     const agent = await d.staffPage(AGENT.username, AGENT.password);
-    await agent.page.getByRole('button', { name: 'Go online' }).click();
-    await agent.page.getByText('You are online').waitFor();
+    await goOnline(agent.page);
 
     // The merchant's Aadhaar details link a photo, which the server fetches for the desk.
     const { id, link } = await d.newRequest({ aadhaar_details: { ...AADHAAR_DETAILS, photo_link: receiver.photoUrl }, security_questions: QUESTIONS });
@@ -64,12 +59,8 @@ describe(`a whole case: customer, agent and auditor (${BACKEND})`, () => {
     await agent.page.waitForSelector('#call[data-state="active"]', { timeout: 10_000 });
 
     // Each side sees the other's live video, through the relay.
-    const playing = (selector) => (page) => page.waitForFunction((s) => {
-      const v = document.querySelector(s);
-      return v && v.videoWidth > 0 && v.currentTime > 0.5;
-    }, selector, { timeout: 20_000 });
-    await playing('#remote-video')(customer.page);
-    await playing('#remote')(agent.page);
+    await playing('#remote-video', customer.page);
+    await playing('#remote', agent.page);
     // On the phone the agent is large and the customer's own picture small, and the
     // customer sees that the call is recorded.
     const remoteBox = await customer.page.locator('#remote-video').boundingBox();
@@ -162,8 +153,8 @@ describe(`a whole case: customer, agent and auditor (${BACKEND})`, () => {
     const download = await fetch(approved.recording_link);
     assert.equal(download.status, 200);
     fs.writeFileSync(file, Buffer.from(await download.arrayBuffer()));
-    const probe = ffprobe(file);
-    const kinds = probe.streams.map((s) => `${s.codec_type}/${s.codec_name}`);
+    const probed = probe(file);
+    const kinds = probed.streams.map((s) => `${s.codec_type}/${s.codec_name}`);
     assert.ok(kinds.includes('video/vp8'), kinds.join());
     assert.ok(kinds.filter((k) => k === 'audio/opus').length >= 2, kinds.join());
     // Within each stream the file's times strictly increase (frames that reached the
@@ -176,13 +167,9 @@ describe(`a whole case: customer, agent and auditor (${BACKEND})`, () => {
       assert.ok(!last.has(stream) || pts > last.get(stream), `stream ${stream}: ${pts} after ${last.get(stream)}`);
       last.set(stream, pts);
     }
-    // Every frame decodes. The file's own time base (milliseconds) is kept for ffmpeg's
-    // output: with its default (the frame rate) two frames a millisecond apart would
-    // fall on one output tick, and its null muxer would complain of its own timestamps.
-    const decode = spawnSync('ffmpeg', ['-v', 'error', '-i', file, '-fps_mode', 'passthrough', '-enc_time_base', '-1', '-f', 'null', '-'], { encoding: 'utf8' });
-    assert.equal(decode.status, 0);
-    assert.equal(decode.stderr.trim(), '', 'ffmpeg prints no error');
-    const duration = Number(probe.format.duration);
+    // Every frame decodes.
+    decodesCleanly(file);
+    const duration = Number(probed.format.duration);
     assert.ok(Math.abs(duration - callSeconds) <= callSeconds * 0.1, `recording ${duration} s, call ${callSeconds} s`);
 
     // Playback supports ranges; an altered or expired link is refused.
@@ -220,7 +207,7 @@ describe(`a whole case: customer, agent and auditor (${BACKEND})`, () => {
     for (const k of ['connected', 'question_asked', 'question_answered', 'liveness_asked', 'liveness_marked', 'capture', 'pan_entered', 'location_confirmed', 'ended']) {
       assert.ok(markerKinds.includes(k), `${k} in ${markerKinds.join()}`);
     }
-    const recordedFrom = Date.parse(probe.format.tags.creation_time || probe.format.tags.DATE_UTC);
+    const recordedFrom = Date.parse(probed.format.tags.creation_time || probed.format.tags.DATE_UTC);
     const events = (await (await auditor.page.request.get(`${d.base}/desk/api/audit/cases/${approved.reference_id}`)).json()).call?.events;
     const face = (events || []).find((e) => e.kind === 'capture' && e.detail.kind === 'face');
     const faceMarker = auditor.page.locator('#timeline-bar .marker[data-kind="capture"]').first();
@@ -251,9 +238,7 @@ describe(`a whole case: customer, agent and auditor (${BACKEND})`, () => {
 
   it('a customer who closes the browser mid-call has dropped off; the recording so far is kept', async () => {
     const agent = await d.staffPage(AGENT.username, AGENT.password);
-    const toggle = agent.page.locator('#toggle');
-    if ((await toggle.textContent()) === 'Go online') await toggle.click();
-    await agent.page.getByText('You are online').waitFor();
+    await goOnline(agent.page);
     const { id, link } = await d.newRequest({ aadhaar_details: AADHAAR_DETAILS });
     const customer = await d.customerPage();
     await customer.page.goto(link);
@@ -271,7 +256,7 @@ describe(`a whole case: customer, agent and auditor (${BACKEND})`, () => {
     assert.match(dropped.recording_link || '', /\/recordings\//);
     const file = path.join(d.dataDir, 'dropped.webm');
     fs.writeFileSync(file, Buffer.from(await (await fetch(dropped.recording_link)).arrayBuffer()));
-    const kinds = ffprobe(file).streams.map((s) => s.codec_type);
+    const kinds = probe(file).streams.map((s) => s.codec_type);
     assert.ok(kinds.includes('video'), kinds.join());
 
     // The agent records an outcome; the customer could come back and queue again.
@@ -289,9 +274,7 @@ describe(`a whole case: customer, agent and auditor (${BACKEND})`, () => {
 
   it('an agent whose browser goes away mid-call has dropped off; the customer may queue again', async () => {
     const agent = await d.staffPage(AGENT.username, AGENT.password);
-    const toggle = agent.page.locator('#toggle');
-    if ((await toggle.textContent()) === 'Go online') await toggle.click();
-    await agent.page.getByText('You are online').waitFor();
+    await goOnline(agent.page);
     const { id, link } = await d.newRequest({ aadhaar_details: AADHAAR_DETAILS });
     const customer = await d.customerPage();
     await customer.page.goto(link);

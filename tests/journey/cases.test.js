@@ -6,9 +6,10 @@
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const fs = require('node:fs');
 const path = require('node:path');
-const { Deployment, BACKEND, shot, atStep, consent, uploadAadhaar, passIp, passLocation, passDevices } = require('./support.js');
+const {
+  Deployment, BACKEND, shot, atStep, consent, uploadAadhaar, passIp, passLocation, passDevices, openCaseFile, downloadExport,
+} = require('./support.js');
 
 const ADMIN = { username: `case-admin-${BACKEND}`, password: 'case admin password 1234' };
 const AUDITOR = { username: `case-auditor-${BACKEND}`, password: 'case auditor password 1234' };
@@ -41,13 +42,7 @@ describe(`case search and the case file (${BACKEND})`, () => {
 
     const admin = await d.staffPage(ADMIN.username, ADMIN.password);
     const page = admin.page;
-    await page.locator('#views').getByRole('button', { name: 'Case search' }).click();
-    await page.getByLabel('Verification ID').fill(request.id);
-    await page.getByRole('button', { name: 'Search', exact: true }).click();
-    await page.getByRole('button', { name: request.id }).click();
-
-    const file = page.locator('#case-file');
-    await file.getByRole('heading', { name: `Case ${request.id}` }).waitFor();
+    const file = await openCaseFile(page, request.id);
     const timeline = await page.locator('#case-timeline-list li').allTextContents();
     assert.match(timeline[0], /LINK_GENERATED/);
     assert.ok(timeline.some((t) => /AADHAAR_VERIFICATION_SUCCESS/.test(t)), timeline.join('\n'));
@@ -61,13 +56,7 @@ describe(`case search and the case file (${BACKEND})`, () => {
     assert.match(await page.locator('#case-consent-text').textContent(), /\S/);
     await shot(page, '40-case-file');
 
-    const [download] = await Promise.all([
-      page.waitForEvent('download'),
-      page.getByRole('link', { name: 'Export (signed ZIP)' }).click(),
-    ]);
-    const saved = path.join(d.dataDir, 'export.zip');
-    await download.saveAs(saved);
-    assert.deepEqual([...fs.readFileSync(saved).subarray(0, 2)], [0x50, 0x4b], 'a ZIP');
+    const saved = await downloadExport(page, path.join(d.dataDir, 'export.zip'));
     assert.match(d.vkyc(['export', 'verify', saved]), new RegExp(`^OK: case ${request.id}`));
 
     // A legal hold, placed and released from the case file, with the reason shown.

@@ -6,7 +6,7 @@
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { Deployment, AADHAAR_DETAILS, BACKEND, shot, atStep, passChecks } = require('./support.js');
+const { Deployment, AADHAAR_DETAILS, BACKEND, shot, atStep, passChecks, goOnline } = require('./support.js');
 
 const AGENT = { username: `wrap-agent-${BACKEND}`, password: 'wrap agent password 1234' };
 
@@ -24,8 +24,7 @@ describe(`wrap-up: one case at a time on the agent's desk (${BACKEND})`, () => {
 
   it('gives F only after E is decided, and each decision lands on its own case', async () => {
     const agent = await d.staffPage(AGENT.username, AGENT.password);
-    await agent.page.getByRole('button', { name: 'Go online' }).click();
-    await agent.page.getByText('You are online').waitFor();
+    await goOnline(agent.page);
 
     const e = await d.newRequest({ aadhaar_details: AADHAAR_DETAILS });
     const eCustomer = await d.customerPage();

@@ -11,7 +11,10 @@ const assert = require('node:assert/strict');
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { Deployment, AADHAAR_DETAILS, BACKEND, shot, atStep, passChecks, rewriteAnswers, tcpOnly, dropLines } = require('./support.js');
+const {
+  Deployment, AADHAAR_DETAILS, BACKEND, shot, atStep, passChecks, rewriteAnswers, tcpOnly, dropLines, goOnline, playing, probe,
+  decodesCleanly,
+} = require('./support.js');
 const { udpPath } = require('./netpath.js');
 const { startTurn, turnCredentials } = require('./turn.js');
 
@@ -45,19 +48,6 @@ async function relayOnly(context) {
   });
 }
 
-function probe(file) {
-  const r = spawnSync('ffprobe', ['-v', 'error', '-show_streams', '-show_format', '-of', 'json', file], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  return JSON.parse(r.stdout);
-}
-
-/** ffmpeg decodes every frame and prints nothing. */
-function decodesCleanly(file) {
-  const r = spawnSync('ffmpeg', ['-v', 'error', '-i', file, '-fps_mode', 'passthrough', '-enc_time_base', '-1', '-f', 'null', '-'], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  assert.equal(r.stderr.trim(), '', 'ffmpeg prints no error');
-}
-
 /** The longest pause between two packets of the stream titled `title`, in seconds. */
 function longestGap(file, title) {
   const streams = probe(file).streams;
@@ -70,11 +60,6 @@ function longestGap(file, title) {
   for (let i = 1; i < times.length; i++) gap = Math.max(gap, times[i] - times[i - 1]);
   return gap;
 }
-
-const playing = (selector, page, minTime = 0.5) => page.waitForFunction(([s, t]) => {
-  const v = document.querySelector(s);
-  return v && v.videoWidth > 0 && v.currentTime > t;
-}, [selector, minTime], { timeout: 30_000 });
 
 /** The video in `selector` moves on by at least a second within `seconds`. */
 async function keepsMoving(page, selector, seconds = 10) {
@@ -90,9 +75,7 @@ async function startCall(d, { agentContext = () => {}, customerContext = () => {
   await agent.page.reload();
   await agent.page.waitForSelector('#desk:not([hidden])');
   if (agentAnswer) await rewriteAnswers(agent.page, agentAnswer);
-  const toggle = agent.page.locator('#toggle');
-  if ((await toggle.textContent()) === 'Go online') await toggle.click();
-  await agent.page.getByText('You are online').waitFor();
+  await goOnline(agent.page);
   const { id, link } = await d.newRequest({ aadhaar_details: AADHAAR_DETAILS });
   const customer = await d.customerPage();
   await customerContext(customer.context);

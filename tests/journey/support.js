@@ -120,11 +120,16 @@ class Deployment {
     if (this.dataDir) fs.rmSync(this.dataDir, { recursive: true, force: true });
   }
 
-  /** A `vkyc` command on the server's data directory and configuration. */
+  /** A `vkyc` command on the server's data directory and configuration: its stdout. */
   vkyc(args, input) {
-    const r = spawnSync(this.bin, args, { input, encoding: 'utf8', env: this.env, cwd: this.dataDir });
+    const r = this.vkycRun(args, input);
     if (r.status !== 0) throw new Error(`vkyc ${args.join(' ')} failed:\n${r.stdout}\n${r.stderr}`);
     return r.stdout;
+  }
+
+  /** The same, for a command that may fail: `{ status, stdout, stderr }`. */
+  vkycRun(args, input) {
+    return spawnSync(this.bin, args, { input, encoding: 'utf8', env: this.env, cwd: this.dataDir });
   }
 
   async merchant(method, p, body) {
@@ -277,6 +282,131 @@ async function passChecks(page) {
   await atStep(page, 'waiting');
 }
 
+// ---- the staff desk ----
+
+/** Puts the agent on `page` online (if not already) and waits until the desk says so. */
+async function goOnline(page) {
+  const toggle = page.locator('#toggle');
+  if ((await toggle.textContent()) === 'Go online') await toggle.click();
+  await page.getByText('You are online').waitFor();
+}
+
+/** Waits until the video in `selector` on `page` shows frames and has played `minTime` s. */
+const playing = (selector, page, minTime = 0.5) => page.waitForFunction(([s, t]) => {
+  const v = document.querySelector(s);
+  return v && v.videoWidth > 0 && v.currentTime > t;
+}, [selector, minTime], { timeout: 30_000 });
+
+/** On the agent's desk during a call: every check of the checklist done by its buttons
+ * (each question asked and answered correctly, the liveness number read, the face and
+ * the PAN card captured, the PAN entered, the location confirmed). */
+async function completeChecklist(page, pan = 'ABCDE1234F') {
+  const count = await page.locator('#questions li').count();
+  for (let i = 0; i < count; i++) {
+    for (const answer of ['asked', 'correct']) {
+      await page.locator(`#questions button[data-index="${i}"][data-answer="${answer}"]`).click();
+      // (Once the last is answered the next check opens and the questions fold away.)
+      await page.waitForSelector(`#questions button[data-index="${i}"][data-answer="${answer}"][aria-pressed="true"]`, { state: 'attached' });
+    }
+  }
+  await page.getByRole('button', { name: 'Ask now' }).click();
+  await page.getByRole('button', { name: 'Read correctly', exact: true }).click();
+  await page.getByRole('button', { name: 'Capture the face' }).click();
+  await page.waitForSelector('#captures img[data-kind="face"]:not([hidden])');
+  await page.getByRole('button', { name: 'Capture the PAN card' }).click();
+  await page.waitForSelector('#captures img[data-kind="pan"]:not([hidden])');
+  await page.getByLabel('PAN (as on the card)').fill(pan);
+  await page.getByRole('button', { name: 'Save PAN' }).click();
+  await page.getByRole('button', { name: 'Confirm location' }).click();
+  await page.waitForSelector('#checks[data-complete="true"]');
+}
+
+/** In the admin console's Staff tab: creates an account; answers the password the
+ * console shows once. */
+async function createStaffOnScreen(page, username, role) {
+  await page.getByLabel("New account's sign-in name").fill(username);
+  await page.getByLabel("New account's role").selectOption(role);
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.locator(`#staff-list tr[data-username="${username}"]`).waitFor();
+  return (await page.locator('#staff-secret .secret').textContent()).trim();
+}
+
+/** Case search (admin or auditor): finds `verificationId` and opens its case file. */
+async function openCaseFile(page, verificationId) {
+  await page.locator('#views').getByRole('button', { name: 'Case search' }).click();
+  await page.getByLabel('Verification ID').fill(verificationId);
+  await page.getByRole('button', { name: 'Search', exact: true }).click();
+  await page.locator('#case-results').getByRole('button', { name: verificationId, exact: true }).click();
+  const file = page.locator('#case-file');
+  await file.getByRole('heading', { name: `Case ${verificationId}` }).waitFor();
+  return file;
+}
+
+/** Downloads the open case file's signed export to `saveAs`; checks that it is a ZIP. */
+async function downloadExport(page, saveAs) {
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('link', { name: 'Export (signed ZIP)' }).click(),
+  ]);
+  await download.saveAs(saveAs);
+  assert.deepEqual([...fs.readFileSync(saveAs).subarray(0, 2)], [0x50, 0x4b], 'a ZIP');
+  return saveAs;
+}
+
+/** CSV text to rows of cells (quoted cells may hold commas and doubled quotes). */
+function parseCsv(text) {
+  const rows = [];
+  for (const line of text.split('\r\n').filter((l) => l !== '')) {
+    const cells = [];
+    let cur = '';
+    let quoted = false;
+    for (let i = 0; i < line.length; i++) {
+      const ch = line[i];
+      if (quoted) {
+        if (ch === '"' && line[i + 1] === '"') { cur += '"'; i++; } else if (ch === '"') quoted = false; else cur += ch;
+      } else if (ch === '"') quoted = true;
+      else if (ch === ',') { cells.push(cur); cur = ''; } else cur += ch;
+    }
+    cells.push(cur);
+    rows.push(cells);
+  }
+  return rows;
+}
+
+/** The table of report `name` as on screen: the header row, then each row's cells. */
+async function screenTable(page, name) {
+  return page.locator(`#report-${name}-table table`).evaluate((t) =>
+    [...t.rows].map((r) => [...r.cells].map((c) => c.textContent)));
+}
+
+/** Report `name`'s "Download CSV", parsed: `{ filename, rows }`. */
+async function downloadReportCsv(page, name) {
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.locator(`#report-${name}-csv`).click(),
+  ]);
+  return { filename: download.suggestedFilename(), rows: parseCsv(fs.readFileSync(await download.path(), 'utf8')) };
+}
+
+// ---- recordings ----
+
+/** ffprobe's streams and format of a media file. */
+function probe(file) {
+  const r = spawnSync('ffprobe', ['-v', 'error', '-show_streams', '-show_format', '-of', 'json', file], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout);
+}
+
+/** ffmpeg decodes every frame and prints nothing. The file's own time base (milliseconds)
+ * is kept for the output: with its default (the frame rate) two frames a millisecond
+ * apart would fall on one output tick, and its null muxer would complain of its own
+ * timestamps. */
+function decodesCleanly(file) {
+  const r = spawnSync('ffmpeg', ['-v', 'error', '-i', file, '-fps_mode', 'passthrough', '-enc_time_base', '-1', '-f', 'null', '-'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stderr.trim(), '', 'ffmpeg prints no error');
+}
+
 // ---- the relay's answers, rewritten on their way to a page (network tests, bench) ----
 
 const dropLines = (sdp, re) => sdp.replace(re, '').replace(/\r\n(\r\n)+/g, '\r\n');
@@ -297,5 +427,6 @@ const tcpOnly = (sdp) => dropLines(sdp, /^a=candidate:\S+ \d+ udp .*$/gim);
 module.exports = {
   Deployment, AADHAAR_DETAILS, BACKEND, DELHI, LONDON, INDIAN_IP, SHOTS, startReceiver,
   shot, atStep, consent, uploadAadhaar, passIp, passLocation, passDevices, passChecks,
-  rewriteAnswers, tcpOnly, dropLines,
+  rewriteAnswers, tcpOnly, dropLines, goOnline, playing, completeChecklist, createStaffOnScreen, openCaseFile, downloadExport,
+  parseCsv, screenTable, downloadReportCsv, probe, decodesCleanly,
 };
