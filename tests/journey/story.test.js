@@ -158,6 +158,8 @@ describe(`the operations story: admin, agent and auditor (${BACKEND})`, () => {
     await auditor.page.locator('#cases button').filter({ hasText: real.id }).click();
     await auditor.page.waitForSelector('#case:not([hidden])');
     await auditor.page.locator('#case-details').getByText(QUESTION.en).waitFor();
+    // As the customer was asked it: the Hindi beside the English.
+    await auditor.page.locator('#case-questions .q-hi').filter({ hasText: QUESTION.hi }).waitFor();
     await auditor.page.locator('#audit-decision').selectOption('approved');
     await auditor.page.locator('#audit-remarks').fill('Recording, captures and answers reviewed.');
     await auditor.page.getByRole('button', { name: 'Submit review' }).click();
