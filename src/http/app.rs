@@ -249,6 +249,7 @@ impl Application {
         if store.backend() == crate::store::Backend::Sqlite {
             store.release_leases().await?;
         }
+        crate::audit_trail::chain_unsealed(&store).await?;
         let bootstrap = bootstrap_merchant(&store, &config, &key).await?;
         let listener = TcpListener::bind(config.listen)
             .await
@@ -403,6 +404,7 @@ impl Application {
         let board = tokio::spawn(workers::queue::run_board(state.clone(), shutdown.clone()));
         let sweeper = tokio::spawn(workers::queue::run_sweep(state.clone(), shutdown.clone()));
         let calls = tokio::spawn(workers::calls::run(state.clone(), shutdown.clone()));
+        let anchors = tokio::spawn(workers::anchor::run(state.clone(), shutdown.clone()));
         let notifier = tokio::spawn(workers::notify::run_notifications(
             state.clone(),
             shutdown.clone(),
@@ -438,6 +440,7 @@ impl Application {
         let _ = sweeper.await;
         let _ = notifier.await;
         let _ = calls.await;
+        let _ = anchors.await;
         if let Some(scrapes) = scrapes {
             let _ = scrapes.await;
         }

@@ -163,6 +163,8 @@ impl Store {
             Err(err) if super::is_unique_violation(&err) => return Err(MoveError::Lost),
             Err(err) => return Err(err.into()),
         };
+        self.seal(&mut tx, &[request.id], super::chain::Wrote::HISTORY)
+            .await?;
         tx.commit().await?;
         let call = self
             .call(id)

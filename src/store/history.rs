@@ -2,6 +2,7 @@
 //! moved it since it was read (its version), and each step's history row is written in
 //! the same transaction, with the webhook events it announces.
 
+use super::chain::Wrote;
 use super::{rollups, Backend, MoveError, Store, ROWS_PER_STATEMENT};
 use crate::clock::now_ms;
 use crate::domain::request::Request;
@@ -47,6 +48,7 @@ impl Store {
         let moved = self
             .apply_in(&mut tx, request, events, actor, details, changes)
             .await?;
+        self.seal(&mut tx, &[request.id], Wrote::HISTORY).await?;
         tx.commit().await?;
         Ok(moved)
     }
@@ -197,6 +199,8 @@ impl Store {
         let events: Vec<(&Request, i64)> =
             moved.iter().map(|(_, to)| (*to, to.event_seq)).collect();
         self.write_events_of(&mut tx, &events, now).await?;
+        let ids: Vec<i64> = moved.iter().map(|(from, _)| from.id).collect();
+        self.seal(&mut tx, &ids, Wrote::HISTORY).await?;
         tx.commit().await?;
         Ok(out)
     }

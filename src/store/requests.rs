@@ -291,6 +291,8 @@ impl Store {
                     .map(|(r, _)| (r.id, r.merchant_id, r.created_at))
                     .collect();
                 super::rollups::count_created(tx, &created).await?;
+                let ids: Vec<i64> = inserted.iter().map(|(r, _)| r.id).collect();
+                self.seal(tx, &ids, super::chain::Wrote::HISTORY).await?;
                 let events: Vec<(&Request, i64)> =
                     inserted.iter().map(|(request, _)| (*request, 1)).collect();
                 self.write_events_of(tx, &events, now).await?;
