@@ -250,6 +250,14 @@ impl Application {
             store.release_leases().await?;
         }
         crate::audit_trail::chain_unsealed(&store).await?;
+        // The audit anchor key is made (or checked) now, not at the first anchor: a key
+        // that cannot be opened stops the start rather than a day's anchor.
+        crate::case_export::signing::ExportSigner::load_or_create_for(
+            &store,
+            &key,
+            crate::case_export::signing::ANCHOR_PURPOSE,
+        )
+        .await?;
         let bootstrap = bootstrap_merchant(&store, &config, &key).await?;
         let listener = TcpListener::bind(config.listen)
             .await
