@@ -251,11 +251,13 @@ async fn lock_heads(
 }
 
 /// Links the unsealed `rows` (all of chains locked in `heads`) after their heads, in the
-/// order they were made, and writes the links and the new heads.
+/// order they were made, and writes the links and the new heads (`new_heads`: heads not
+/// in the table yet, inserted).
 async fn link_rows(
     tx: &mut Transaction<'static, Any>,
     heads: &mut BTreeMap<i64, Head>,
     mut rows: Vec<LinkRow>,
+    new_heads: bool,
 ) -> Result<(), sqlx::Error> {
     if rows.is_empty() {
         return Ok(());
@@ -303,14 +305,19 @@ async fn link_rows(
         }
     }
     for chunk in moved.chunks(ROWS_PER_STATEMENT) {
-        let mut sql =
-            String::from("UPDATE audit_heads SET seq = v.column2, hash = v.column3 FROM (VALUES ");
+        let mut sql = String::from(if new_heads {
+            "INSERT INTO audit_heads (chain, seq, hash) VALUES "
+        } else {
+            "UPDATE audit_heads SET seq = v.column2, hash = v.column3 FROM (VALUES "
+        });
         for i in 0..chunk.len() {
             let p = 3 * i;
             let sep = if i == 0 { "" } else { ", " };
             let _ = write!(sql, "{sep}(${}, ${}, ${})", p + 1, p + 2, p + 3);
         }
-        sql.push_str(") AS v WHERE audit_heads.chain = v.column1");
+        if !new_heads {
+            sql.push_str(") AS v WHERE audit_heads.chain = v.column1");
+        }
         let mut query = sqlx::query(&sql).persistent(chunk.len() == ROWS_PER_STATEMENT);
         for chain in chunk {
             let head = &heads[chain];
@@ -319,6 +326,64 @@ async fn link_rows(
         query.execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+/// A history row as the chain sees it (the `history` layout above, field for field).
+pub(super) struct HistoryFields<'a> {
+    pub id: i64,
+    pub request_id: i64,
+    pub at: i64,
+    pub actor: &'a str,
+    pub event: &'a str,
+    pub from: Option<(&'a str, &'a str)>,
+    pub to: (&'a str, &'a str),
+    pub details: Option<&'a str>,
+}
+
+impl HistoryFields<'_> {
+    fn link_row(&self) -> LinkRow {
+        let text = |v: &str| Some(v.to_string());
+        LinkRow {
+            table: Table::History,
+            id: self.id,
+            chain: self.request_id,
+            at: self.at,
+            ints: [Some(self.at), None, None],
+            texts: [
+                text(self.actor),
+                text(self.event),
+                self.from.map(|f| f.0.to_string()),
+                self.from.map(|f| f.1.to_string()),
+                text(self.to.0),
+                text(self.to.1),
+            ],
+            personal: [self.details.map(str::to_string), None, None],
+            seq: None,
+            personal_digest: None,
+            hash: None,
+        }
+    }
+}
+
+/// Starts the chains of new requests with their first history rows (`rows`, one per
+/// request): no head to lock, as nobody else can know a request that is being created.
+pub(super) async fn start_chains(
+    tx: &mut Transaction<'static, Any>,
+    rows: &[HistoryFields<'_>],
+) -> Result<(), sqlx::Error> {
+    let mut heads = rows
+        .iter()
+        .map(|r| {
+            let head = Head {
+                chain: r.request_id,
+                seq: 0,
+                hash: hex::encode(GENESIS),
+            };
+            (r.request_id, head)
+        })
+        .collect();
+    let rows = rows.iter().map(HistoryFields::link_row).collect();
+    link_rows(tx, &mut heads, rows, true).await
 }
 
 impl Store {
@@ -359,7 +424,7 @@ impl Store {
                 }
             }
         }
-        link_rows(tx, &mut heads, rows).await
+        link_rows(tx, &mut heads, rows, false).await
     }
 
     /// Seals the staff audit's unsealed rows, in the order they were written.
@@ -379,7 +444,7 @@ impl Store {
             .map(|r| link_from_row(Table::StaffAudit, r))
             .collect::<Result<Vec<_>, _>>()?;
         let n = rows.len();
-        link_rows(tx, &mut heads, rows).await?;
+        link_rows(tx, &mut heads, rows, false).await?;
         Ok(n)
     }
 
