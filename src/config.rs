@@ -240,6 +240,13 @@ sandbox_days = 30
 purge_interval_seconds = 3600
 purge_batch = 500
 
+# ---- The tamper-evident audit trail (docs/records.md) ----
+[audit]
+# A directory the daily anchor (a signed digest of the audit chains' heads) is appended
+# to, as anchors.jsonl, beside its log line. Put it where this server can only append:
+# another volume or host, or an S3 bucket with object lock. Empty: the log only.
+anchor_dir = ""
+
 # ---- Messages to customers (notification_types) ----
 [notify]
 # SMTP server for email: "smtp://user:pass@host:587" (STARTTLS required), "smtps://..."
@@ -305,6 +312,22 @@ pub struct Config {
     pub notify: crate::notify::NotifySettings,
     #[serde(default)]
     pub retention: crate::domain::retention::RetentionSettings,
+    #[serde(default)]
+    pub audit: AuditConfig,
+}
+
+/// The audit trail's anchors (`[audit]`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AuditConfig {
+    /// Empty: anchors go to the log only.
+    #[serde(default)]
+    pub anchor_dir: String,
+}
+
+impl AuditConfig {
+    pub fn anchor_dir(&self) -> Option<&Path> {
+        Some(Path::new(&self.anchor_dir)).filter(|_| !self.anchor_dir.is_empty())
+    }
 }
 
 /// Settings of the video call (`[calls]`).

@@ -34,13 +34,23 @@ CREATE INDEX requests_unpurged_created ON requests (created_at) WHERE purged_at 
 CREATE INDEX requests_unpurged_relationship ON requests (relationship_end)
     WHERE purged_at IS NULL AND relationship_end IS NOT NULL;
 
--- Consents stay append-only, but for the one change a purge makes: the customer's IP
--- address and browser blanked, on a request already marked purged, the rest untouched.
+-- Consents stay append-only, but for setting a row's chain columns once (the audit
+-- trail) and the one change a purge makes: the customer's IP address and browser blanked,
+-- on a request already marked purged, the rest untouched.
 CREATE OR REPLACE FUNCTION consents_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'UPDATE' AND NEW.ip = '' AND NEW.user_agent = '' AND NEW.id = OLD.id
-       AND NEW.request_id = OLD.request_id AND NEW.lang = OLD.lang
-       AND NEW.text = OLD.text AND NEW.text_sha256 = OLD.text_sha256 AND NEW.at = OLD.at
+    IF TG_OP = 'UPDATE' AND OLD.chain_hash IS NULL
+       AND (NEW.id, NEW.request_id, NEW.lang, NEW.text, NEW.text_sha256, NEW.at, NEW.ip,
+            NEW.user_agent)
+           IS NOT DISTINCT FROM (OLD.id, OLD.request_id, OLD.lang, OLD.text, OLD.text_sha256,
+            OLD.at, OLD.ip, OLD.user_agent) THEN
+        RETURN NEW;
+    END IF;
+    IF TG_OP = 'UPDATE' AND NEW.ip = '' AND NEW.user_agent = ''
+       AND (NEW.id, NEW.request_id, NEW.lang, NEW.text, NEW.text_sha256, NEW.at,
+            NEW.chain_seq, NEW.personal_digest, NEW.chain_hash)
+           IS NOT DISTINCT FROM (OLD.id, OLD.request_id, OLD.lang, OLD.text, OLD.text_sha256,
+            OLD.at, OLD.chain_seq, OLD.personal_digest, OLD.chain_hash)
        AND EXISTS (SELECT 1 FROM requests r
                    WHERE r.id = OLD.request_id AND r.purged_at IS NOT NULL) THEN
         RETURN NEW;

@@ -34,10 +34,12 @@ CREATE INDEX requests_unpurged_created ON requests (created_at) WHERE purged_at 
 CREATE INDEX requests_unpurged_relationship ON requests (relationship_end)
     WHERE purged_at IS NULL AND relationship_end IS NOT NULL;
 
--- Consents stay append-only, but for the one change a purge makes: the customer's IP
--- address and browser blanked, on a request already marked purged, the rest untouched.
+-- Consents stay append-only (0017 lets the chain columns be set once), but for the one
+-- change a purge makes: the customer's IP address and browser blanked, on a request
+-- already marked purged, the rest untouched.
 DROP TRIGGER consents_no_update;
-CREATE TRIGGER consents_no_update BEFORE UPDATE ON consents
+CREATE TRIGGER consents_no_update BEFORE UPDATE OF id, request_id, lang, text, text_sha256,
+    at, ip, user_agent ON consents
 WHEN NOT (NEW.ip = '' AND NEW.user_agent = '' AND NEW.id = OLD.id
           AND NEW.request_id = OLD.request_id AND NEW.lang = OLD.lang
           AND NEW.text = OLD.text AND NEW.text_sha256 = OLD.text_sha256 AND NEW.at = OLD.at

@@ -10,6 +10,8 @@ use aws_lc_rs::signature::{self, Ed25519KeyPair, KeyPair};
 use base64::Engine;
 
 const PURPOSE: &str = "case_export";
+/// The sibling key that signs the audit trail's daily anchors.
+pub const ANCHOR_PURPOSE: &str = "audit_anchor";
 const ALGORITHM: &str = "Ed25519";
 /// The DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410), before the 32 key bytes.
 const SPKI_PREFIX: [u8; 12] = [
@@ -30,14 +32,24 @@ impl std::fmt::Debug for ExportSigner {
 impl ExportSigner {
     /// The deployment's key, made and stored on first use.
     pub async fn load_or_create(store: &Store, master: &MasterKey) -> anyhow::Result<Self> {
-        if store.signing_key(PURPOSE).await?.is_none() {
+        Self::load_or_create_for(store, master, PURPOSE).await
+    }
+
+    /// The deployment's key for `purpose` (a sibling of the export key, such as
+    /// [`ANCHOR_PURPOSE`]), made and stored on first use, sealed the same way.
+    pub async fn load_or_create_for(
+        store: &Store,
+        master: &MasterKey,
+        purpose: &str,
+    ) -> anyhow::Result<Self> {
+        if store.signing_key(purpose).await?.is_none() {
             let mut seed = [0u8; 32];
             rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut seed);
             let key = Ed25519KeyPair::from_seed_unchecked(&seed)
-                .map_err(|e| anyhow::anyhow!("making the export signing key: {e}"))?;
+                .map_err(|e| anyhow::anyhow!("making the {purpose} signing key: {e}"))?;
             store
                 .insert_signing_key(
-                    PURPOSE,
+                    purpose,
                     &SigningKeyRow {
                         algorithm: ALGORITHM.into(),
                         private_key_enc: master.seal(&seed),
@@ -48,22 +60,22 @@ impl ExportSigner {
         }
         // Read back what is stored: another process may have stored its key first.
         let row = store
-            .signing_key(PURPOSE)
+            .signing_key(purpose)
             .await?
-            .context("the export signing key was not stored")?;
+            .with_context(|| format!("the {purpose} signing key was not stored"))?;
         anyhow::ensure!(
             row.algorithm == ALGORITHM,
-            "the export signing key is {}, not {ALGORITHM}",
+            "the {purpose} signing key is {}, not {ALGORITHM}",
             row.algorithm
         );
         let seed = master
             .open(&row.private_key_enc)
-            .context("opening the export signing key")?;
+            .with_context(|| format!("opening the {purpose} signing key"))?;
         let key = Ed25519KeyPair::from_seed_unchecked(&seed)
-            .map_err(|e| anyhow::anyhow!("the stored export signing key is not usable: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("the stored {purpose} signing key is not usable: {e}"))?;
         anyhow::ensure!(
             hex::encode(key.public_key().as_ref()) == row.public_key,
-            "the stored export signing key does not match its public key"
+            "the stored {purpose} signing key does not match its public key"
         );
         Ok(ExportSigner { key })
     }

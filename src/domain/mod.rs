@@ -4,6 +4,7 @@
 //! nothing here imports from above (the store, the surfaces, the workers).
 
 pub mod approval;
+pub mod chain;
 pub mod events;
 pub mod geo;
 pub mod queue;

@@ -249,6 +249,15 @@ impl Application {
         if store.backend() == crate::store::Backend::Sqlite {
             store.release_leases().await?;
         }
+        crate::audit_trail::chain_unsealed(&store).await?;
+        // The audit anchor key is made (or checked) now, not at the first anchor: a key
+        // that cannot be opened stops the start rather than a day's anchor.
+        crate::case_export::signing::ExportSigner::load_or_create_for(
+            &store,
+            &key,
+            crate::case_export::signing::ANCHOR_PURPOSE,
+        )
+        .await?;
         let bootstrap = bootstrap_merchant(&store, &config, &key).await?;
         let listener = TcpListener::bind(config.listen)
             .await
@@ -408,6 +417,7 @@ impl Application {
         let board = tokio::spawn(workers::queue::run_board(state.clone(), shutdown.clone()));
         let sweeper = tokio::spawn(workers::queue::run_sweep(state.clone(), shutdown.clone()));
         let calls = tokio::spawn(workers::calls::run(state.clone(), shutdown.clone()));
+        let anchors = tokio::spawn(workers::anchor::run(state.clone(), shutdown.clone()));
         let notifier = tokio::spawn(workers::notify::run_notifications(
             state.clone(),
             shutdown.clone(),
@@ -444,6 +454,7 @@ impl Application {
         let _ = sweeper.await;
         let _ = notifier.await;
         let _ = calls.await;
+        let _ = anchors.await;
         if let Some(scrapes) = scrapes {
             let _ = scrapes.await;
         }

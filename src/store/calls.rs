@@ -183,6 +183,12 @@ impl Store {
         };
         super::rollups::work::invited(&mut tx, id).await?;
         super::cases::add_case_agent(&mut tx, agent_id, request.id, request.created_at).await?;
+        self.seal(
+            &mut tx,
+            &[request.id],
+            super::chain::Wrote::HISTORY | super::chain::Wrote::STEPS,
+        )
+        .await?;
         tx.commit().await?;
         let call = self
             .call(id)

@@ -2,6 +2,7 @@
 //! moved it since it was read (its version), and each step's history row is written in
 //! the same transaction, with the webhook events it announces.
 
+use super::chain::Wrote;
 use super::{rollups, Backend, MoveError, Store, ROWS_PER_STATEMENT};
 use crate::clock::now_ms;
 use crate::domain::request::Request;
@@ -48,6 +49,8 @@ impl Store {
             .apply_in(&mut tx, request, events, actor, details, changes)
             .await?;
         close_steps_left(&mut tx, &[(request, &moved)]).await?;
+        self.seal(&mut tx, &[request.id], Wrote::HISTORY | Wrote::STEPS)
+            .await?;
         tx.commit().await?;
         Ok(moved)
     }
@@ -199,6 +202,9 @@ impl Store {
         let events: Vec<(&Request, i64)> =
             moved.iter().map(|(_, to)| (*to, to.event_seq)).collect();
         self.write_events_of(&mut tx, &events, now).await?;
+        let ids: Vec<i64> = moved.iter().map(|(from, _)| from.id).collect();
+        self.seal(&mut tx, &ids, Wrote::HISTORY | Wrote::STEPS)
+            .await?;
         tx.commit().await?;
         Ok(out)
     }

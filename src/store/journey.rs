@@ -2,6 +2,7 @@
 //! queue, booked slots and the notification outbox. A journey move writes its status
 //! change and these rows in one transaction ([`Store::apply_journey`]).
 
+use super::chain::Wrote;
 use super::{Changes, MoveError, Request, Store};
 use crate::clock::now_ms;
 use crate::domain::status::{Actor, Event};
@@ -144,6 +145,8 @@ impl Store {
             .await?;
             super::rollups::reach(&mut tx, request_id, "opened").await?;
         }
+        self.seal(&mut tx, &[request_id], Wrote::CONSENTS | Wrote::STEPS)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -258,10 +261,20 @@ impl Store {
             .apply_in(&mut tx, request, events, actor, details, changes)
             .await?;
         let now = now_ms();
+        let mut wrote = Wrote::HISTORY;
         for side in sides {
             self.side_write(&mut tx, request, side, now).await?;
+            wrote = wrote
+                | match side {
+                    SideWrite::CloseStep { .. } => Wrote::STEPS,
+                    SideWrite::Audit { .. } => Wrote::AUDITS,
+                    SideWrite::Call { .. } => Wrote::CALLS,
+                    _ => Wrote::HISTORY,
+                };
         }
         super::history::close_steps_left(&mut tx, &[(request, &moved)]).await?;
+        self.seal(&mut tx, &[request.id], wrote | Wrote::STEPS)
+            .await?;
         tx.commit().await?;
         Ok(moved)
     }

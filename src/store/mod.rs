@@ -24,10 +24,12 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 mod admin;
+mod anchors;
 mod attempts;
 mod call_events;
 mod calls;
 mod cases;
+mod chain;
 mod history;
 mod journey;
 mod merchants;
@@ -42,6 +44,7 @@ mod users;
 mod webhooks;
 
 pub use admin::{BankRow, MerchantSettings};
+pub use anchors::{AnchorEntry, AnchorRow};
 pub use call_events::CallEvent;
 pub use calls::{Call, CallUpdate, CaptureRow, ReviewCase};
 
@@ -49,6 +52,7 @@ pub use cases::{
     case_agents_statements, AuditReview, CaseDelivery, CaseFilter, CaseRow, ConsentText, Cursor,
     SigningKeyRow,
 };
+pub use chain::Head;
 pub use history::{Changes, HistoryRow};
 pub use journey::{Booking, ConsentRow, NotificationRow, SideWrite, StepRow};
 pub use merchants::{Credential, Merchant, MerchantEnv};

@@ -279,6 +279,8 @@ impl Store {
                         p + 1
                     );
                 }
+                // The row ids, for the links that start the requests' chains.
+                sql.push_str(" RETURNING id, request_id");
                 let mut query = sqlx::query(&sql)
                     .persistent(inserted.len() == ROWS_PER_STATEMENT)
                     .bind(now)
@@ -287,7 +289,30 @@ impl Store {
                 for (request, actor) in &inserted {
                     query = query.bind(request.id).bind(actor.as_str());
                 }
-                query.execute(&mut **tx).await?;
+                let rows = query.fetch_all(&mut **tx).await?;
+                let ids: std::collections::HashMap<i64, i64> = rows
+                    .iter()
+                    .map(|r| Ok((r.try_get("request_id")?, r.try_get("id")?)))
+                    .collect::<Result<_, sqlx::Error>>()?;
+                let links = inserted
+                    .iter()
+                    .map(|(request, actor)| {
+                        let id = *ids.get(&request.id).ok_or_else(|| {
+                            sqlx::Error::Protocol("a history row was not returned".into())
+                        })?;
+                        Ok(super::chain::HistoryFields {
+                            id,
+                            request_id: request.id,
+                            at: now,
+                            actor: actor.as_str(),
+                            event: "created",
+                            from: None,
+                            to: (initial.status().as_str(), initial.as_str()),
+                            details: None,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+                super::chain::start_chains(tx, &links).await?;
                 let created: Vec<(i64, i64, i64)> = inserted
                     .iter()
                     .map(|(r, _)| (r.id, r.merchant_id, r.created_at))

@@ -199,6 +199,7 @@ impl Store {
             &details,
         )
         .await?;
+        self.seal_staff(&mut tx).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -325,6 +326,7 @@ impl Store {
             &details,
         )
         .await?;
+        self.seal_staff(&mut tx).await?;
         tx.commit().await?;
         Ok(CaseChange::Done)
     }
@@ -364,6 +366,7 @@ impl Store {
             &details,
         )
         .await?;
+        self.seal_staff(&mut tx).await?;
         tx.commit().await?;
         Ok(CaseChange::Done)
     }
@@ -399,6 +402,7 @@ impl Store {
             &details,
         )
         .await?;
+        self.seal_staff(&mut tx).await?;
         tx.commit().await?;
         Ok(CaseChange::Done)
     }

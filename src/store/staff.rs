@@ -430,6 +430,9 @@ impl Store {
         ip: Option<&str>,
         details: Option<&str>,
     ) -> Result<()> {
+        // Sealed into the staff chain in the same transaction; the chain's head lock
+        // puts concurrent actions one after the other.
+        let mut tx = self.write.begin().await?;
         sqlx::query(
             "INSERT INTO staff_audit (staff_id, at, action, target, ip, details) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -440,8 +443,10 @@ impl Store {
         .bind(target)
         .bind(ip)
         .bind(details)
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await?;
+        self.seal_staff(&mut tx).await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 //! directly; the loop only adds the timer and the shutdown. What a worker sends or
 //! writes is built by the domain and the store; a worker only decides when.
 
+pub mod anchor;
 pub mod calls;
 pub mod expiry;
 pub mod notify;

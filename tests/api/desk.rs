@@ -445,9 +445,10 @@ async fn desk_totp_is_required_and_checked() {
             "{details:?}"
         );
     }
-    // Rotating the master key re-seals the TOTP secret too.
+    // Rotating the master key re-seals the TOTP secret too (beside the bootstrap
+    // merchant's secret and the audit anchor key).
     let out = app.cli(&["master-key", "rotate"]);
-    assert!(out.contains("2 values re-sealed"), "{out}");
+    assert!(out.contains("3 values re-sealed"), "{out}");
     let new_key =
         vkyc::secrets::MasterKey::load_or_create(&app._dir.path().join("master.key")).unwrap();
     let resealed = app

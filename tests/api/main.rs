@@ -11,6 +11,7 @@ mod support;
 mod aadhaar;
 mod admin;
 mod admin_settings;
+mod audit_trail;
 mod auth;
 mod bad_input;
 mod calls;

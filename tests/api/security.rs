@@ -281,7 +281,11 @@ async fn secrets_at_rest_open_only_with_the_master_key_which_can_be_rotated() {
     let printed = app.cli(&["merchant", "keygen", "--client-id", &app.client_id]);
     let pem = printed[printed.find("-----BEGIN").unwrap()..].to_string();
     let sealed = app.store.sealed_values().await.unwrap();
-    assert_eq!(sealed.len(), 2, "the client secret and the private key");
+    assert_eq!(
+        sealed.len(),
+        3,
+        "the client secret, the private key and the audit anchor key"
+    );
     for (_, _, value) in &sealed {
         assert!(value.starts_with("v1:") && !value.contains(&app.secret));
         assert!(
@@ -296,7 +300,7 @@ async fn secrets_at_rest_open_only_with_the_master_key_which_can_be_rotated() {
     assert_eq!(opened, app.secret.as_bytes());
 
     let out = app.cli(&["master-key", "rotate"]);
-    assert!(out.contains("2 values re-sealed"), "{out}");
+    assert!(out.contains("3 values re-sealed"), "{out}");
     let new_key =
         vkyc::secrets::MasterKey::load_or_create(&app._dir.path().join("master.key")).unwrap();
     assert_ne!(new_key.to_hex(), app.key.to_hex());
