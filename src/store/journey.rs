@@ -58,10 +58,11 @@ pub enum SideWrite {
         outcome: &'static str,
         evidence: serde_json::Value,
     },
+    /// The Aadhaar details (JSON) and photo (JPEG), sealed as they are written.
     Aadhaar {
         source: &'static str,
         details: String,
-        photo: Option<String>,
+        photo: Option<Vec<u8>>,
     },
     /// Joins the live queue (0: came for a booked slot, 1: walk-in).
     Enqueue {
@@ -228,16 +229,15 @@ impl Store {
             .collect()
     }
 
+    /// The source and details (JSON) of the Aadhaar data a request rests on, opened.
     pub async fn aadhaar_kyc(&self, request_id: i64) -> Result<Option<(String, String)>> {
         let row = sqlx::query("SELECT source, details FROM aadhaar_kyc WHERE request_id = $1")
             .bind(request_id)
             .fetch_optional(&self.read)
             .await?;
-        Ok(row
-            .map(|r| -> Result<_, sqlx::Error> {
-                Ok((r.try_get("source")?, r.try_get("details")?))
-            })
-            .transpose()?)
+        let Some(row) = row else { return Ok(None) };
+        let details: String = row.try_get("details")?;
+        Ok(Some((row.try_get("source")?, self.open_text(&details)?)))
     }
 
     // ---- the move ----
@@ -309,6 +309,9 @@ impl Store {
                 details,
                 photo,
             } => {
+                if !self.key_is_current_in(tx).await? {
+                    return Err(MoveError::KeyChanged);
+                }
                 sqlx::query("DELETE FROM aadhaar_kyc WHERE request_id = $1")
                     .bind(request.id)
                     .execute(&mut **tx)
@@ -319,8 +322,8 @@ impl Store {
                 )
                 .bind(request.id)
                 .bind(*source)
-                .bind(details)
-                .bind(photo)
+                .bind(self.seal_text(details))
+                .bind(photo.as_deref().map(|p| self.seal_bytes(p)))
                 .bind(now)
                 .execute(&mut **tx)
                 .await?;

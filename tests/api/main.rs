@@ -37,6 +37,7 @@ mod recording_sides;
 mod recordings_s3;
 mod report_rollups;
 mod reports;
+mod sealed;
 mod security;
 mod status_machine;
 mod users;
