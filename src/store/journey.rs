@@ -254,6 +254,11 @@ impl Store {
         sides: &[SideWrite],
     ) -> Result<Request, MoveError> {
         let mut tx = self.write.begin().await?;
+        // Before any row is locked: a rotation holds the key's row while it re-seals.
+        let sealing = sides.iter().any(|s| matches!(s, SideWrite::Aadhaar { .. }));
+        if sealing && !self.key_is_current_in(&mut tx).await? {
+            return Err(MoveError::KeyChanged);
+        }
         let moved = self
             .apply_in(&mut tx, request, events, actor, details, changes)
             .await?;
@@ -309,9 +314,6 @@ impl Store {
                 details,
                 photo,
             } => {
-                if !self.key_is_current_in(tx).await? {
-                    return Err(MoveError::KeyChanged);
-                }
                 sqlx::query("DELETE FROM aadhaar_kyc WHERE request_id = $1")
                     .bind(request.id)
                     .execute(&mut **tx)
