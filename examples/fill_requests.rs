@@ -4,7 +4,10 @@
 //! by the store's group commit, for a merchant that exists (the bootstrap one is 1).
 //!
 //!   cargo run --release --example fill_requests -- DATABASE_URL COUNT PREFIX \
+//!       --master-key DATA_DIR/master.key \
 //!       [--merchant 1] [--users 1000] [--expires-at-ms MS] [--in-flight 1024]
+//!
+//! The master key is the server's (the store checks that it is the database's).
 //!
 //! verification_ids are PREFIX_1 .. PREFIX_COUNT; users PREFIX_user_1 .. (created first).
 //! Prints one line: `filled COUNT in SECONDS s (RATE/s)`.
@@ -26,14 +29,15 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     anyhow::ensure!(
         args.len() >= 3,
-        "usage: fill_requests DATABASE_URL COUNT PREFIX [--merchant N] [--users N] \
-         [--expires-at-ms MS] [--in-flight N]"
+        "usage: fill_requests DATABASE_URL COUNT PREFIX --master-key FILE [--merchant N] \
+         [--users N] [--expires-at-ms MS] [--in-flight N]"
     );
     let (url, count, prefix) = (&args[0], args[1].parse::<u64>()?, args[2].clone());
     let mut merchant = 1i64;
     let mut users = 1000u64;
     let mut expires_at = vkyc::clock::now_ms() + 7 * 24 * 3_600_000;
     let mut in_flight = 1024usize;
+    let mut key_file = None;
     let mut rest = args[3..].iter();
     while let Some(flag) = rest.next() {
         let value = rest
@@ -44,11 +48,14 @@ async fn main() -> anyhow::Result<()> {
             "--users" => users = value.parse()?,
             "--expires-at-ms" => expires_at = value.parse()?,
             "--in-flight" => in_flight = value.parse()?,
+            "--master-key" => key_file = Some(std::path::PathBuf::from(value)),
             other => anyhow::bail!("unknown option {other}"),
         }
     }
     let users = users.clamp(1, count.max(1));
-    let store = Store::open(url).await?;
+    let key_file = key_file.ok_or_else(|| anyhow::anyhow!("--master-key FILE is needed"))?;
+    let key = vkyc::secrets::MasterKey::from_hex(&std::fs::read_to_string(&key_file)?)?;
+    let store = Store::open(url, &key).await?;
     let mut refs = Vec::with_capacity(users as usize);
     for i in 1..=users {
         let user_id = format!("{prefix}_user_{i}");

@@ -228,7 +228,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => serve(config).await,
         Command::Migrate => {
             crate::files::private_dir(&config.data_dir)?;
-            let store = Store::open(&config.database_url()).await?;
+            // The upgrade seals personal data written in clear by earlier versions.
+            let key = MasterKey::load_or_create(&secrets::key_path(
+                &config.data_dir,
+                &config.master_key_file,
+            ))?;
+            let store = Store::open(&config.database_url(), &key).await?;
             let chained = crate::audit_trail::chain_unsealed(&store).await;
             store.close().await;
             println!("migrations applied");
@@ -244,7 +249,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 &config.data_dir,
                 &config.master_key_file,
             ))?;
-            let store = Store::open(&config.database_url()).await?;
+            let store = Store::open(&config.database_url(), &key).await?;
             let result = merchant(&store, &key, &config, command).await;
             store.close().await;
             result
@@ -255,36 +260,35 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 &config.data_dir,
                 &config.master_key_file,
             ))?;
-            let store = Store::open(&config.database_url()).await?;
+            let store = Store::open(&config.database_url(), &key).await?;
             let result = staff(&store, &key, &config, command).await;
             store.close().await;
             result
         }
         Command::Case(command) => {
-            crate::files::private_dir(&config.data_dir)?;
-            let store = Store::open(&config.database_url()).await?;
+            let store = open_store(&config).await?;
             let result = records::case(&store, command).await;
             store.close().await;
             result
         }
         Command::Retention(command) => {
-            crate::files::private_dir(&config.data_dir)?;
-            let store = Store::open(&config.database_url()).await?;
+            let store = open_store(&config).await?;
             let result = records::retention(&store, &config, command).await;
             store.close().await;
             result
         }
         Command::Audit(command) => {
-            crate::files::private_dir(&config.data_dir)?;
-            let store = Store::open(&config.database_url()).await?;
+            let store = open_store(&config).await?;
             let result = audit(&store, &config, command).await;
             store.close().await;
             result
         }
         Command::MasterKey(MasterKeyCommand::Rotate) => {
             crate::files::private_dir(&config.data_dir)?;
-            let store = Store::open(&config.database_url()).await?;
-            let result = rotate_master_key(&config, &store).await;
+            let path = secrets::key_path(&config.data_dir, &config.master_key_file);
+            let old = MasterKey::load_or_create(&path)?;
+            let store = Store::open(&config.database_url(), &old).await?;
+            let result = rotate_master_key(&path, &store).await;
             store.close().await;
             result
         }
@@ -553,36 +557,27 @@ async fn staff(
     Ok(())
 }
 
-/// Writes the new key beside the old one first, re-seals every value in one transaction,
-/// then moves the new key into place, keeping the old one as `<file>.old`. A crash
-/// in between leaves either the old key valid, or the new one in `<file>.new`.
-async fn rotate_master_key(config: &Config, store: &Store) -> anyhow::Result<()> {
-    let path = secrets::key_path(&config.data_dir, &config.master_key_file);
+/// Writes the new key beside the old one first, re-seals every value (secrets and
+/// personal data) in one transaction, then moves the new key into place, keeping the old
+/// one as `<file>.old`. A crash in between leaves either the old key valid, or the new one
+/// in `<file>.new`. `store` was opened with the old key.
+async fn rotate_master_key(path: &std::path::Path, store: &Store) -> anyhow::Result<()> {
     let from_env = std::env::var("VKYC_MASTER_KEY").is_ok_and(|v| !v.trim().is_empty());
-    let old = MasterKey::load_or_create(&path)?;
     let new = MasterKey::generate();
     let staged = path.with_extension("key.new");
     if !from_env {
         let _ = std::fs::remove_file(&staged);
         new.write(&staged)?;
     }
-    let mut values = store.sealed_values().await?;
-    for (_, _, sealed) in values.iter_mut() {
-        *sealed = new.seal(&old.open(sealed)?);
-    }
-    store.reseal(&values).await?;
+    let count = store.rotate_master_key(&new).await?;
     if from_env {
-        println!(
-            "{} values re-sealed. Set VKYC_MASTER_KEY to the new key now:",
-            values.len()
-        );
+        println!("{count} values re-sealed. Set VKYC_MASTER_KEY to the new key now:");
         println!("{}", new.to_hex());
     } else {
-        std::fs::rename(&path, path.with_extension("key.old"))?;
-        std::fs::rename(&staged, &path)?;
+        std::fs::rename(path, path.with_extension("key.old"))?;
+        std::fs::rename(&staged, path)?;
         println!(
-            "{} values re-sealed; new key in {} (the old one in {}.old)",
-            values.len(),
+            "{count} values re-sealed; new key in {} (the old one in {}.old)",
             path.display(),
             path.with_extension("key").display()
         );
@@ -670,6 +665,17 @@ fn verify_export(
         }
     );
     Ok(())
+}
+
+/// The data directory made private, the master key loaded and the database opened (and
+/// migrated), for a command that works on the database.
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    crate::files::private_dir(&config.data_dir)?;
+    let key = MasterKey::load_or_create(&secrets::key_path(
+        &config.data_dir,
+        &config.master_key_file,
+    ))?;
+    Ok(Store::open(&config.database_url(), &key).await?)
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -340,7 +340,9 @@ mod tests {
     async fn sqlite_limiter() -> (RateLimiter, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("vkyc.db").display());
-        let store = Store::open(&url).await.unwrap();
+        let store = Store::open(&url, &crate::secrets::MasterKey::generate())
+            .await
+            .unwrap();
         (RateLimiter::new(store), dir)
     }
 

@@ -1,5 +1,7 @@
-//! The master key, and the secrets the server keeps encrypted under it: client secrets
-//! (webhooks are signed with them) and the RSA private keys that open `x-cf-signature`.
+//! The master key, and what the server keeps encrypted under it: client secrets (webhooks
+//! are signed with them), the RSA private keys that open `x-cf-signature`, and the
+//! customers' personal data (Aadhaar details and photo, call stills, address; see
+//! `store::personal`).
 //!
 //! The key comes from `VKYC_MASTER_KEY` (64 hex digits), else from `master_key_file`, else
 //! from `<data_dir>/master.key`, which the first start creates with mode 0600. A copy of
@@ -90,6 +92,12 @@ impl MasterKey {
         Ok(())
     }
 
+    /// Names the key without revealing it (an HMAC of a fixed text under the key): the
+    /// database keeps it, so that a server given another key refuses to start.
+    pub fn key_id(&self) -> String {
+        hex::encode(self.derive("vkyc master key id"))
+    }
+
     /// A key for one purpose (e.g. signing recording links), derived from the master key
     /// so that no second secret has to be kept.
     pub fn derive(&self, purpose: &str) -> [u8; 32] {
@@ -125,6 +133,27 @@ impl MasterKey {
     }
 }
 
+/// A value as the database keeps it, sealed (`v1:<base64>`): what it holds can only be
+/// read with the master key, through the store.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Sealed(String);
+
+impl Sealed {
+    pub fn new(stored: String) -> Sealed {
+        Sealed(stored)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Sealed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sealed(..)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,6 +168,9 @@ mod tests {
         assert!(MasterKey::generate().open(&sealed).is_err());
         assert!(key.open("v1:AAAA").is_err());
         assert!(key.open("garbage").is_err());
+        assert_eq!(key.key_id(), key.key_id());
+        assert_ne!(key.key_id(), MasterKey::generate().key_id());
+        assert!(!key.key_id().contains(&key.to_hex()));
     }
 
     #[test]

@@ -11,7 +11,6 @@ use crate::error::Result;
 use crate::outbound::{check_resolved, check_url, guarded_client};
 use crate::state::AppState;
 use crate::store::Request;
-use base64::Engine;
 use std::time::Duration;
 
 pub const MAX_PHOTO_BYTES: usize = 2 * 1024 * 1024;
@@ -26,25 +25,22 @@ pub struct Photo {
 /// Where a request's photo comes from, without fetching it: `"ekyc"`, `"photo_link"`
 /// or `None`.
 pub async fn photo_source(state: &AppState, request: &Request) -> Result<Option<&'static str>> {
-    if state.store.aadhaar_photo(request.id).await?.is_some() {
+    if state.store.has_aadhaar_photo(request.id).await? {
         return Ok(Some("ekyc"));
     }
-    Ok(photo_link(request).map(|_| "photo_link"))
+    Ok(photo_link(state, request)?.map(|_| "photo_link"))
 }
 
 /// The request's Aadhaar photo, or `None` when there is none or the merchant's link
 /// did not give an image (why is logged, without the link, which may carry a token).
 pub async fn aadhaar_photo(state: &AppState, request: &Request) -> Result<Option<Photo>> {
-    if let Some(b64) = state.store.aadhaar_photo(request.id).await? {
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(b64)
-            .map_err(|e| crate::error::Error::internal(anyhow::anyhow!("stored photo: {e}")))?;
+    if let Some(bytes) = state.store.aadhaar_photo(request.id).await? {
         return Ok(image_type(&bytes).map(|content_type| Photo {
             content_type,
             bytes,
         }));
     }
-    let Some(link) = photo_link(request) else {
+    let Some(link) = photo_link(state, request)? else {
         return Ok(None);
     };
     match fetch(state, &link).await {
@@ -56,11 +52,17 @@ pub async fn aadhaar_photo(state: &AppState, request: &Request) -> Result<Option
     }
 }
 
-fn photo_link(request: &Request) -> Option<String> {
-    let details: serde_json::Value =
-        serde_json::from_str(request.aadhaar_details.as_deref()?).ok()?;
-    let link = details.get("photo_link")?.as_str()?.trim();
-    (!link.is_empty()).then(|| link.to_string())
+fn photo_link(state: &AppState, request: &Request) -> Result<Option<String>> {
+    let Some(details) = state.store.merchant_aadhaar_details(request)? else {
+        return Ok(None);
+    };
+    let details: serde_json::Value = serde_json::from_str(&details).unwrap_or_default();
+    let link = details
+        .get("photo_link")
+        .and_then(|l| l.as_str())
+        .map(str::trim)
+        .unwrap_or_default();
+    Ok((!link.is_empty()).then(|| link.to_string()))
 }
 
 /// JPEG or PNG, by their first bytes (the sender's content type is not trusted).

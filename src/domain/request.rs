@@ -18,7 +18,9 @@ pub struct Request {
     pub notification_types: Option<String>,
     pub user_template: Option<String>,
     pub agent_template: Option<String>,
-    pub aadhaar_details: Option<String>,
+    /// The merchant's `aadhaar_details`, sealed: opened by `Store::merchant_aadhaar_details`
+    /// only where they are shown or used.
+    pub aadhaar_details: Option<crate::secrets::Sealed>,
     pub security_questions: Option<String>,
     pub recording_link: Option<String>,
     pub meeting_schedule: Option<i64>,

@@ -244,7 +244,7 @@ impl Application {
             &config.data_dir,
             &config.master_key_file,
         ))?;
-        let store = Store::open(&config.database_url()).await?;
+        let store = Store::open(&config.database_url(), &key).await?;
         // One process owns a SQLite file: leases left by a crashed run are nobody's.
         if store.backend() == crate::store::Backend::Sqlite {
             store.release_leases().await?;

@@ -505,15 +505,17 @@ impl Store {
         Ok(())
     }
 
-    pub async fn insert_capture(&self, call_id: i64, kind: &str, image_b64: &str) -> Result<i64> {
+    /// Keeps a still (JPEG) of the call, sealed.
+    pub async fn insert_capture(&self, call_id: i64, kind: &str, jpeg: &[u8]) -> Result<i64> {
         let now = now_ms();
         let mut tx = self.write.begin().await?;
+        self.check_key_in(&mut tx).await?;
         let row = sqlx::query(
             "INSERT INTO captures (call_id, kind, image, at) VALUES ($1, $2, $3, $4) RETURNING id",
         )
         .bind(call_id)
         .bind(kind)
-        .bind(image_b64)
+        .bind(self.seal_bytes(jpeg))
         .bind(now)
         .fetch_one(&mut *tx)
         .await?;
@@ -543,27 +545,39 @@ impl Store {
             .collect()
     }
 
-    /// A capture's image (Base64 JPEG) and the call it belongs to.
-    pub async fn capture_image(&self, id: i64) -> Result<Option<(i64, String)>> {
+    /// A capture's image (JPEG), opened, and the call it belongs to.
+    pub async fn capture_image(&self, id: i64) -> Result<Option<(i64, Vec<u8>)>> {
         let row = sqlx::query("SELECT call_id, image FROM captures WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.read)
             .await?;
-        Ok(row
-            .map(|r| -> Result<_, sqlx::Error> { Ok((r.try_get("call_id")?, r.try_get("image")?)) })
-            .transpose()?)
+        let Some(row) = row else { return Ok(None) };
+        let image: String = row.try_get("image")?;
+        Ok(Some((row.try_get("call_id")?, self.open_bytes(&image)?)))
     }
 
-    /// The photo proved in the Aadhaar step (Base64 JPEG).
-    pub async fn aadhaar_photo(&self, request_id: i64) -> Result<Option<String>> {
+    /// The photo proved in the Aadhaar step (JPEG), opened.
+    pub async fn aadhaar_photo(&self, request_id: i64) -> Result<Option<Vec<u8>>> {
         let row = sqlx::query("SELECT photo FROM aadhaar_kyc WHERE request_id = $1")
             .bind(request_id)
             .fetch_optional(&self.read)
             .await?;
-        Ok(row
+        let photo: Option<String> = row
             .map(|r| r.try_get::<Option<String>, _>("photo"))
             .transpose()?
-            .flatten())
+            .flatten();
+        photo.map(|p| self.open_bytes(&p)).transpose()
+    }
+
+    /// Whether the Aadhaar step kept a photo (without opening it).
+    pub async fn has_aadhaar_photo(&self, request_id: i64) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT 1 AS one FROM aadhaar_kyc WHERE request_id = $1 AND photo IS NOT NULL",
+        )
+        .bind(request_id)
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.is_some())
     }
 
     /// Cases waiting for an auditor, oldest first, leaving out those whose calls

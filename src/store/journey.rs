@@ -59,10 +59,11 @@ pub enum SideWrite {
         outcome: &'static str,
         evidence: serde_json::Value,
     },
+    /// The Aadhaar details (JSON) and photo (JPEG), sealed as they are written.
     Aadhaar {
         source: &'static str,
         details: String,
-        photo: Option<String>,
+        photo: Option<Vec<u8>>,
     },
     /// Joins the live queue (0: came for a booked slot, 1: walk-in).
     Enqueue {
@@ -231,16 +232,15 @@ impl Store {
             .collect()
     }
 
+    /// The source and details (JSON) of the Aadhaar data a request rests on, opened.
     pub async fn aadhaar_kyc(&self, request_id: i64) -> Result<Option<(String, String)>> {
         let row = sqlx::query("SELECT source, details FROM aadhaar_kyc WHERE request_id = $1")
             .bind(request_id)
             .fetch_optional(&self.read)
             .await?;
-        Ok(row
-            .map(|r| -> Result<_, sqlx::Error> {
-                Ok((r.try_get("source")?, r.try_get("details")?))
-            })
-            .transpose()?)
+        let Some(row) = row else { return Ok(None) };
+        let details: String = row.try_get("details")?;
+        Ok(Some((row.try_get("source")?, self.open_text(&details)?)))
     }
 
     // ---- the move ----
@@ -257,6 +257,11 @@ impl Store {
         sides: &[SideWrite],
     ) -> Result<Request, MoveError> {
         let mut tx = self.write.begin().await?;
+        // Before any row is locked: a rotation holds the key's row while it re-seals.
+        let sealing = sides.iter().any(|s| matches!(s, SideWrite::Aadhaar { .. }));
+        if sealing && !self.key_is_current_in(&mut tx).await? {
+            return Err(MoveError::KeyChanged);
+        }
         let moved = self
             .apply_in(&mut tx, request, events, actor, details, changes)
             .await?;
@@ -333,8 +338,8 @@ impl Store {
                 )
                 .bind(request.id)
                 .bind(*source)
-                .bind(details)
-                .bind(photo)
+                .bind(self.seal_text(details))
+                .bind(photo.as_deref().map(|p| self.seal_bytes(p)))
                 .bind(now)
                 .execute(&mut **tx)
                 .await?;

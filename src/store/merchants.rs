@@ -287,8 +287,7 @@ impl Store {
         }
     }
 
-    /// Every value sealed under the master key, for re-sealing under a new one:
-    /// (table, row id, sealed text).
+    /// The secrets sealed under the master key: (table, row id, sealed text).
     pub async fn sealed_values(&self) -> Result<Vec<(&'static str, i64, String)>> {
         let mut out = Vec::new();
         for row in sqlx::query("SELECT id, secret_enc FROM credentials")
@@ -331,25 +330,5 @@ impl Store {
             ));
         }
         Ok(out)
-    }
-
-    /// Replaces sealed values in one transaction (all or nothing).
-    pub async fn reseal(&self, values: &[(&'static str, i64, String)]) -> Result<()> {
-        let mut tx = self.write.begin().await?;
-        for (table, id, sealed) in values {
-            let sql = match *table {
-                "credentials" => "UPDATE credentials SET secret_enc = $1 WHERE id = $2",
-                "staff" => "UPDATE staff SET totp_secret_enc = $1 WHERE id = $2",
-                "signing_keys" => "UPDATE signing_keys SET private_key_enc = $1 WHERE id = $2",
-                _ => "UPDATE merchants SET private_key_enc = $1 WHERE id = $2",
-            };
-            sqlx::query(sql)
-                .bind(sealed)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
     }
 }

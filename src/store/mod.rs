@@ -6,7 +6,8 @@
 //! (status moves and their history rows), `users`, `merchants` (and credentials),
 //! `journey`, `calls`, `cases` (search and case files), `staff`, `webhooks` (the outbox),
 //! `rate_limits`, `metrics` (what
-//! a scrape reads). This file holds the pools, the backend and the helpers they share.
+//! a scrape reads), `sealed` (personal data sealed under the master key, and the key's
+//! id). This file holds the pools, the backend and the helpers they share.
 //! Nothing here knows of HTTP or of the workers; the store reads and writes the domain's
 //! types.
 //!
@@ -39,6 +40,7 @@ mod reports;
 mod requests;
 mod retention;
 pub mod rollups;
+mod sealed;
 mod staff;
 mod users;
 mod webhooks;
@@ -102,6 +104,11 @@ pub struct StoreInner {
     recording_signer: Arc<OnceLock<crate::domain::recording_links::RecordingSigner>>,
     /// On SQLite, creates go to one writer task that commits them in groups.
     creates: Option<tokio::sync::mpsc::Sender<CreateJob>>,
+    /// Seals personal data as it is written and opens it as it is read (`personal`).
+    key: crate::secrets::MasterKey,
+    /// The key's [`MasterKey::key_id`](crate::secrets::MasterKey::key_id), checked
+    /// against the database's before a sealed value is written.
+    key_id: String,
     /// Rate-limit counters. On PostgreSQL their own connections, which commit without
     /// waiting for the disk: a count lost in a crash costs nothing, and a durable write
     /// on every call would cost a disk flush per request.
@@ -124,6 +131,10 @@ pub enum MoveError {
     /// A condition of the move's other writes did not hold (e.g. `slot_full`).
     #[error("refused: {0}")]
     Refused(&'static str),
+    /// The move writes a sealed value, and the master key was rotated since this
+    /// process started.
+    #[error("the master key was changed")]
+    KeyChanged,
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
@@ -150,6 +161,7 @@ impl From<MoveError> for Error {
                 code,
                 "the request cannot take this step now.",
             ),
+            MoveError::KeyChanged => sealed::key_changed(),
             MoveError::Db(err) => Error::from(err),
         }
     }
@@ -159,8 +171,9 @@ fn is_unique_violation(err: &sqlx::Error) -> bool {
 }
 impl Store {
     /// Connects to `url` (`sqlite://...` or `postgres://...`), creating a SQLite file if
-    /// needed, and applies the embedded migrations.
-    pub async fn open(url: &str) -> anyhow::Result<Store> {
+    /// needed, applies the embedded migrations, checks that `key` is the database's master
+    /// key, and seals any personal data still in clear from before sealing existed.
+    pub async fn open(url: &str, key: &crate::secrets::MasterKey) -> anyhow::Result<Store> {
         sqlx::any::install_default_drivers();
         let store = if url.starts_with("sqlite:") {
             let url = if url.contains('?') {
@@ -169,13 +182,16 @@ impl Store {
                 format!("{url}?mode=rwc")
             };
             // WAL lets readers run beside the writer; synchronous=FULL makes a commit
-            // durable before it returns, so a 200 means the row is on disk.
+            // durable before it returns, so a 200 means the row is on disk. secure_delete
+            // zeroes what a change or deletion frees, so that a value replaced (a clear
+            // value sealed on upgrade) does not linger in free pages of the file.
             let pragmas = |pool: AnyPoolOptions| {
                 pool.after_connect(|conn, _| {
                     Box::pin(async move {
                         conn.execute(
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+                             PRAGMA secure_delete = ON;",
                         )
                         .await?;
                         Ok(())
@@ -203,6 +219,8 @@ impl Store {
                 link_base: Arc::default(),
                 recording_signer: Arc::default(),
                 creates: None,
+                key: key.clone(),
+                key_id: key.key_id(),
             };
             // The writer holds a store without the sender, so it ends when the last
             // handle that can send is dropped.
@@ -258,6 +276,8 @@ impl Store {
                     link_base: Arc::default(),
                     recording_signer: Arc::default(),
                     creates: None,
+                    key: key.clone(),
+                    key_id: key.key_id(),
                     counters,
                 }),
             }
@@ -265,6 +285,8 @@ impl Store {
             anyhow::bail!("database_url must start with sqlite: or postgres:");
         };
         store.migrate().await?;
+        store.claim_key().await?;
+        store.seal_clear_values().await?;
         Ok(store)
     }
 
@@ -284,6 +306,34 @@ impl Store {
 
     fn link_base(&self) -> &str {
         self.link_base.get().map(String::as_str).unwrap_or("")
+    }
+
+    /// Applies the embedded migrations to the database at `url` and does nothing else: for
+    /// tools that fill a database before any server opens it (no master key is claimed).
+    pub async fn migrate_database(url: &str) -> anyhow::Result<()> {
+        sqlx::any::install_default_drivers();
+        let (url, backend) = if url.starts_with("sqlite:") {
+            let url = if url.contains('?') {
+                url.to_string()
+            } else {
+                format!("{url}?mode=rwc")
+            };
+            (url, Backend::Sqlite)
+        } else {
+            (url.to_string(), Backend::Postgres)
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(&url)
+            .await
+            .context("connecting to the database")?;
+        match backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&pool).await,
+            Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await,
+        }
+        .context("applying database migrations")?;
+        pool.close().await;
+        Ok(())
     }
 
     /// Applies the embedded migrations that have not run yet.

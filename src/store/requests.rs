@@ -6,6 +6,7 @@ use crate::clock::now_ms;
 use crate::domain::request::Request;
 use crate::domain::status::{self, Actor, SubStatus};
 use crate::error::{Error, Result};
+use crate::secrets::Sealed;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use std::sync::OnceLock;
@@ -87,7 +88,9 @@ pub(super) fn request_from_row(row: &AnyRow) -> Result<Request, sqlx::Error> {
         notification_types: row.try_get("notification_types")?,
         user_template: row.try_get("user_template")?,
         agent_template: row.try_get("agent_template")?,
-        aadhaar_details: row.try_get("aadhaar_details")?,
+        aadhaar_details: row
+            .try_get::<Option<String>, _>("aadhaar_details")?
+            .map(Sealed::new),
         security_questions: row.try_get("security_questions")?,
         recording_link: row.try_get("recording_link")?,
         meeting_schedule: row.try_get("meeting_schedule")?,
@@ -132,6 +135,9 @@ impl Store {
             })?;
         }
         let mut tx = self.write.begin().await?;
+        if new.aadhaar_details.is_some() {
+            self.check_key_in(&mut tx).await?;
+        }
         let created = self
             .insert_request_in(&mut tx, merchant_id, new, actor)
             .await?;
@@ -205,8 +211,13 @@ impl Store {
                 " ON CONFLICT (merchant_id, verification_id) DO NOTHING RETURNING id, link_token",
             );
             let full = chunk.len() == ROWS_PER_STATEMENT;
+            // The merchant's Aadhaar details are personal data: stored sealed.
+            let sealed: Vec<Option<String>> = chunk
+                .iter()
+                .map(|(_, new, _)| new.aadhaar_details.as_deref().map(|d| self.seal_text(d)))
+                .collect();
             let mut query = sqlx::query(&sql).persistent(full).bind(now);
-            for (merchant_id, new, _) in chunk {
+            for ((merchant_id, new, _), aadhaar_details) in chunk.iter().zip(&sealed) {
                 query = query
                     .bind(*merchant_id)
                     .bind(&new.verification_id)
@@ -219,7 +230,7 @@ impl Store {
                     .bind(&new.notification_types)
                     .bind(&new.user_template)
                     .bind(&new.agent_template)
-                    .bind(&new.aadhaar_details)
+                    .bind(aadhaar_details)
                     .bind(&new.security_questions)
                     .bind(&new.webhook_url);
             }
@@ -230,7 +241,8 @@ impl Store {
             }
             let requests: Vec<Option<Request>> = chunk
                 .iter()
-                .map(|(merchant_id, new, _)| {
+                .zip(&sealed)
+                .map(|((merchant_id, new, _), aadhaar_details)| {
                     let id = *ids.get(&new.link_token)?;
                     Some(Request {
                         id,
@@ -245,7 +257,7 @@ impl Store {
                         notification_types: new.notification_types.clone(),
                         user_template: new.user_template.clone(),
                         agent_template: new.agent_template.clone(),
-                        aadhaar_details: new.aadhaar_details.clone(),
+                        aadhaar_details: aadhaar_details.clone().map(Sealed::new),
                         security_questions: new.security_questions.clone(),
                         recording_link: None,
                         meeting_schedule: None,
@@ -337,6 +349,15 @@ impl Store {
             out.extend(requests);
         }
         Ok(out)
+    }
+
+    /// The Aadhaar details the merchant sent with the request, opened.
+    pub fn merchant_aadhaar_details(&self, request: &Request) -> Result<Option<String>> {
+        request
+            .aadhaar_details
+            .as_ref()
+            .map(|d| self.open_text(d.as_str()))
+            .transpose()
     }
 
     /// The one request that `filter` (a `WHERE` clause over `requests` with `$1`, `$2`, …
@@ -467,19 +488,30 @@ impl Store {
 pub(super) async fn group_commit(store: Store, mut jobs: tokio::sync::mpsc::Receiver<CreateJob>) {
     let mut batch = Vec::with_capacity(GROUP_COMMIT_MAX);
     while jobs.recv_many(&mut batch, GROUP_COMMIT_MAX).await > 0 {
-        let outcome: Result<Vec<Option<Request>>, sqlx::Error> = async {
+        // `Ok(None)`: the master key was rotated since this process started, and the
+        // group has sealed values to write.
+        let outcome: Result<Option<Vec<Option<Request>>>, sqlx::Error> = async {
             let mut tx = store.write.begin().await?;
+            let sealing = batch.iter().any(|job| job.new.aadhaar_details.is_some());
+            if sealing && !store.key_is_current_in(&mut tx).await? {
+                return Ok(None);
+            }
             let creates: Vec<(i64, &NewRequest, Actor)> = batch
                 .iter()
                 .map(|job| (job.merchant_id, &job.new, job.actor))
                 .collect();
             let created = store.insert_requests_in(&mut tx, &creates).await?;
             tx.commit().await?;
-            Ok(created)
+            Ok(Some(created))
         }
         .await;
         match outcome {
-            Ok(created) => {
+            Ok(None) => {
+                for job in batch.drain(..) {
+                    let _ = job.reply.send(Err(super::sealed::key_changed()));
+                }
+            }
+            Ok(Some(created)) => {
                 for (job, request) in batch.drain(..).zip(created) {
                     let _ = job.reply.send(Ok(request));
                 }

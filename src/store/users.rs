@@ -1,4 +1,6 @@
 //! The merchant's users: one per `user_id`, with the phone and details a request uses.
+//! The address is sealed under the master key (`sealed`); the name and phone are not,
+//! because the case search looks them up.
 
 use super::{is_unique_violation, Store};
 use crate::clock::now_ms;
@@ -25,21 +27,27 @@ pub struct NewUser {
     pub name: Option<String>,
     pub address: Option<String>,
 }
-fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
-    Ok(User {
-        id: row.try_get("id")?,
-        merchant_id: row.try_get("merchant_id")?,
-        user_id: row.try_get("user_id")?,
-        phone: row.try_get("phone")?,
-        email: row.try_get("email")?,
-        name: row.try_get("name")?,
-        address: row.try_get("address")?,
-    })
-}
 impl Store {
+    fn user_from_row(&self, row: &AnyRow) -> Result<User> {
+        let address: Option<String> = row.try_get("address")?;
+        Ok(User {
+            id: row.try_get("id")?,
+            merchant_id: row.try_get("merchant_id")?,
+            user_id: row.try_get("user_id")?,
+            phone: row.try_get("phone")?,
+            email: row.try_get("email")?,
+            name: row.try_get("name")?,
+            address: address.map(|a| self.open_text(&a)).transpose()?,
+        })
+    }
+
     /// Inserts a user; `Ok(None)` when the merchant already has that `user_id`.
     pub async fn insert_user(&self, merchant_id: i64, user: &NewUser) -> Result<Option<User>> {
         let now = now_ms();
+        let mut tx = self.write.begin().await?;
+        if user.address.is_some() {
+            self.check_key_in(&mut tx).await?;
+        }
         let result = sqlx::query(
             "INSERT INTO users (merchant_id, user_id, phone, email, name, address, created_at, \
              updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
@@ -49,10 +57,13 @@ impl Store {
         .bind(&user.phone)
         .bind(&user.email)
         .bind(&user.name)
-        .bind(&user.address)
+        .bind(user.address.as_deref().map(|a| self.seal_text(a)))
         .bind(now)
-        .fetch_one(&self.write)
+        .fetch_one(&mut *tx)
         .await;
+        if result.is_ok() {
+            tx.commit().await?;
+        }
         match result {
             Ok(row) => Ok(Some(User {
                 id: row.try_get("id")?,
@@ -74,7 +85,7 @@ impl Store {
             .bind(id)
             .fetch_optional(&self.read)
             .await?;
-        Ok(row.as_ref().map(user_from_row).transpose()?)
+        row.as_ref().map(|r| self.user_from_row(r)).transpose()
     }
 
     pub async fn user_by_user_id(&self, merchant_id: i64, user_id: &str) -> Result<Option<User>> {
@@ -83,23 +94,28 @@ impl Store {
             .bind(user_id)
             .fetch_optional(&self.read)
             .await?;
-        Ok(row.as_ref().map(user_from_row).transpose()?)
+        row.as_ref().map(|r| self.user_from_row(r)).transpose()
     }
 
     /// Writes the user's changeable fields (email, name, address).
     pub async fn update_user(&self, user: &User) -> Result<()> {
+        let mut tx = self.write.begin().await?;
+        if user.address.is_some() {
+            self.check_key_in(&mut tx).await?;
+        }
         sqlx::query(
             "UPDATE users SET email = $1, name = $2, address = $3, updated_at = $4 \
              WHERE merchant_id = $5 AND id = $6",
         )
         .bind(&user.email)
         .bind(&user.name)
-        .bind(&user.address)
+        .bind(user.address.as_deref().map(|a| self.seal_text(a)))
         .bind(now_ms())
         .bind(user.merchant_id)
         .bind(user.id)
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 }

@@ -142,6 +142,12 @@ pub(crate) async fn login<'a>(app: &'a TestApp, username: &str, password: &str) 
             .json(&json!({"username": username, "password": password})),
     )
     .await;
+    assert!(
+        reply.headers.contains_key(SET_COOKIE),
+        "{} {}",
+        reply.status,
+        reply.body
+    );
     let cookie = reply.headers[SET_COOKIE]
         .to_str()
         .unwrap()

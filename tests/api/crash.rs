@@ -593,7 +593,8 @@ async fn deliveries_survive_sigkill_and_every_event_arrives_at_least_once() {
     ));
 
     // The server too knows every delivery as delivered, once its records catch up.
-    let store = vkyc::store::Store::open(&database_url).await.unwrap();
+    let key = vkyc::secrets::MasterKey::load_or_create(&dir.path().join("master.key")).unwrap();
+    let store = vkyc::store::Store::open(&database_url, &key).await.unwrap();
     let merchant = store
         .merchant_by_client_id(&api.client_id)
         .await

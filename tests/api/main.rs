@@ -40,6 +40,7 @@ mod recordings_s3;
 mod report_rollups;
 mod reports;
 mod retention;
+mod sealed;
 mod security;
 mod status_machine;
 mod users;

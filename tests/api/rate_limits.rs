@@ -282,8 +282,9 @@ async fn processes_sharing_a_postgres_database_share_the_count() {
         return;
     }
     // Two handles on one database, as two `vkyc` processes would have.
-    let first = Store::open(&url).await.unwrap();
-    let second = Store::open(&url).await.unwrap();
+    let key = vkyc::secrets::MasterKey::generate();
+    let first = Store::open(&url, &key).await.unwrap();
+    let second = Store::open(&url, &key).await.unwrap();
     let a = std::sync::Arc::new(RateLimiter::new(first));
     let b = std::sync::Arc::new(RateLimiter::new(second));
     assert!(a.is_shared() && b.is_shared());

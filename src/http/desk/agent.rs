@@ -328,7 +328,7 @@ async fn agent_capture(
     if bytes.len() < 100 || !bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
         return Err(Error::invalid("image"));
     }
-    let capture = state.store.insert_capture(call.id, kind, image).await?;
+    let capture = state.store.insert_capture(call.id, kind, &bytes).await?;
     audit(
         &state,
         Some(session.staff_id),
@@ -546,7 +546,7 @@ async fn capture_image(
     Path(id): Path<String>,
 ) -> Result<Response> {
     session.require(&[Role::Agent, Role::Auditor])?;
-    let (call_id, image) = state
+    let (call_id, bytes) = state
         .store
         .capture_image(path_id(&id)?)
         .await?
@@ -561,9 +561,6 @@ async fn capture_image(
     if !allowed {
         return Err(not_found());
     }
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(image)
-        .map_err(|e| Error::internal(anyhow::anyhow!("a stored capture is not Base64: {e}")))?;
     Ok((
         [
             (header::CONTENT_TYPE, "image/jpeg"),

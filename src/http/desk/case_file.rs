@@ -8,6 +8,7 @@ use crate::domain::views::{iso_millis, iso_seconds};
 use crate::error::Result;
 use crate::state::AppState;
 use crate::store::Request;
+use base64::Engine;
 use serde_json::{json, Value};
 
 /// Where a capture or recording of the case file lives, for the export.
@@ -16,8 +17,8 @@ pub struct Media {
     pub captures: Vec<(i64, String)>,
     /// (file name in the export, stored path: a local file or an `s3://` URL)
     pub recordings: Vec<(String, String)>,
-    /// The Aadhaar photo (Base64 JPEG) and its file name.
-    pub aadhaar_photo: Option<(String, String)>,
+    /// The Aadhaar photo (JPEG) and its file name.
+    pub aadhaar_photo: Option<(Vec<u8>, String)>,
 }
 
 /// How the case file is being read: on the desk (with links to the stills and signed
@@ -114,14 +115,18 @@ pub async fn build(
                 "number": details["aadhaar_last4"].as_str().and_then(masked_aadhaar),
                 "name": details["name"], "dob": details["dob"], "gender": details["gender"],
                 "address": details.get("address").or(details.get("split_address")),
-                "care_of": details.get("care_of").cloned().or(details["address"].get("care_of").cloned()),
+                // The merchant's `care_of`, or the e-KYC file's `careof` (in its address).
+                "care_of": details.get("care_of").or(details["address"].get("careof")),
                 "checks": { "mobile": checked("mobile"), "name": checked("name") },
                 "details": details,
             });
             if let Some(photo) = store.aadhaar_photo(id).await? {
                 let file = "aadhaar_photo.jpg".to_string();
                 a["photo"] = match purpose {
-                    Purpose::Desk => json!(format!("data:image/jpeg;base64,{photo}")),
+                    Purpose::Desk => json!(format!(
+                        "data:image/jpeg;base64,{}",
+                        base64::engine::general_purpose::STANDARD.encode(&photo)
+                    )),
                     Purpose::Export => json!(file),
                 };
                 media.aadhaar_photo = Some((photo, file));

@@ -17,7 +17,6 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use base64::Engine;
 use serde_json::{json, Value};
 
 pub fn routes() -> Router<AppState> {
@@ -257,7 +256,7 @@ async fn capture(
     Path((id, capture)): Path<(String, String)>,
 ) -> Result<Response> {
     let request = the_case(&state, &session, &id).await?;
-    let (call_id, image) = state
+    let (call_id, bytes) = state
         .store
         .capture_image(path_id(&capture, "capture")?)
         .await?
@@ -270,7 +269,6 @@ async fn capture(
     if call.request_id != request.id {
         return Err(Error::not_found("capture"));
     }
-    let bytes = decode_jpeg(&image)?;
     Ok((
         [
             (header::CONTENT_TYPE, "image/jpeg"),
@@ -279,12 +277,6 @@ async fn capture(
         bytes,
     )
         .into_response())
-}
-
-fn decode_jpeg(b64: &str) -> Result<Vec<u8>> {
-    base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .map_err(|e| Error::internal(anyhow::anyhow!("a stored image is not Base64: {e}")))
 }
 
 /// `GET /desk/api/cases/signing-key.pem`: the public key exports are signed with, for
@@ -318,14 +310,14 @@ async fn export(
         if let Some((_, image)) = state.store.capture_image(*capture_id).await? {
             entries.push(Entry {
                 name: file.clone(),
-                source: Source::Bytes(decode_jpeg(&image)?),
+                source: Source::Bytes(image),
             });
         }
     }
-    if let Some((photo, file)) = &media.aadhaar_photo {
+    if let Some((photo, file)) = media.aadhaar_photo {
         entries.push(Entry {
-            name: file.clone(),
-            source: Source::Bytes(decode_jpeg(photo)?),
+            name: file,
+            source: Source::Bytes(photo),
         });
     }
     let mut missing = Vec::new();

@@ -14,7 +14,6 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
-use base64::Engine;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -266,8 +265,7 @@ pub async fn aadhaar(
                 "mobile": mobile,
                 "name": name,
             });
-            let photo = (!kyc.photo_jpeg.is_empty())
-                .then(|| base64::engine::general_purpose::STANDARD.encode(&kyc.photo_jpeg));
+            let photo = (!kyc.photo_jpeg.is_empty()).then(|| kyc.photo_jpeg.clone());
             finish(
                 &state,
                 &opened,
@@ -373,14 +371,15 @@ pub async fn ip(
     };
     let mut sides = vec![];
     // Aadhaar details the merchant sent are kept beside proved ones, for the agent.
-    if let (IpVerdict::Allowed { .. }, Some(details)) = (&verdict, &opened.request.aadhaar_details)
-    {
-        if state.store.aadhaar_kyc(opened.request.id).await?.is_none() {
-            sides.push(SideWrite::Aadhaar {
-                source: "merchant",
-                details: aadhaar::redact_aadhaar_numbers(details),
-                photo: None,
-            });
+    if matches!(verdict, IpVerdict::Allowed { .. }) {
+        if let Some(details) = state.store.merchant_aadhaar_details(&opened.request)? {
+            if state.store.aadhaar_kyc(opened.request.id).await?.is_none() {
+                sides.push(SideWrite::Aadhaar {
+                    source: "merchant",
+                    details: aadhaar::redact_aadhaar_numbers(&details),
+                    photo: None,
+                });
+            }
         }
     }
     finish(&state, &opened, Step::Ip, event, evidence, sides).await?;
