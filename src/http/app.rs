@@ -280,11 +280,7 @@ impl Application {
         );
         store.set_recording_signer(signer.clone());
         let media = if config.media.enabled {
-            let recordings_dir = if config.media.recordings_dir.is_empty() {
-                config.data_dir.join("recordings")
-            } else {
-                config.media.recordings_dir.clone().into()
-            };
+            let recordings_dir = crate::storage::recordings_dir(&config);
             crate::files::private_dir(&recordings_dir).map_err(|e| {
                 anyhow::anyhow!(
                     "creating recordings directory {}: {e}",
