@@ -223,22 +223,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Merchant(command) => {
             crate::files::private_dir(&config.data_dir)?;
-            let key = MasterKey::load_or_create(&secrets::key_path(
-                &config.data_dir,
-                &config.master_key_file,
-            ))?;
             let store = Store::open(&config.database_url()).await?;
+            let key = operations::master_key::load(&config, &store).await?;
             let result = merchant(&store, &key, &config, command).await;
             store.close().await;
             result
         }
         Command::Staff(command) => {
             crate::files::private_dir(&config.data_dir)?;
-            let key = MasterKey::load_or_create(&secrets::key_path(
-                &config.data_dir,
-                &config.master_key_file,
-            ))?;
             let store = Store::open(&config.database_url()).await?;
+            let key = operations::master_key::load(&config, &store).await?;
             let result = staff(&store, &key, &config, command).await;
             store.close().await;
             result
@@ -534,7 +528,7 @@ async fn staff(
 /// in between leaves either the old key valid, or the new one in `<file>.new`.
 async fn rotate_master_key(config: &Config, store: &Store) -> anyhow::Result<()> {
     let path = secrets::key_path(&config.data_dir, &config.master_key_file);
-    let from_env = std::env::var("VKYC_MASTER_KEY").is_ok_and(|v| !v.trim().is_empty());
+    let from_env = secrets::from_env();
     let old = MasterKey::load_or_create(&path)?;
     let new = MasterKey::generate();
     let staged = path.with_extension("key.new");

@@ -287,6 +287,15 @@ impl Store {
         }
     }
 
+    /// One value sealed under the master key, if the database holds any: a start checks
+    /// that its key opens it before it uses the key for anything.
+    pub async fn sealed_sample(&self) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT secret_enc FROM credentials ORDER BY id LIMIT 1")
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.map(|r| r.try_get("secret_enc")).transpose()?)
+    }
+
     /// Every value sealed under the master key, for re-sealing under a new one:
     /// (table, row id, sealed text).
     pub async fn sealed_values(&self) -> Result<Vec<(&'static str, i64, String)>> {
