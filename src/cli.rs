@@ -8,6 +8,7 @@ use crate::store::Store;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+mod backup;
 mod records;
 pub use records::{CaseCommand, CaseRef, RetentionCommand};
 
@@ -51,6 +52,24 @@ pub enum Command {
     /// What the retention rules will purge, and a purge pass now.
     #[command(subcommand)]
     Retention(RetentionCommand),
+    /// Copy the database and the recordings into a new directory while the server runs,
+    /// with a manifest of every file's SHA-256. The master key is not included.
+    Backup {
+        /// An empty or new directory.
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Put a backup back into an empty data directory (and, on PostgreSQL, an empty
+    /// database), after checking every file against its manifest.
+    Restore {
+        /// The backup directory.
+        #[arg(long)]
+        from: PathBuf,
+        /// The deployment's master key file, kept apart from the backup: checked against
+        /// the backup and put where this configuration reads the key.
+        #[arg(long)]
+        master_key: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -250,6 +269,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let result = records::retention(&store, &config, command).await;
             store.close().await;
             result
+        }
+        // Neither creates the data directory or a key: a backup reads a running
+        // deployment, a restore refuses anything but an empty one.
+        Command::Backup { to } => backup::backup(&config, &to).await,
+        Command::Restore { from, master_key } => {
+            backup::restore(&config, &from, master_key.as_deref()).await
         }
         Command::MasterKey(MasterKeyCommand::Rotate) => {
             crate::files::private_dir(&config.data_dir)?;

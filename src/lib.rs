@@ -9,13 +9,14 @@
 //!   desk's hours), shared by the command line and the admin console;
 //! - `state`: what they all share;
 //! - services over the outside world: `auth`, `ratelimit`, `notify`, `storage`,
-//!   `outbound`, `checks` (Aadhaar, IP), `case_export` (signed case archives), `store`
-//!   (the database), `media` (the relay),
+//!   `outbound`, `checks` (Aadhaar, IP), `case_export` (signed case archives), `backup`
+//!   (backups and restores of a deployment), `store` (the database), `media` (the relay),
 //!   `passwords` and `totp` (staff credentials);
 //! - pure rules: `domain`; and the ground: `config`, `secrets`, `error`, `clock`,
 //!   `files` (private files and directories).
 
 pub mod auth;
+pub mod backup;
 pub mod calls;
 pub mod case_export;
 pub mod checks;

@@ -6,7 +6,8 @@
 //! (status moves and their history rows), `users`, `merchants` (and credentials),
 //! `journey`, `calls`, `cases` (search and case files), `staff`, `webhooks` (the outbox),
 //! `rate_limits`, `metrics` (what
-//! a scrape reads). This file holds the pools, the backend and the helpers they share.
+//! a scrape reads), `backup` (what backups and restores read and move). This file holds
+//! the pools, the backend and the helpers they share.
 //! Nothing here knows of HTTP or of the workers; the store reads and writes the domain's
 //! types.
 //!
@@ -25,6 +26,7 @@ use std::time::Duration;
 
 mod admin;
 mod attempts;
+pub mod backup;
 mod call_events;
 mod calls;
 mod cases;
