@@ -12,6 +12,7 @@ mod aadhaar;
 mod admin;
 mod admin_settings;
 mod auth;
+mod backup;
 mod bad_input;
 mod calls;
 mod cases;
