@@ -8,6 +8,7 @@ use crate::store::Store;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+mod backup;
 mod records;
 pub use records::{CaseCommand, CaseRef, RetentionCommand};
 
@@ -51,6 +52,24 @@ pub enum Command {
     /// What the retention rules will purge, and a purge pass now.
     #[command(subcommand)]
     Retention(RetentionCommand),
+    /// Copy the database and the recordings into a new directory while the server runs,
+    /// with a manifest of every file's SHA-256. The master key is not included.
+    Backup {
+        /// An empty or new directory.
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Put a backup back into an empty data directory (and, on PostgreSQL, an empty
+    /// database), after checking every file against its manifest.
+    Restore {
+        /// The backup directory.
+        #[arg(long)]
+        from: PathBuf,
+        /// The deployment's master key file, kept apart from the backup: checked against
+        /// the backup and put where this configuration reads the key.
+        #[arg(long)]
+        master_key: Option<PathBuf>,
+    },
     /// The tamper-evident audit trail (hash chains and daily anchors).
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -229,11 +248,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => {
             crate::files::private_dir(&config.data_dir)?;
             // The upgrade seals personal data written in clear by earlier versions.
-            let key = MasterKey::load_or_create(&secrets::key_path(
-                &config.data_dir,
-                &config.master_key_file,
-            ))?;
-            let store = Store::open(&config.database_url(), &key).await?;
+            let (_, store) = operations::master_key::open(&config).await?;
             let chained = crate::audit_trail::chain_unsealed(&store).await;
             store.close().await;
             println!("migrations applied");
@@ -245,22 +260,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Merchant(command) => {
             crate::files::private_dir(&config.data_dir)?;
-            let key = MasterKey::load_or_create(&secrets::key_path(
-                &config.data_dir,
-                &config.master_key_file,
-            ))?;
-            let store = Store::open(&config.database_url(), &key).await?;
+            let (key, store) = operations::master_key::open(&config).await?;
             let result = merchant(&store, &key, &config, command).await;
             store.close().await;
             result
         }
         Command::Staff(command) => {
             crate::files::private_dir(&config.data_dir)?;
-            let key = MasterKey::load_or_create(&secrets::key_path(
-                &config.data_dir,
-                &config.master_key_file,
-            ))?;
-            let store = Store::open(&config.database_url(), &key).await?;
+            let (key, store) = operations::master_key::open(&config).await?;
             let result = staff(&store, &key, &config, command).await;
             store.close().await;
             result
@@ -283,11 +290,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
             result
         }
+        // Neither creates the data directory or a key: a backup reads a running
+        // deployment, a restore refuses anything but an empty one.
+        Command::Backup { to } => backup::backup(&config, &to).await,
+        Command::Restore { from, master_key } => {
+            backup::restore(&config, &from, master_key.as_deref()).await
+        }
         Command::MasterKey(MasterKeyCommand::Rotate) => {
             crate::files::private_dir(&config.data_dir)?;
             let path = secrets::key_path(&config.data_dir, &config.master_key_file);
-            let old = MasterKey::load_or_create(&path)?;
-            let store = Store::open(&config.database_url(), &old).await?;
+            let (_, store) = operations::master_key::open(&config).await?;
             let result = rotate_master_key(&path, &store).await;
             store.close().await;
             result
@@ -671,11 +683,7 @@ fn verify_export(
 /// migrated), for a command that works on the database.
 async fn open_store(config: &Config) -> anyhow::Result<Store> {
     crate::files::private_dir(&config.data_dir)?;
-    let key = MasterKey::load_or_create(&secrets::key_path(
-        &config.data_dir,
-        &config.master_key_file,
-    ))?;
-    Ok(Store::open(&config.database_url(), &key).await?)
+    Ok(operations::master_key::open(config).await?.1)
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

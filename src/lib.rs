@@ -10,14 +10,15 @@
 //! - `state`: what they all share;
 //! - services over the outside world: `auth`, `ratelimit`, `notify`, `storage`,
 //!   `outbound`, `checks` (Aadhaar, IP), `case_export` (signed case archives), `audit_trail`
-//!   (the hash-chained audit trail: verify and daily anchors), `store`
-//!   (the database), `media` (the relay),
+//!   (the hash-chained audit trail: verify and daily anchors), `backup` (backups and
+//!   restores of a deployment), `store` (the database), `media` (the relay),
 //!   `passwords` and `totp` (staff credentials);
 //! - pure rules: `domain`; and the ground: `config`, `secrets`, `error`, `clock`,
 //!   `files` (private files and directories).
 
 pub mod audit_trail;
 pub mod auth;
+pub mod backup;
 pub mod calls;
 pub mod case_export;
 pub mod checks;

@@ -27,6 +27,11 @@ impl std::fmt::Debug for MasterKey {
     }
 }
 
+/// Whether `VKYC_MASTER_KEY` gives the key (it then wins over any file).
+pub fn from_env() -> bool {
+    std::env::var("VKYC_MASTER_KEY").is_ok_and(|v| !v.trim().is_empty())
+}
+
 /// Where the master key lives when it is not given by the environment.
 pub fn key_path(data_dir: &Path, configured: &str) -> PathBuf {
     if configured.is_empty() {
@@ -57,21 +62,43 @@ impl MasterKey {
 
     /// The environment's key, or the file's, creating the file on first use.
     pub fn load_or_create(path: &Path) -> anyhow::Result<MasterKey> {
-        if let Ok(hex) = std::env::var("VKYC_MASTER_KEY") {
-            if !hex.trim().is_empty() {
-                return MasterKey::from_hex(&hex).context("VKYC_MASTER_KEY");
-            }
-        }
-        match std::fs::read_to_string(path) {
-            Ok(text) => MasterKey::from_hex(&text)
-                .with_context(|| format!("reading the master key {}", path.display())),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+        match MasterKey::load(path)? {
+            Some(key) => Ok(key),
+            None => {
                 let key = MasterKey::generate();
                 key.write(path)?;
                 Ok(key)
             }
+        }
+    }
+
+    /// The environment's key, or the file's; None when there is neither (nothing is
+    /// created).
+    pub fn load(path: &Path) -> anyhow::Result<Option<MasterKey>> {
+        if from_env() {
+            let hex = std::env::var("VKYC_MASTER_KEY").unwrap_or_default();
+            return MasterKey::from_hex(&hex)
+                .context("VKYC_MASTER_KEY")
+                .map(Some);
+        }
+        MasterKey::read(path)
+    }
+
+    /// The key in the file at `path`; None when there is no such file.
+    pub fn read(path: &Path) -> anyhow::Result<Option<MasterKey>> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => MasterKey::from_hex(&text)
+                .with_context(|| format!("reading the master key {}", path.display()))
+                .map(Some),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(err) => Err(err).with_context(|| format!("reading {}", path.display())),
         }
+    }
+
+    /// A short public name for the key (derived one way from it): tells two keys apart,
+    /// e.g. the one a backup needs and the one at hand, without revealing either.
+    pub fn fingerprint(&self) -> String {
+        self.key_id()[..16].to_string()
     }
 
     /// Writes the key readable by its owner only, without ever leaving a wider-open file.

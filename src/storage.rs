@@ -31,6 +31,15 @@ const PART_BYTES: usize = 8 * 1024 * 1024;
 /// Parts in flight at once for one multipart upload.
 const PARTS_IN_FLIGHT: usize = 2;
 
+/// Where the relay writes recordings: `[media] recordings_dir`, or
+/// `<data_dir>/recordings`.
+pub fn recordings_dir(config: &crate::config::Config) -> std::path::PathBuf {
+    match config.media.recordings_dir.as_str() {
+        "" => config.data_dir.join("recordings"),
+        dir => dir.into(),
+    }
+}
+
 /// Where recordings are kept, as `[media]` says.
 #[derive(Clone, Debug)]
 pub enum RecordingStore {

@@ -6,7 +6,7 @@ use crate::config::{Config, Environment};
 use crate::error::{Error, ErrorType};
 use crate::http::origin::{origin_of, same_origin};
 use crate::http::{desk, journey, merchant_api};
-use crate::secrets::{self, MasterKey};
+use crate::secrets::MasterKey;
 use crate::state::{AppState, Shared};
 use crate::store::{MerchantEnv, Store};
 use crate::workers;
@@ -240,11 +240,7 @@ impl Application {
             anyhow::anyhow!("creating data directory {}: {e}", config.data_dir.display())
         })?;
         warn_if_narrowed(&config.data_dir);
-        let key = MasterKey::load_or_create(&secrets::key_path(
-            &config.data_dir,
-            &config.master_key_file,
-        ))?;
-        let store = Store::open(&config.database_url(), &key).await?;
+        let (key, store) = crate::operations::master_key::open(&config).await?;
         // One process owns a SQLite file: leases left by a crashed run are nobody's.
         if store.backend() == crate::store::Backend::Sqlite {
             store.release_leases().await?;
@@ -289,11 +285,7 @@ impl Application {
         );
         store.set_recording_signer(signer.clone());
         let media = if config.media.enabled {
-            let recordings_dir = if config.media.recordings_dir.is_empty() {
-                config.data_dir.join("recordings")
-            } else {
-                config.media.recordings_dir.clone().into()
-            };
+            let recordings_dir = crate::storage::recordings_dir(&config);
             crate::files::private_dir(&recordings_dir).map_err(|e| {
                 anyhow::anyhow!(
                     "creating recordings directory {}: {e}",

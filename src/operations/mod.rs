@@ -8,6 +8,7 @@
 
 pub mod calendar;
 pub mod cases;
+pub mod master_key;
 pub mod merchants;
 pub mod questions;
 pub mod staff;

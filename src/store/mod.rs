@@ -7,7 +7,8 @@
 //! `journey`, `calls`, `cases` (search and case files), `staff`, `webhooks` (the outbox),
 //! `rate_limits`, `metrics` (what
 //! a scrape reads), `sealed` (personal data sealed under the master key, and the key's
-//! id). This file holds the pools, the backend and the helpers they share.
+//! id), `backup` (what backups and restores read and move). This file holds the pools,
+//! the backend and the helpers they share.
 //! Nothing here knows of HTTP or of the workers; the store reads and writes the domain's
 //! types.
 //!
@@ -27,6 +28,7 @@ use std::time::Duration;
 mod admin;
 mod anchors;
 mod attempts;
+pub mod backup;
 mod call_events;
 mod calls;
 mod cases;
@@ -41,6 +43,7 @@ mod requests;
 mod retention;
 pub mod rollups;
 mod sealed;
+pub use sealed::WrongMasterKey;
 mod staff;
 mod users;
 mod webhooks;
@@ -174,6 +177,21 @@ impl Store {
     /// needed, applies the embedded migrations, checks that `key` is the database's master
     /// key, and seals any personal data still in clear from before sealing existed.
     pub async fn open(url: &str, key: &crate::secrets::MasterKey) -> anyhow::Result<Store> {
+        let store = Store::connect(url, key).await?;
+        store.claim_key().await?;
+        store.seal_clear_values().await?;
+        Ok(store)
+    }
+
+    /// Opens and migrates the database without taking a master key: for a restore, which
+    /// only rewrites rows that hold nothing sealed, before the deployment's key is in place.
+    pub async fn open_without_key(url: &str) -> anyhow::Result<Store> {
+        Store::connect(url, &crate::secrets::MasterKey::generate()).await
+    }
+
+    /// Connects to the database and applies the migrations: what `open` does before it
+    /// checks the key.
+    async fn connect(url: &str, key: &crate::secrets::MasterKey) -> anyhow::Result<Store> {
         sqlx::any::install_default_drivers();
         let store = if url.starts_with("sqlite:") {
             let url = if url.contains('?') {
@@ -285,8 +303,6 @@ impl Store {
             anyhow::bail!("database_url must start with sqlite: or postgres:");
         };
         store.migrate().await?;
-        store.claim_key().await?;
-        store.seal_clear_values().await?;
         Ok(store)
     }
 

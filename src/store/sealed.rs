@@ -77,6 +77,15 @@ pub(super) fn key_changed() -> Error {
     )
 }
 
+/// The master key given is not the one the database's values are sealed under.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the master key does not open this database's sealed values (was it rotated with \
+     `vkyc master-key rotate`, or is it another deployment's key?): start with the \
+     database's key, from VKYC_MASTER_KEY, master_key_file or <data_dir>/master.key"
+)]
+pub struct WrongMasterKey;
+
 impl Store {
     pub(super) fn seal_text(&self, text: &str) -> String {
         self.key.seal(text.as_bytes())
@@ -138,14 +147,7 @@ impl Store {
     /// key yet (new, or from before key ids were kept) takes this one, once any secret
     /// it already holds is shown to open with it.
     pub(super) async fn claim_key(&self) -> anyhow::Result<()> {
-        let wrong_key = || {
-            anyhow::anyhow!(
-                "the master key does not open this database's sealed values (was it rotated \
-                 with `vkyc master-key rotate`, or is it another deployment's key?): start \
-                 with the database's key, from VKYC_MASTER_KEY, master_key_file or \
-                 <data_dir>/master.key"
-            )
-        };
+        let wrong_key = || anyhow::Error::new(WrongMasterKey);
         for _ in 0..2 {
             let current = sqlx::query("SELECT key_id FROM master_key_id WHERE id = 1")
                 .fetch_optional(&self.write)

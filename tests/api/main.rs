@@ -13,6 +13,7 @@ mod admin;
 mod admin_settings;
 mod audit_trail;
 mod auth;
+mod backup;
 mod bad_input;
 mod calls;
 mod cases;

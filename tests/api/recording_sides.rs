@@ -46,7 +46,7 @@ fn encoded(dir: &Path, name: &str, picture: &str, hz: u32) -> ((u16, u16), Vec<B
 
 /// A recording as the recorder writes it: tracks 1 customer video, 2 customer audio,
 /// 3 agent audio, 4 agent video; the agent joins 600 ms in.
-fn recording(dir: &Path, file: &Path) -> u64 {
+pub(crate) fn recording(dir: &Path, file: &Path) -> u64 {
     let (customer_size, customer) = encoded(dir, "c", "testsrc=size=320x240:rate=25", 440);
     let (agent_size, agent) = encoded(dir, "a", "smptebars=size=240x176:rate=25", 660);
     let mut frames: Vec<(u64, u64, Block)> = Vec::new();
@@ -87,7 +87,7 @@ fn recording(dir: &Path, file: &Path) -> u64 {
     duration
 }
 
-fn ffprobe(file: &Path) -> Value {
+pub(crate) fn ffprobe(file: &Path) -> Value {
     let out = Command::new("ffprobe")
         .args([
             "-v",

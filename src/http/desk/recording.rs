@@ -97,16 +97,6 @@ async fn side_file(
     Ok(served.into_response())
 }
 
-/// Where the relay writes recordings (as the server sets it up at start).
-fn recordings_dir(state: &AppState) -> PathBuf {
-    let media = &state.config.media;
-    if media.recordings_dir.is_empty() {
-        state.config.data_dir.join("recordings")
-    } else {
-        PathBuf::from(&media.recordings_dir)
-    }
-}
-
 /// A recording as the call row names it: a local file, or an object in the bucket.
 enum Source {
     Local(PathBuf),
@@ -160,7 +150,7 @@ async fn side_copy(state: &AppState, call_id: i64, stored: &str, side: Side) -> 
     // The name carries a digest of where the recording is and its size: a recording
     // moved (uploaded) or replaced never serves an older copy.
     let digest = Sha256::digest(format!("{stored}\n{len}"));
-    let dir = recordings_dir(state).join("sides");
+    let dir = crate::storage::recordings_dir(&state.config).join("sides");
     let name = format!(
         "{call_id}-{}-{}.webm",
         side.name(),
