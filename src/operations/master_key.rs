@@ -17,7 +17,7 @@ pub async fn open(config: &Config) -> anyhow::Result<(MasterKey, Store)> {
         Err(err) if err.downcast_ref::<WrongMasterKey>().is_some() && !was_there => {
             let _ = std::fs::remove_file(&path);
             anyhow::bail!(
-                "no master key at {}, but this database holds values sealed under one (a \
+                "no master key at {}, but this database holds secrets sealed under one (a \
                  restored backup?): put the deployment's master key there or in \
                  VKYC_MASTER_KEY (see docs/records.md, \"Backup and restore\")",
                 path.display()
