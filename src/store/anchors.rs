@@ -182,24 +182,27 @@ impl Store {
                 let mut insert = String::from(
                     "INSERT INTO audit_anchor_entries (anchor_id, chain, seq, hash) VALUES ",
                 );
-                let mut mark =
-                    String::from("UPDATE audit_heads SET anchored_seq = v.column2 FROM (VALUES ");
                 for (i, (chain, seq, _)) in chunk.iter().enumerate() {
                     let sep = if i == 0 { "" } else { ", " };
                     // Numbers from the database; the hash is bound.
                     let _ = write!(insert, "{sep}({id}, {chain}, {seq}, ${})", i + 1);
-                    let _ = write!(mark, "{sep}({chain}, {seq})");
                 }
-                mark.push_str(") AS v WHERE audit_heads.chain = v.column1");
                 let mut query = sqlx::query(&insert).persistent(false);
                 for (_, _, hash) in chunk {
                     query = query.bind(hash);
                 }
                 query.execute(&mut *tx).await?;
-                sqlx::query(&mark)
-                    .persistent(false)
-                    .execute(&mut *tx)
-                    .await?;
+                let mark = super::chain::update_by_key(
+                    "audit_heads",
+                    "chain",
+                    &["anchored_seq"],
+                    chunk.len(),
+                );
+                let mut query = sqlx::query(&mark).persistent(chunk.len() == ROWS_PER_STATEMENT);
+                for (chain, seq, _) in chunk {
+                    query = query.bind(*chain).bind(*seq);
+                }
+                query.execute(&mut *tx).await?;
             }
             chains += page.len() as i64;
             match page.last() {

@@ -286,17 +286,12 @@ async fn link_rows(
     }
     for (table, links) in by_table {
         for chunk in links.chunks(ROWS_PER_STATEMENT) {
-            let mut sql = format!(
-                "UPDATE {t} SET chain_seq = v.column2, personal_digest = v.column3, \
-                 chain_hash = v.column4 FROM (VALUES ",
-                t = table.as_str()
+            let sql = update_by_key(
+                table.as_str(),
+                "id",
+                &["chain_seq", "personal_digest", "chain_hash"],
+                chunk.len(),
             );
-            for i in 0..chunk.len() {
-                let p = 4 * i;
-                let sep = if i == 0 { "" } else { ", " };
-                let _ = write!(sql, "{sep}(${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4);
-            }
-            let _ = write!(sql, ") AS v WHERE {t}.id = v.column1", t = table.as_str());
             let mut query = sqlx::query(&sql).persistent(chunk.len() == ROWS_PER_STATEMENT);
             for (id, seq, personal, hash) in chunk {
                 query = query.bind(*id).bind(*seq).bind(personal).bind(hash);
@@ -305,19 +300,17 @@ async fn link_rows(
         }
     }
     for chunk in moved.chunks(ROWS_PER_STATEMENT) {
-        let mut sql = String::from(if new_heads {
-            "INSERT INTO audit_heads (chain, seq, hash) VALUES "
+        let sql = if new_heads {
+            let mut sql = String::from("INSERT INTO audit_heads (chain, seq, hash) VALUES ");
+            for i in 0..chunk.len() {
+                let p = 3 * i;
+                let sep = if i == 0 { "" } else { ", " };
+                let _ = write!(sql, "{sep}(${}, ${}, ${})", p + 1, p + 2, p + 3);
+            }
+            sql
         } else {
-            "UPDATE audit_heads SET seq = v.column2, hash = v.column3 FROM (VALUES "
-        });
-        for i in 0..chunk.len() {
-            let p = 3 * i;
-            let sep = if i == 0 { "" } else { ", " };
-            let _ = write!(sql, "{sep}(${}, ${}, ${})", p + 1, p + 2, p + 3);
-        }
-        if !new_heads {
-            sql.push_str(") AS v WHERE audit_heads.chain = v.column1");
-        }
+            update_by_key("audit_heads", "chain", &["seq", "hash"], chunk.len())
+        };
         let mut query = sqlx::query(&sql).persistent(chunk.len() == ROWS_PER_STATEMENT);
         for chain in chunk {
             let head = &heads[chain];
@@ -326,6 +319,35 @@ async fn link_rows(
         query.execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+/// `UPDATE table SET c = CASE key WHEN $1 THEN $2 … END, … WHERE key IN ($1, …)` for
+/// `rows` rows, each bound as the key then one value per column. The key list finds the
+/// rows through the primary key whatever the planner's statistics say (a join against a
+/// VALUES list scanned a table the statistics thought empty).
+pub(super) fn update_by_key(table: &str, key: &str, columns: &[&str], rows: usize) -> String {
+    let per_row = 1 + columns.len();
+    let mut sql = format!("UPDATE {table} SET ");
+    for (c, column) in columns.iter().enumerate() {
+        let sep = if c == 0 { "" } else { ", " };
+        let _ = write!(sql, "{sep}{column} = CASE {key}");
+        for r in 0..rows {
+            let _ = write!(
+                sql,
+                " WHEN ${} THEN ${}",
+                r * per_row + 1,
+                r * per_row + 2 + c
+            );
+        }
+        sql.push_str(" END");
+    }
+    let _ = write!(sql, " WHERE {key} IN (");
+    for r in 0..rows {
+        let sep = if r == 0 { "" } else { ", " };
+        let _ = write!(sql, "{sep}${}", r * per_row + 1);
+    }
+    sql.push(')');
+    sql
 }
 
 /// A history row as the chain sees it (the `history` layout above, field for field).
