@@ -8,8 +8,10 @@ use crate::store::Store;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+mod audit;
 mod backup;
 mod records;
+pub use audit::AuditCommand;
 pub use records::{CaseCommand, CaseRef, RetentionCommand};
 
 #[derive(Parser)]
@@ -73,15 +75,6 @@ pub enum Command {
     /// The tamper-evident audit trail (hash chains and daily anchors).
     #[command(subcommand)]
     Audit(AuditCommand),
-}
-
-#[derive(Subcommand)]
-pub enum AuditCommand {
-    /// Walk every chain and every anchor found; name the first broken link of each
-    /// chain. Exits 1 when anything does not hold.
-    Verify,
-    /// Take an anchor now (the server takes one a day by itself).
-    Anchor,
 }
 
 #[derive(Subcommand)]
@@ -286,7 +279,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Audit(command) => {
             let store = open_store(&config).await?;
-            let result = audit(&store, &config, command).await;
+            let result = audit::run(&store, &config, command).await;
             store.close().await;
             result
         }
@@ -593,59 +586,6 @@ async fn rotate_master_key(path: &std::path::Path, store: &Store) -> anyhow::Res
             path.display(),
             path.with_extension("key").display()
         );
-    }
-    Ok(())
-}
-
-async fn audit(store: &Store, config: &Config, command: AuditCommand) -> anyhow::Result<()> {
-    let anchor_dir = config.audit.anchor_dir();
-    match command {
-        AuditCommand::Verify => {
-            let report = crate::audit_trail::verify(store, anchor_dir).await?;
-            for broken in &report.broken {
-                println!("BROKEN {broken}");
-            }
-            for problem in &report.anchor_problems {
-                println!("ANCHOR {problem}");
-            }
-            println!(
-                "{} chains, {} links, {} anchors checked",
-                report.chains, report.links, report.anchors
-            );
-            anyhow::ensure!(
-                report.holds(),
-                "the audit trail does not hold: {} broken chains, {} anchor problems",
-                report.broken.len(),
-                report.anchor_problems.len()
-            );
-            println!("OK: every chain and anchor holds");
-        }
-        AuditCommand::Anchor => {
-            let key = MasterKey::load_or_create(&secrets::key_path(
-                &config.data_dir,
-                &config.master_key_file,
-            ))?;
-            let signer = crate::case_export::signing::ExportSigner::load_or_create_for(
-                store,
-                &key,
-                crate::case_export::signing::ANCHOR_PURPOSE,
-            )
-            .await?;
-            let now = crate::clock::now_ms();
-            let anchor = crate::audit_trail::anchor::anchor_now(store, &signer, anchor_dir, now)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("another process took this anchor; run again"))?;
-            println!(
-                "anchor {}: {} chain heads, digest {}",
-                anchor.id, anchor.chains, anchor.digest
-            );
-            if let Some(dir) = anchor_dir {
-                println!(
-                    "appended to {}",
-                    crate::audit_trail::anchor::anchor_file(dir).display()
-                );
-            }
-        }
     }
     Ok(())
 }
