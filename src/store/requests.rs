@@ -1,7 +1,7 @@
 //! Video KYC requests: create (on SQLite through one writer that commits creates in
 //! groups), point reads, the links due to expire, and the journey's access tokens.
 
-use super::{journey, Backend, Store, ROWS_PER_STATEMENT};
+use super::{notifications, Backend, Store, ROWS_PER_STATEMENT};
 use crate::clock::now_ms;
 use crate::domain::request::Request;
 use crate::domain::status::{self, Actor, SubStatus};
@@ -337,7 +337,7 @@ impl Store {
             // The link message goes out on every channel the merchant asked for; queued
             // with the create, so an acknowledged request never misses its message.
             for request in requests.iter().flatten() {
-                journey::insert_notifications(
+                notifications::insert_notifications(
                     tx,
                     request.id,
                     request.notification_types.as_deref(),

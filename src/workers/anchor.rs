@@ -18,7 +18,15 @@ pub async fn step(state: &AppState, now: i64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How long after a start the first look waits: the start's own writes and an operator's
+/// first commands go first (a day's anchor is not late by a minute).
+const FIRST_LOOK_AFTER: Duration = Duration::from_secs(60);
+
 pub async fn run(state: AppState, shutdown: CancellationToken) {
+    tokio::select! {
+        _ = shutdown.cancelled() => return,
+        _ = tokio::time::sleep(FIRST_LOOK_AFTER) => {}
+    }
     super::repeat(LOOK_EVERY, shutdown, || async {
         if let Err(err) = step(&state, now_ms()).await {
             tracing::error!(error = ?err, "taking the daily audit anchor failed; retrying");

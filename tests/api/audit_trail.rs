@@ -289,7 +289,7 @@ async fn rows_from_before_the_chain_are_chained_and_an_anchor_catches_a_rewritte
             .get("n");
     assert_eq!(recorded, 1);
 
-    // (The server took its first anchor when it started; this one covers the request.)
+    // (The server takes its first anchor a minute after it starts; this one covers the request.)
     let (code, out) = vkyc(&app, &["audit", "anchor"], &env);
     assert_eq!(code, 0, "{out}");
     let file = std::fs::read_to_string(anchor_dir.join("anchors.jsonl")).unwrap();
