@@ -32,11 +32,8 @@ pub async fn find(
     };
     let mut found = store.requests_by_verification_id(vid).await?;
     if let Some(client_id) = client_id {
-        let merchant = store
-            .merchant_id_by_client_id(client_id)
-            .await?
-            .ok_or_else(|| missing("merchant_not_found", "no merchant has that client id"))?;
-        found.retain(|r| r.merchant_id == merchant);
+        let merchant = super::merchants::find(store, client_id).await?;
+        found.retain(|r| r.merchant_id == merchant.id);
     }
     match found.len() {
         0 => Err(not_found()),

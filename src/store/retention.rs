@@ -189,17 +189,16 @@ impl Store {
         purge_calls(&mut tx, id, now).await?;
         purge_webhook_bodies(&mut tx, id).await?;
         let details = serde_json::json!({ "rule": rule.as_str() }).to_string();
-        staff_audit_in(
+        self.insert_staff_audit_in(
             &mut tx,
             None,
             now,
             "personal_data_purged",
-            &id.to_string(),
+            Some(&id.to_string()),
             None,
-            &details,
+            Some(&details),
         )
         .await?;
-        self.seal_staff(&mut tx).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -221,15 +220,6 @@ impl Store {
             .map(super::request_from_row)
             .collect::<Result<_, sqlx::Error>>()
             .map_err(Into::into)
-    }
-
-    /// The merchant a client id belongs to.
-    pub async fn merchant_id_by_client_id(&self, client_id: &str) -> Result<Option<i64>> {
-        let row = sqlx::query("SELECT merchant_id FROM credentials WHERE client_id = $1")
-            .bind(client_id)
-            .fetch_optional(&self.read)
-            .await?;
-        Ok(row.map(|r| r.try_get("merchant_id")).transpose()?)
     }
 
     /// Files a purge left to delete, oldest first: (id, local path or `s3://` URL).
@@ -316,17 +306,8 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         let details = serde_json::json!({ "reason": reason, "by": by.name }).to_string();
-        staff_audit_in(
-            &mut tx,
-            by.staff_id,
-            now,
-            "case_hold",
-            &id.to_string(),
-            by.ip,
-            &details,
-        )
-        .await?;
-        self.seal_staff(&mut tx).await?;
+        self.audit_case(&mut tx, by, now, "case_hold", id, &details)
+            .await?;
         tx.commit().await?;
         Ok(CaseChange::Done)
     }
@@ -356,17 +337,8 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         let details = serde_json::json!({ "reason": reason, "by": by.name }).to_string();
-        staff_audit_in(
-            &mut tx,
-            by.staff_id,
-            now,
-            "case_release",
-            &id.to_string(),
-            by.ip,
-            &details,
-        )
-        .await?;
-        self.seal_staff(&mut tx).await?;
+        self.audit_case(&mut tx, by, now, "case_release", id, &details)
+            .await?;
         tx.commit().await?;
         Ok(CaseChange::Done)
     }
@@ -392,19 +364,35 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         let details = serde_json::json!({ "date": date, "by": by.name }).to_string();
-        staff_audit_in(
-            &mut tx,
-            by.staff_id,
-            now,
-            "relationship_end",
-            &id.to_string(),
-            by.ip,
-            &details,
-        )
-        .await?;
-        self.seal_staff(&mut tx).await?;
+        self.audit_case(&mut tx, by, now, "relationship_end", id, &details)
+            .await?;
         tx.commit().await?;
         Ok(CaseChange::Done)
+    }
+}
+
+impl Store {
+    /// The staff audit row of a change to case `id`, in its transaction.
+    async fn audit_case(
+        &self,
+        tx: &mut Tx,
+        by: &By<'_>,
+        now: i64,
+        action: &str,
+        id: i64,
+        details: &str,
+    ) -> Result<(), sqlx::Error> {
+        let target = id.to_string();
+        self.insert_staff_audit_in(
+            tx,
+            by.staff_id,
+            now,
+            action,
+            Some(&target),
+            by.ip,
+            Some(details),
+        )
+        .await
     }
 }
 
@@ -496,30 +484,5 @@ async fn purge_webhook_bodies(tx: &mut Tx, request_id: i64) -> Result<(), sqlx::
             .execute(&mut **tx)
             .await?;
     }
-    Ok(())
-}
-
-/// A staff audit row in the caller's transaction.
-async fn staff_audit_in(
-    tx: &mut Tx,
-    staff_id: Option<i64>,
-    at: i64,
-    action: &str,
-    target: &str,
-    ip: Option<&str>,
-    details: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO staff_audit (staff_id, at, action, target, ip, details) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(staff_id)
-    .bind(at)
-    .bind(action)
-    .bind(target)
-    .bind(ip)
-    .bind(details)
-    .execute(&mut **tx)
-    .await?;
     Ok(())
 }

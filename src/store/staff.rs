@@ -430,9 +430,26 @@ impl Store {
         ip: Option<&str>,
         details: Option<&str>,
     ) -> Result<()> {
-        // Sealed into the staff chain in the same transaction; the chain's head lock
-        // puts concurrent actions one after the other.
         let mut tx = self.write.begin().await?;
+        self.insert_staff_audit_in(&mut tx, staff_id, at, action, target, ip, details)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A staff audit row in the caller's transaction, sealed into the staff chain there:
+    /// the chain's head lock puts concurrent actions one after the other.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn insert_staff_audit_in(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        staff_id: Option<i64>,
+        at: i64,
+        action: &str,
+        target: Option<&str>,
+        ip: Option<&str>,
+        details: Option<&str>,
+    ) -> Result<(), sqlx::Error> {
         sqlx::query(
             "INSERT INTO staff_audit (staff_id, at, action, target, ip, details) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -443,10 +460,9 @@ impl Store {
         .bind(target)
         .bind(ip)
         .bind(details)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-        self.seal_staff(&mut tx).await?;
-        tx.commit().await?;
+        self.seal_staff(tx).await?;
         Ok(())
     }
 
