@@ -126,6 +126,9 @@ pub struct MediaSettings {
     pub recordings_s3_access_key: String,
     #[serde(default)]
     pub recordings_s3_secret_key: String,
+    /// Seal each finished recording under a key of its own ([`crate::storage::sealing`]).
+    #[serde(default)]
+    pub encrypt_recordings: bool,
 }
 
 /// `name must be between lo and hi` unless `value` is.

@@ -7,7 +7,7 @@ use crate::error::ErrorType;
 use crate::error::{Error, Result};
 use crate::media::{MediaEvent, Side};
 use crate::state::AppState;
-use crate::store::{Call, CallUpdate, Changes, MoveError, Request, SideWrite};
+use crate::store::{Call, CallUpdate, Changes, KeptRecording, MoveError, Request, SideWrite};
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
@@ -140,26 +140,27 @@ pub async fn end_call(
             .map(|_| crate::domain::recording_links::reference(call.id)),
         ..Changes::default()
     };
-    // Kept where `[media] recordings_store` says: the local path, or the uploaded
-    // object's s3:// URL (a failed upload keeps the local file and its path).
-    let stored = match &recording {
+    // Kept where `[media]` says: sealed or not, the local path or the uploaded object's
+    // s3:// URL (a failed upload keeps the local file and its path).
+    let kept = match &recording {
         Some(r) => Some((
             crate::storage::keep(&state.config.media, call.id, r).await,
-            r.bytes as i64,
-            r.duration_ms,
+            r,
         )),
         None => None,
     };
-    if let Some((path, _, _)) = &stored {
+    if let Some((kept, _)) = &kept {
         let to_bucket = !state.config.media.recordings_store.is_empty();
         state
             .metrics
-            .recording_kept(to_bucket && !path.starts_with("s3://"));
+            .recording_kept(to_bucket && !kept.location.starts_with("s3://"));
     }
-    let uploaded = match (&recording, &stored) {
-        (Some(r), Some((path, _, _))) if path.starts_with("s3://") => Some(r.clone()),
-        _ => None,
-    };
+    let stored = kept.as_ref().map(|(kept, r)| KeptRecording {
+        location: kept.location.clone(),
+        key: kept.key.clone(),
+        bytes: r.bytes as i64,
+        duration_ms: r.duration_ms,
+    });
     let moved = state
         .store
         .apply_journey(
@@ -183,9 +184,9 @@ pub async fn end_call(
         )
         .await
         .map_err(Error::from)?;
-    // The row points at the uploaded copy: the local files can go.
-    if let Some(recording) = uploaded {
-        crate::storage::remove_local(&recording).await;
+    // The row points at the kept copy: the clear or uploaded local files can go.
+    if let Some((kept, _)) = &kept {
+        crate::storage::remove_local(&kept.leftovers).await;
     }
     Ok(moved)
 }

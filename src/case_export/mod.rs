@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use signing::ExportSigner;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
@@ -28,10 +28,8 @@ pub const FORMAT: &str = "vkyc-case-export/1";
 #[derive(Debug)]
 pub enum Source {
     Bytes(Vec<u8>),
-    /// A file on this machine (a recording in the recordings directory).
-    File(PathBuf),
-    /// An `s3://` object in the configured recordings bucket.
-    Object(String),
+    /// A kept recording (local or in the bucket, in clear or sealed): its plain WebM.
+    Recording(crate::storage::StoredRecording),
 }
 
 #[derive(Debug)]
@@ -118,12 +116,7 @@ pub fn write(
         zip.start_file(&entry.name, options_for(&entry.name))?;
         let (sha256, bytes) = match entry.source {
             Source::Bytes(bytes) => copy_hashing(&mut bytes.as_slice(), &mut zip)?,
-            Source::File(path) => {
-                let mut file = std::fs::File::open(&path)
-                    .with_context(|| format!("opening the recording of {}", entry.name))?;
-                copy_hashing(&mut file, &mut zip)?
-            }
-            Source::Object(url) => copy_object(&url, media, runtime, &mut zip)
+            Source::Recording(stored) => copy_recording(&stored, media, runtime, &mut zip)
                 .with_context(|| format!("reading the recording of {}", entry.name))?,
         };
         files.push(json!({ "name": entry.name, "sha256": sha256, "bytes": bytes }));
@@ -143,35 +136,24 @@ pub fn write(
     Ok(())
 }
 
-/// Copies an object of the recordings bucket into the open entry, chunk by chunk.
-fn copy_object(
-    url: &str,
+/// Copies a kept recording's plain bytes into the open entry, chunk by chunk.
+fn copy_recording(
+    stored: &crate::storage::StoredRecording,
     media: &MediaSettings,
     runtime: &tokio::runtime::Handle,
     zip: &mut ZipWriter<std::fs::File>,
 ) -> anyhow::Result<(String, u64)> {
-    let crate::storage::RecordingStore::S3(store) = crate::storage::RecordingStore::cached(media)?
-    else {
-        bail!("the recording is in a bucket, but no recordings_store is configured");
-    };
-    let key = store
-        .key_of(url)
-        .with_context(|| format!("{url} is outside the bucket {}", store.bucket()))?;
-    let meta = runtime
-        .block_on(store.head(&key))?
-        .with_context(|| format!("{url} is not in the bucket"))?;
+    let opened = runtime
+        .block_on(stored.open(media))?
+        .with_context(|| format!("{} is gone", stored.location))?;
     let mut hasher = Sha256::new();
     let mut total = 0u64;
-    if meta.size > 0 {
-        let mut stream = runtime
-            .block_on(store.read(&key, 0..meta.size))?
-            .into_stream();
-        while let Some(chunk) = runtime.block_on(stream.next()) {
-            let chunk = chunk?;
-            hasher.update(&chunk);
-            zip.write_all(&chunk)?;
-            total += chunk.len() as u64;
-        }
+    let mut stream = runtime.block_on(opened.stream(0..opened.len))?;
+    while let Some(chunk) = runtime.block_on(stream.next()) {
+        let chunk = chunk?;
+        hasher.update(&chunk);
+        zip.write_all(&chunk)?;
+        total += chunk.len() as u64;
     }
     Ok((hex::encode(hasher.finalize()), total))
 }

@@ -42,7 +42,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/desk/", get(desk::to_desk))
         .merge(journey::router().layer(from_fn_with_state(own.clone(), same_origin)))
-        .route("/recordings/{file}", get(crate::http::recordings::serve))
+        .route(
+            "/recordings/{file}",
+            get(crate::http::recordings::serve_link),
+        )
         .route("/", get(home))
         .route("/healthz", get(live))
         .route("/readyz", get(ready));

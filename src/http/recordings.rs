@@ -7,9 +7,11 @@
 use crate::clock::now_ms;
 use crate::error::{Error, ErrorType, Result};
 use crate::state::AppState;
+use crate::storage::StoredRecording;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 use serde::Deserialize;
 use tower::ServiceExt;
 
@@ -29,7 +31,7 @@ fn refused() -> Error {
 }
 
 /// `GET /recordings/<call id>.webm?expires=..&sig=..`: the recording, with range support.
-pub async fn serve(
+pub async fn serve_link(
     State(state): State<AppState>,
     Path(file): Path<String>,
     query: std::result::Result<Query<LinkQuery>, axum::extract::rejection::QueryRejection>,
@@ -49,25 +51,35 @@ pub async fn serve(
         return Err(refused());
     }
     let call = state.store.call(call_id).await?.ok_or_else(refused)?;
-    let path = call.recording_path.ok_or_else(refused)?;
-    if path.starts_with("s3://") {
-        let head = request.method() == axum::http::Method::HEAD;
-        let range = request
-            .headers()
-            .get(axum::http::header::RANGE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        drop(request);
-        return serve_object(&state, &path, head, range.as_deref()).await;
+    let recording = state.store.stored_recording(&call)?.ok_or_else(refused)?;
+    serve(&state, &recording, request).await
+}
+
+/// Serves a kept recording to `request` (GET or HEAD, with one byte range): a clear
+/// local file as a file, anything else through [`crate::storage::reading`].
+pub(crate) async fn serve(
+    state: &AppState,
+    recording: &StoredRecording,
+    request: Request,
+) -> Result<Response> {
+    if recording.key.is_none() && !recording.location.starts_with("s3://") {
+        let served = tower_http::services::ServeFile::new_with_mime(
+            &recording.location,
+            &"video/webm".parse().expect("a valid mime type"),
+        )
+        .oneshot(request)
+        .await
+        .map_err(|e| Error::internal(anyhow::anyhow!("serving a recording: {e}")))?;
+        return Ok(served.into_response());
     }
-    let served = tower_http::services::ServeFile::new_with_mime(
-        path,
-        &"video/webm".parse().expect("a valid mime type"),
-    )
-    .oneshot(request)
-    .await
-    .map_err(|e| Error::internal(anyhow::anyhow!("serving a recording: {e}")))?;
-    Ok(served.into_response())
+    let head = request.method() == axum::http::Method::HEAD;
+    let range = request
+        .headers()
+        .get(axum::http::header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    drop(request);
+    serve_ranges(state, recording, head, range.as_deref()).await
 }
 
 fn not_found() -> Error {
@@ -134,36 +146,20 @@ fn wanted(header: Option<&str>, len: u64) -> Wanted {
     }
 }
 
-/// Playback of a recording kept in the object store: HEAD and GET, with one byte range.
-async fn serve_object(
+/// Playback through [`crate::storage::reading`]: HEAD and GET, with one byte range.
+async fn serve_ranges(
     state: &AppState,
-    url: &str,
+    recording: &StoredRecording,
     head: bool,
     range: Option<&str>,
 ) -> Result<Response> {
     use axum::http::header;
-    let store = match crate::storage::RecordingStore::cached(&state.config.media)
-        .map_err(Error::internal)?
-    {
-        crate::storage::RecordingStore::S3(store) => store,
-        crate::storage::RecordingStore::Local => {
-            return Err(Error::internal(anyhow::anyhow!(
-                "call recording {url} is in a bucket, but no recordings_store is configured"
-            )))
-        }
-    };
-    let key = store.key_of(url).ok_or_else(|| {
-        Error::internal(anyhow::anyhow!(
-            "call recording {url} is outside the configured bucket {}",
-            store.bucket()
-        ))
-    })?;
-    let meta = store
-        .head(&key)
+    let opened = recording
+        .open(&state.config.media)
         .await
         .map_err(Error::internal)?
         .ok_or_else(not_found)?;
-    let len = meta.size;
+    let len = opened.len;
     let (status, start, end) = match wanted(range, len) {
         Wanted::Whole => (StatusCode::OK, 0, len),
         Wanted::Part(start, end) => (StatusCode::PARTIAL_CONTENT, start, end),
@@ -182,13 +178,13 @@ async fn serve_object(
         .status(status)
         .header(header::CONTENT_TYPE, "video/webm")
         .header(header::ACCEPT_RANGES, "bytes")
-        .header(header::CONTENT_LENGTH, end - start)
-        .header(
+        .header(header::CONTENT_LENGTH, end - start);
+    if let Some(modified) = opened.modified {
+        response = response.header(
             header::LAST_MODIFIED,
-            meta.last_modified
-                .format("%a, %d %b %Y %H:%M:%S GMT")
-                .to_string(),
+            modified.format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
         );
+    }
     if status == StatusCode::PARTIAL_CONTENT {
         response = response.header(
             header::CONTENT_RANGE,
@@ -198,11 +194,14 @@ async fn serve_object(
     let body = if head || start == end {
         axum::body::Body::empty()
     } else {
-        let result = store
-            .read(&key, start..end)
-            .await
-            .map_err(Error::internal)?;
-        crate::storage::S3Store::body(result)
+        let stream = opened.stream(start..end).await.map_err(Error::internal)?;
+        let call = recording.location.clone();
+        axum::body::Body::from_stream(stream.inspect(move |piece| {
+            if let Err(e) = piece {
+                // A sealed chunk that does not open: the player sees the body cut short.
+                tracing::error!(recording = %call, error = %e, "reading a recording failed");
+            }
+        }))
     };
     response
         .body(body)

@@ -4,6 +4,7 @@ use super::{call_events, MoveError, Request, Store, REQUEST_COLUMNS};
 use crate::clock::now_ms;
 use crate::domain::status::{Actor, Event};
 use crate::error::Result;
+use crate::storage::{FileKey, StoredRecording};
 use serde_json::json;
 use sqlx::Row;
 
@@ -24,6 +25,9 @@ pub struct Call {
     pub customer_lost_at: Option<i64>,
     pub agent_lost_at: Option<i64>,
     pub recording_path: Option<String>,
+    /// The recording's key, sealed under the master key, when the file is sealed (see
+    /// [`Store::stored_recording`]).
+    pub recording_key: Option<String>,
     pub recording_bytes: Option<i64>,
     pub duration_ms: Option<i64>,
     pub decision: Option<String>,
@@ -52,12 +56,16 @@ pub struct ReviewCase {
     pub waiting_since: i64,
 }
 
+/// A finished recording as its call row keeps it.
 #[derive(Debug, Clone)]
-pub struct CaptureRow {
-    pub id: i64,
-    pub call_id: i64,
-    pub kind: String,
-    pub at: i64,
+pub struct KeptRecording {
+    /// A local path or an `s3://` URL.
+    pub location: String,
+    /// Its key, when the file is sealed (stored sealed under the master key).
+    pub key: Option<FileKey>,
+    /// The plain WebM's size.
+    pub bytes: i64,
+    pub duration_ms: i64,
 }
 
 /// A change to a call, written in the transaction of the status move it goes with.
@@ -69,7 +77,7 @@ pub enum CallUpdate {
     End {
         state: &'static str,
         by: &'static str,
-        recording: Option<(String, i64, i64)>,
+        recording: Option<KeptRecording>,
         /// JSON quality summary of both sides (None where the relay had no call).
         quality: Option<String>,
     },
@@ -81,7 +89,8 @@ pub enum CallUpdate {
 
 const CALL_COLUMNS: &str = "id, request_id, agent_id, state, invited_at, accepted_at, ended_at, \
      ended_by, liveness_code, liveness_result, questions, pan, customer_lost_at, agent_lost_at, \
-     recording_path, recording_bytes, duration_ms, decision, remarks, decided_at, quality";
+     recording_path, recording_key, recording_bytes, duration_ms, decision, remarks, decided_at, \
+     quality";
 
 fn call_from_row(r: &sqlx::any::AnyRow) -> Result<Call, sqlx::Error> {
     Ok(Call {
@@ -100,6 +109,7 @@ fn call_from_row(r: &sqlx::any::AnyRow) -> Result<Call, sqlx::Error> {
         customer_lost_at: r.try_get("customer_lost_at")?,
         agent_lost_at: r.try_get("agent_lost_at")?,
         recording_path: r.try_get("recording_path")?,
+        recording_key: r.try_get("recording_key")?,
         recording_bytes: r.try_get("recording_bytes")?,
         duration_ms: r.try_get("duration_ms")?,
         decision: r.try_get("decision")?,
@@ -226,12 +236,25 @@ impl Store {
             } => {
                 let first = first_time(tx, call_id, "ended_at", now).await?;
                 let (path, bytes, duration) = match recording {
-                    Some((p, b, d)) => (Some(p.clone()), Some(*b), Some(*d)),
+                    Some(r) => (Some(r.location.clone()), Some(r.bytes), Some(r.duration_ms)),
                     None => (None, None, None),
+                };
+                let key = match recording.as_ref().and_then(|r| r.key.as_ref()) {
+                    Some(key) => {
+                        // Never seal under a key the database has left (a rotation).
+                        if !self.key_is_current_in(tx).await? {
+                            return Err(sqlx::Error::Protocol(
+                                "the master key was rotated: restart this server".into(),
+                            ));
+                        }
+                        Some(self.seal_bytes(key.as_bytes()))
+                    }
+                    None => None,
                 };
                 sqlx::query(
                     "UPDATE calls SET state = $1, ended_by = $2, ended_at = $3, \
                      recording_path = COALESCE($4, recording_path), \
+                     recording_key = CASE WHEN $4 IS NULL THEN recording_key ELSE $9 END, \
                      recording_bytes = COALESCE($5, recording_bytes), \
                      duration_ms = COALESCE($6, duration_ms), quality = COALESCE($7, quality) \
                      WHERE id = $8",
@@ -244,6 +267,7 @@ impl Store {
                 .bind(duration)
                 .bind(quality.clone())
                 .bind(call_id)
+                .bind(key)
                 .execute(&mut **tx)
                 .await?;
                 let detail = json!({ "state": state, "by": by });
@@ -297,6 +321,26 @@ impl Store {
     async fn fetch_calls(&self, sql: &str, bind: i64) -> Result<Vec<Call>> {
         let rows = sqlx::query(sql).bind(bind).fetch_all(&self.read).await?;
         Ok(rows.iter().map(call_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Where the call's recording is kept and, when it is sealed, its key (opened with
+    /// the master key).
+    pub fn stored_recording(&self, call: &Call) -> Result<Option<StoredRecording>> {
+        let Some(location) = call.recording_path.clone() else {
+            return Ok(None);
+        };
+        let key = match &call.recording_key {
+            None => None,
+            Some(sealed) => Some(FileKey::from_bytes(&self.open_bytes(sealed)?).ok_or_else(
+                || {
+                    crate::error::Error::internal(anyhow::anyhow!(
+                        "call {}'s recording key is not 32 bytes",
+                        call.id
+                    ))
+                },
+            )?),
+        };
+        Ok(Some(StoredRecording { location, key }))
     }
 
     pub async fn call(&self, id: i64) -> Result<Option<Call>> {
@@ -503,81 +547,6 @@ impl Store {
         call_events::insert_in(&mut tx, call_id, now_ms(), kind, Some(detail)).await?;
         tx.commit().await?;
         Ok(())
-    }
-
-    /// Keeps a still (JPEG) of the call, sealed.
-    pub async fn insert_capture(&self, call_id: i64, kind: &str, jpeg: &[u8]) -> Result<i64> {
-        let now = now_ms();
-        let mut tx = self.write.begin().await?;
-        self.check_key_in(&mut tx).await?;
-        let row = sqlx::query(
-            "INSERT INTO captures (call_id, kind, image, at) VALUES ($1, $2, $3, $4) RETURNING id",
-        )
-        .bind(call_id)
-        .bind(kind)
-        .bind(self.seal_bytes(jpeg))
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        let id: i64 = row.try_get("id")?;
-        let detail = json!({ "kind": kind, "capture_id": id });
-        call_events::insert_in(&mut tx, call_id, now, "capture", Some(&detail)).await?;
-        tx.commit().await?;
-        Ok(id)
-    }
-
-    pub async fn captures(&self, call_id: i64) -> Result<Vec<CaptureRow>> {
-        let rows = sqlx::query(
-            "SELECT id, call_id, kind, at FROM captures WHERE call_id = $1 ORDER BY id",
-        )
-        .bind(call_id)
-        .fetch_all(&self.read)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(CaptureRow {
-                    id: r.try_get("id")?,
-                    call_id: r.try_get("call_id")?,
-                    kind: r.try_get("kind")?,
-                    at: r.try_get("at")?,
-                })
-            })
-            .collect()
-    }
-
-    /// A capture's image (JPEG), opened, and the call it belongs to.
-    pub async fn capture_image(&self, id: i64) -> Result<Option<(i64, Vec<u8>)>> {
-        let row = sqlx::query("SELECT call_id, image FROM captures WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.read)
-            .await?;
-        let Some(row) = row else { return Ok(None) };
-        let image: String = row.try_get("image")?;
-        Ok(Some((row.try_get("call_id")?, self.open_bytes(&image)?)))
-    }
-
-    /// The photo proved in the Aadhaar step (JPEG), opened.
-    pub async fn aadhaar_photo(&self, request_id: i64) -> Result<Option<Vec<u8>>> {
-        let row = sqlx::query("SELECT photo FROM aadhaar_kyc WHERE request_id = $1")
-            .bind(request_id)
-            .fetch_optional(&self.read)
-            .await?;
-        let photo: Option<String> = row
-            .map(|r| r.try_get::<Option<String>, _>("photo"))
-            .transpose()?
-            .flatten();
-        photo.map(|p| self.open_bytes(&p)).transpose()
-    }
-
-    /// Whether the Aadhaar step kept a photo (without opening it).
-    pub async fn has_aadhaar_photo(&self, request_id: i64) -> Result<bool> {
-        let row = sqlx::query(
-            "SELECT 1 AS one FROM aadhaar_kyc WHERE request_id = $1 AND photo IS NOT NULL",
-        )
-        .bind(request_id)
-        .fetch_optional(&self.read)
-        .await?;
-        Ok(row.is_some())
     }
 
     /// Cases waiting for an auditor, oldest first, leaving out those whose calls

@@ -31,6 +31,7 @@ mod attempts;
 pub mod backup;
 mod call_events;
 mod calls;
+mod captures;
 mod cases;
 mod chain;
 mod history;
@@ -52,7 +53,8 @@ mod webhooks;
 pub use admin::{BankRow, MerchantSettings};
 pub use anchors::{AnchorEntry, AnchorRow};
 pub use call_events::CallEvent;
-pub use calls::{Call, CallUpdate, CaptureRow, ReviewCase};
+pub use calls::{Call, CallUpdate, KeptRecording, ReviewCase};
+pub use captures::CaptureRow;
 
 pub use cases::{
     case_agents_statements, AuditReview, CaseDelivery, CaseFilter, CaseRow, ConsentText, Cursor,

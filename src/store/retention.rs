@@ -434,7 +434,8 @@ async fn purge_calls(tx: &mut Tx, request_id: i64, now: i64) -> Result<(), sqlx:
             _ => "[]".to_string(),
         };
         sqlx::query(
-            "UPDATE calls SET pan = NULL, remarks = NULL, recording_path = NULL, questions = $1 \
+            "UPDATE calls SET pan = NULL, remarks = NULL, recording_path = NULL, recording_key = NULL, \
+             questions = $1 \
              WHERE id = $2",
         )
         .bind(questions)
@@ -446,7 +447,9 @@ async fn purge_calls(tx: &mut Tx, request_id: i64, now: i64) -> Result<(), sqlx:
                 Some(stem) => format!("{stem}.json"),
                 None => format!("{path}.json"),
             };
-            for location in [path, sidecar] {
+            // The desk's side copies of the recording go too (see storage::delete).
+            let sides = format!("{}{call_id}", crate::storage::SIDES);
+            for location in [path, sidecar, sides] {
                 sqlx::query("INSERT INTO pending_deletions (location, created_at) VALUES ($1, $2)")
                     .bind(location)
                     .bind(now)

@@ -57,7 +57,8 @@ const PERSONAL: [Column; 5] = [
 ];
 
 /// The secrets sealed since the start (client secrets, signature and signing keys, TOTP).
-const SECRETS: [Column; 4] = [
+const SECRETS: [Column; 5] = [
+    column("calls", "id", "recording_key", Form::Text),
     column("credentials", "id", "secret_enc", Form::Text),
     column("merchants", "id", "private_key_enc", Form::Text),
     column("staff", "id", "totp_secret_enc", Form::Text),

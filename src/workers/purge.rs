@@ -39,7 +39,7 @@ pub async fn purge_due(store: &Store, config: &Config, now: i64) -> anyhow::Resu
         let files = store.pending_deletions(500).await?;
         let mut progressed = false;
         for (id, location) in &files {
-            match crate::storage::delete(&config.media, location).await {
+            match crate::storage::delete(config, location).await {
                 Ok(()) => {
                     store.deletion_done(*id).await?;
                     pass.files += 1;

@@ -42,6 +42,7 @@ mod report_rollups;
 mod reports;
 mod retention;
 mod sealed;
+mod sealed_recordings;
 mod security;
 mod status_machine;
 mod users;

@@ -451,3 +451,83 @@ async fn recording_sides_of_a_recording_in_the_bucket() {
         "recording_not_found"
     );
 }
+
+/// A sealed recording (`encrypt_recordings`): its sides play, with ranges and the start
+/// time, but are kept sealed under the recording's key; the export carries the plain
+/// WebM; a purge's deletion of the call's side copies removes them.
+#[tokio::test]
+async fn recording_sides_of_a_sealed_recording_are_kept_sealed() {
+    let app = calls_app(60, 3600).await;
+    let agent = crate::calls::agent(&app, "agent.sealedsides").await;
+    let auditor = staff(&app, "auditor.sealedsides", "auditor").await;
+    let (_, call) = decided(&app, &agent, "sealedsides", "approved").await;
+
+    // The recording sealed as the server seals it: the file under a key of its own, the
+    // key under the master key in the call row.
+    let work = tempfile::tempdir().unwrap();
+    let original = work.path().join("rec.webm");
+    let recorded_ms = recording(work.path(), &original);
+    let recordings = app._dir.path().join("recordings");
+    std::fs::create_dir_all(&recordings).unwrap();
+    let sealed = recordings.join(format!("{call}.sealed.webm"));
+    let key = vkyc::storage::FileKey::generate();
+    vkyc::storage::sealing::seal_file(&key, &original, &sealed).unwrap();
+    let db = app.pool().await;
+    sqlx::query("UPDATE calls SET recording_path = $1, recording_key = $2 WHERE id = $3")
+        .bind(sealed.display().to_string())
+        .bind(app.key.seal(key.as_bytes()))
+        .bind(call)
+        .execute(&db)
+        .await
+        .unwrap();
+    db.close().await;
+
+    let reference = app.status("sealedsides").await["reference_id"].clone();
+    let case = auditor.get(&format!("/audit/cases/{reference}")).await.ok();
+    assert_eq!(case["recording_started_at"], "2026-11-30T00:53:20.123Z");
+
+    let path = format!("/calls/{call}/recording/customer.webm");
+    let res = fetch(&auditor, &path, None).await;
+    assert_eq!(res.status(), 200);
+    let bytes = res.bytes().await.unwrap().to_vec();
+    let file = work.path().join("customer.webm");
+    std::fs::write(&file, &bytes).unwrap();
+    let probe = ffprobe(&file);
+    let kinds: Vec<&str> = probe["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["codec_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["video", "audio"]);
+    assert!((duration(&probe) * 1000.0 - recorded_ms as f64).abs() <= 500.0);
+    let part = fetch(&auditor, &path, Some("bytes=100-1099")).await;
+    assert_eq!(part.status(), 206);
+    assert_eq!(
+        part.headers()["content-range"],
+        format!("bytes 100-1099/{}", bytes.len())
+    );
+    assert_eq!(part.bytes().await.unwrap().to_vec(), bytes[100..1100]);
+
+    // Kept sealed: the side file holds no WebM, and no clear download is left.
+    let sides = recordings.join("sides");
+    let kept: Vec<PathBuf> = std::fs::read_dir(&sides)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let stored = std::fs::read(&kept[0]).unwrap();
+    assert_eq!(&stored[..8], b"VKYCSEAL");
+    assert!(!stored.windows(4).any(|w| w == [0x1a, 0x45, 0xdf, 0xa3]));
+    assert!(!stored.windows(64).any(|w| w == &bytes[200..264]));
+
+    // What a purge leaves to delete: the side copies of the call go.
+    let config = vkyc::config::Config {
+        data_dir: app._dir.path().to_path_buf(),
+        ..Default::default()
+    };
+    vkyc::storage::delete(&config, &format!("sides:{call}"))
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read_dir(&sides).unwrap().count(), 0);
+}

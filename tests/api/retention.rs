@@ -111,8 +111,14 @@ async fn retention_purges_what_is_due_keeps_a_tombstone_and_never_a_held_case() 
     let sidecar = app._dir.path().join(format!("{call_a}.json"));
     std::fs::write(&webm, b"webm bytes").unwrap();
     std::fs::write(&sidecar, br#"{"gps": {"latitude": 28.61}}"#).unwrap();
-    sqlx::query("UPDATE calls SET recording_path = $1 WHERE id = $2")
+    // Sealed: its key is in the row. And a side copy the desk made of it.
+    let sides = app._dir.path().join("recordings/sides");
+    std::fs::create_dir_all(&sides).unwrap();
+    let side = sides.join(format!("{call_a}-customer-0123456789abcdef.webm"));
+    std::fs::write(&side, b"side bytes").unwrap();
+    sqlx::query("UPDATE calls SET recording_path = $1, recording_key = $2 WHERE id = $3")
         .bind(webm.display().to_string())
+        .bind(app.key.seal(&[7u8; 32]))
         .bind(call_a)
         .execute(&app.pool().await)
         .await
@@ -172,8 +178,9 @@ async fn retention_purges_what_is_due_keeps_a_tombstone_and_never_a_held_case() 
     let pass = purge_due(&app.store, &app.config, now + 181 * DAY)
         .await
         .unwrap();
-    assert_eq!((pass.requests, pass.files, pass.files_failed), (2, 2, 0));
-    assert!(!webm.exists() && !sidecar.exists());
+    // A's recording, its sidecar and its side copies (one deletion: the call's copies).
+    assert_eq!((pass.requests, pass.files, pass.files_failed), (2, 3, 0));
+    assert!(!webm.exists() && !sidecar.exists() && !side.exists());
     let tomb = get_vkyc(&app, "ret_a").await;
     assert_eq!(tomb.status, 200);
     assert!(tomb.headers.contains_key(PURGED), "{:?}", tomb.headers);
@@ -191,7 +198,7 @@ async fn retention_purges_what_is_due_keeps_a_tombstone_and_never_a_held_case() 
         "SELECT COUNT(*) FROM aadhaar_kyc WHERE request_id = $1",
         "SELECT COUNT(*) FROM captures WHERE call_id IN (SELECT id FROM calls WHERE request_id = $1)",
         "SELECT COUNT(*) FROM calls WHERE request_id = $1 AND (pan IS NOT NULL OR remarks IS NOT NULL \
-           OR recording_path IS NOT NULL)",
+           OR recording_path IS NOT NULL OR recording_key IS NOT NULL)",
         "SELECT COUNT(*) FROM users u JOIN requests r ON r.user_ref = u.id WHERE r.id = $1 \
            AND (u.name IS NOT NULL OR u.phone <> '')",
         "SELECT COUNT(*) FROM journey_steps WHERE request_id = $1 AND evidence IS NOT NULL",

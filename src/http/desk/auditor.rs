@@ -129,9 +129,14 @@ async fn audit_case(
     view["timeline"] = json!(history);
     // Both cameras, one file each, for two players kept in step; and the instant of
     // their media time 0, to place the timeline's events on them.
-    let recorded = last.and_then(|c| Some((c.id, c.recording_path.as_deref()?)));
-    view["recording_sides"] = json!(recorded.map(|(id, _)| super::recording::side_links(id)));
-    view["recording_started_at"] = json!(match recorded {
+    let recorded = match last {
+        Some(c) => state.store.stored_recording(c)?.map(|r| (c.id, r)),
+        None => None,
+    };
+    view["recording_sides"] = json!(recorded
+        .as_ref()
+        .map(|(id, _)| super::recording::side_links(*id)));
+    view["recording_started_at"] = json!(match &recorded {
         Some((_, stored)) => super::recording::recording_start(&state, stored)
             .await
             .map(crate::domain::views::iso_millis),

@@ -15,8 +15,8 @@ use serde_json::{json, Value};
 pub struct Media {
     /// (capture id, file name in the export)
     pub captures: Vec<(i64, String)>,
-    /// (file name in the export, stored path: a local file or an `s3://` URL)
-    pub recordings: Vec<(String, String)>,
+    /// (file name in the export, where the recording is kept)
+    pub recordings: Vec<(String, crate::storage::StoredRecording)>,
     /// The Aadhaar photo (JPEG) and its file name.
     pub aadhaar_photo: Option<(Vec<u8>, String)>,
 }
@@ -151,7 +151,8 @@ pub async fn build(
             media.captures.push((c.id, file));
             captures.push(item);
         }
-        let recording = call.recording_path.as_ref().map(|path| {
+        let stored = store.stored_recording(&call)?;
+        let recording = stored.map(|stored| {
             let file = format!("recordings/call-{}.webm", call.id);
             let mut r = json!({ "bytes": call.recording_bytes, "duration_ms": call.duration_ms });
             match purpose {
@@ -160,7 +161,7 @@ pub async fn build(
                 }
                 Purpose::Export => r["file"] = json!(file),
             }
-            media.recordings.push((file, path.clone()));
+            media.recordings.push((file, stored));
             r
         });
         calls.push(json!({

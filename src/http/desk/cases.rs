@@ -322,10 +322,10 @@ async fn export(
     }
     let mut missing = Vec::new();
     for (file, stored) in &media.recordings {
-        let source = if stored.starts_with("s3://") {
-            Source::Object(stored.clone())
-        } else if std::path::Path::new(stored).is_file() {
-            Source::File(stored.into())
+        let source = if stored.location.starts_with("s3://")
+            || std::path::Path::new(&stored.location).is_file()
+        {
+            Source::Recording(stored.clone())
         } else {
             // Said in the case file rather than failing the whole export.
             missing.push(file.clone());

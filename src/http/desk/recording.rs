@@ -13,12 +13,12 @@ use super::StaffSession;
 use crate::error::{Error, ErrorType, Result};
 use crate::media::Side;
 use crate::state::AppState;
-use crate::storage::{RecordingStore, S3Store};
+use crate::storage::{FileKey, Opened, Place, StoredRecording};
 use crate::store::Role;
 use anyhow::Context;
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use futures::StreamExt;
@@ -28,7 +28,6 @@ use std::io::{BufReader, BufWriter};
 use std::path::{Path as FsPath, PathBuf};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Semaphore;
-use tower::ServiceExt;
 
 /// Side copies being made at once (each keeps one core busy while it runs).
 static MAKING: Semaphore = Semaphore::const_new(2);
@@ -85,76 +84,43 @@ async fn side_file(
         .call(call_id)
         .await?
         .ok_or_else(crate::calls::not_found)?;
-    let source = call.recording_path.ok_or_else(no_recording)?;
-    let path = side_copy(&state, call_id, &source, side).await?;
-    let served = tower_http::services::ServeFile::new_with_mime(
-        path,
-        &"video/webm".parse().expect("a valid mime type"),
-    )
-    .oneshot(request)
-    .await
-    .map_err(|e| Error::internal(anyhow::anyhow!("serving a recording side: {e}")))?;
-    Ok(served.into_response())
-}
-
-/// A recording as the call row names it: a local file, or an object in the bucket.
-enum Source {
-    Local(PathBuf),
-    Object(std::sync::Arc<S3Store>, object_store::path::Path),
-}
-
-impl Source {
-    fn of(state: &AppState, stored: &str) -> Result<Source> {
-        if !stored.starts_with("s3://") {
-            return Ok(Source::Local(PathBuf::from(stored)));
-        }
-        let store = match RecordingStore::cached(&state.config.media).map_err(Error::internal)? {
-            RecordingStore::S3(store) => store,
-            RecordingStore::Local => {
-                return Err(Error::internal(anyhow::anyhow!(
-                    "call recording {stored} is in a bucket, but no recordings_store is configured"
-                )))
-            }
-        };
-        let key = store.key_of(stored).ok_or_else(|| {
-            Error::internal(anyhow::anyhow!(
-                "call recording {stored} is outside the configured bucket"
-            ))
-        })?;
-        Ok(Source::Object(store, key))
-    }
-
-    /// The recording's size; Ok(None) when it is gone.
-    async fn len(&self) -> anyhow::Result<Option<u64>> {
-        match self {
-            Source::Local(path) => match tokio::fs::metadata(path).await {
-                Ok(meta) => Ok(Some(meta.len())),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => {
-                    Err(anyhow::Error::from(e).context(format!("reading {}", path.display())))
-                }
-            },
-            Source::Object(store, key) => Ok(store.head(key).await?.map(|m| m.size)),
-        }
-    }
+    let recording = state
+        .store
+        .stored_recording(&call)?
+        .ok_or_else(no_recording)?;
+    let path = side_copy(&state, call_id, &recording, side).await?;
+    // A side of a sealed recording is kept sealed under the recording's key.
+    let copy = StoredRecording {
+        location: path.display().to_string(),
+        key: recording.key.clone(),
+    };
+    crate::http::recordings::serve(&state, &copy, request).await
 }
 
 /// The side's copy of the recording, made now if it is not yet.
-async fn side_copy(state: &AppState, call_id: i64, stored: &str, side: Side) -> Result<PathBuf> {
-    let source = Source::of(state, stored)?;
-    let len = source
-        .len()
+async fn side_copy(
+    state: &AppState,
+    call_id: i64,
+    recording: &StoredRecording,
+    side: Side,
+) -> Result<PathBuf> {
+    let stored = recording.location.as_str();
+    let source = recording
+        .open(&state.config.media)
         .await
         .map_err(Error::internal)?
         .ok_or_else(no_recording)?;
+    let len = source.len;
+    let key = recording.key.clone();
     // The name carries a digest of where the recording is and its size: a recording
     // moved (uploaded) or replaced never serves an older copy.
     let digest = Sha256::digest(format!("{stored}\n{len}"));
     let dir = crate::storage::recordings_dir(&state.config).join("sides");
     let name = format!(
-        "{call_id}-{}-{}.webm",
+        "{call_id}-{}-{}{}.webm",
         side.name(),
-        &hex::encode(digest)[..16]
+        &hex::encode(digest)[..16],
+        if key.is_some() { ".sealed" } else { "" }
     );
     let path = dir.join(&name);
     if tokio::fs::try_exists(&path).await.unwrap_or(false) {
@@ -176,7 +142,7 @@ async fn side_copy(state: &AppState, call_id: i64, stored: &str, side: Side) -> 
     // neither leaves a half download behind nor frees the permit while the copy runs.
     let target = path.clone();
     let made = tokio::spawn(async move {
-        let made = make(&source, &download, &partial, &target, side).await;
+        let made = make(&source, key, &download, &partial, &target, side).await;
         for leftover in [&partial, &download] {
             let _ = tokio::fs::remove_file(leftover).await;
         }
@@ -205,30 +171,27 @@ async fn side_copy(state: &AppState, call_id: i64, stored: &str, side: Side) -> 
     Ok(path)
 }
 
-/// Copies the side into `partial`, then renames it to `path`; a recording in the
-/// bucket is first streamed to `download`.
+/// Copies the side into `partial`, then renames it to `path` (sealing it under `key`
+/// when there is one); a recording in the bucket, or sealed, is first streamed in clear
+/// to `download` (private, removed by the caller).
 async fn make(
-    source: &Source,
+    source: &Opened,
+    key: Option<FileKey>,
     download: &FsPath,
     partial: &FsPath,
     path: &FsPath,
     side: Side,
 ) -> anyhow::Result<crate::media::sides::SideCopy> {
-    let input = match source {
-        Source::Local(file) => file.clone(),
-        Source::Object(store, key) => {
-            let len = store
-                .head(key)
-                .await?
-                .context("the recording is gone")?
-                .size;
+    let input = match source.place() {
+        Place::Local(file) if !source.is_sealed() => file.clone(),
+        _ => {
             let mut out = tokio::fs::File::from_std(
                 crate::files::private_options()
                     .write(true)
                     .create_new(true)
                     .open(download)?,
             );
-            let mut chunks = store.read(key, 0..len).await?.into_stream();
+            let mut chunks = source.stream(0..source.len).await?;
             while let Some(chunk) = chunks.next().await {
                 out.write_all(&chunk?).await?;
             }
@@ -251,7 +214,12 @@ async fn make(
         drop(file);
         // A side without a picture is not kept: there is nothing to watch.
         if copy.video_frames > 0 {
-            std::fs::rename(&partial, &path)?;
+            match &key {
+                Some(key) => {
+                    crate::storage::sealing::seal_file(key, &partial, &path)?;
+                }
+                None => std::fs::rename(&partial, &path)?,
+            }
         }
         Ok(copy)
     })
@@ -261,33 +229,13 @@ async fn make(
 /// The instant of media time 0 in the recording (its DateUTC; Unix ms): both side
 /// files keep the recording's timestamps, so a player's `currentTime` t shows the
 /// moment `started + t`. None (and logged) when the recording cannot be read.
-pub async fn recording_start(state: &AppState, stored: &str) -> Option<i64> {
+pub async fn recording_start(state: &AppState, recording: &StoredRecording) -> Option<i64> {
     let head = async {
-        let bytes = match Source::of(state, stored).map_err(|e| anyhow::anyhow!("{e}"))? {
-            Source::Local(path) => {
-                use tokio::io::AsyncReadExt;
-                let mut buf = Vec::new();
-                tokio::fs::File::open(&path)
-                    .await?
-                    .take(HEADER_BYTES)
-                    .read_to_end(&mut buf)
-                    .await?;
-                buf
-            }
-            Source::Object(store, key) => {
-                let len = store
-                    .head(&key)
-                    .await?
-                    .context("the recording is gone")?
-                    .size;
-                store
-                    .read(&key, 0..len.min(HEADER_BYTES))
-                    .await?
-                    .bytes()
-                    .await?
-                    .to_vec()
-            }
-        };
+        let opened = recording
+            .open(&state.config.media)
+            .await?
+            .context("the recording is gone")?;
+        let bytes = opened.read_all(0..opened.len.min(HEADER_BYTES)).await?;
         let reader = crate::media::webm_read::WebmReader::open(std::io::Cursor::new(bytes))?;
         reader
             .header()

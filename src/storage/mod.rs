@@ -8,6 +8,17 @@
 //! failed upload keeps the local file, whose path the row stores, and is logged.
 //!
 //! Playback reads byte ranges of the object ([`S3Store::head`], [`S3Store::read`]).
+//!
+//! With `[media] encrypt_recordings = true` the finished WebM and sidecar are first
+//! sealed ([`sealing`]) into `<call id>.sealed.webm` and `.sealed.json`, and those are
+//! what is kept and uploaded; the clear files are removed once the call row names the
+//! sealed one. Everything that reads a kept recording goes through [`reading`].
+
+pub mod reading;
+pub mod sealing;
+
+pub use reading::{Opened, Place, StoredRecording};
+pub use sealing::FileKey;
 
 use crate::config::MediaSettings;
 use crate::media::Recording;
@@ -245,39 +256,92 @@ impl S3Store {
         Ok(self.store.get(key).await?.bytes().await?.to_vec())
     }
 
-    /// Streams a [`GetResult`] as an HTTP body.
-    pub fn body(result: GetResult) -> axum::body::Body {
-        axum::body::Body::from_stream(
-            result
-                .into_stream()
-                .map(|chunk| chunk.map_err(std::io::Error::other)),
-        )
+    /// A [`GetResult`]'s bytes as a stream.
+    pub fn stream(result: GetResult) -> reading::Chunks {
+        result
+            .into_stream()
+            .map(|chunk| chunk.map_err(std::io::Error::other))
+            .boxed()
     }
 }
 
-/// Keeps a finished recording where `[media]` says, and answers the path the call row
-/// stores. With a bucket: uploads the WebM and the sidecar and answers the object's
-/// `s3://` URL; if that fails, logs it and answers the local path (the file stays).
-/// Never removes anything: see [`remove_local`].
-pub async fn keep(media: &MediaSettings, call_id: i64, recording: &Recording) -> String {
-    let local = recording.path.display().to_string();
+/// A finished recording as kept: what the call row stores, and the files on this
+/// machine that may go once the row says so.
+#[derive(Debug)]
+pub struct Kept {
+    pub location: String,
+    /// The recording's key, when it was sealed.
+    pub key: Option<FileKey>,
+    pub leftovers: Vec<std::path::PathBuf>,
+}
+
+/// Keeps a finished recording where `[media]` says. Sealed first when
+/// `encrypt_recordings` is on (if sealing fails, the clear file is kept, and logged: a
+/// recording is evidence and is never dropped). With a bucket: uploads the WebM and the
+/// sidecar and answers the object's `s3://` URL; if that fails, logs it and answers the
+/// local path (the file stays). Removes nothing: see [`remove_local`].
+pub async fn keep(media: &MediaSettings, call_id: i64, recording: &Recording) -> Kept {
+    let mut kept = Kept {
+        location: recording.path.display().to_string(),
+        key: None,
+        leftovers: Vec::new(),
+    };
+    let mut files = recording.clone();
+    if media.encrypt_recordings {
+        let (clear, key) = (recording.clone(), FileKey::generate());
+        let sealing = tokio::task::spawn_blocking(move || seal_recording(&key, &clear));
+        match sealing.await.map_err(anyhow::Error::from).and_then(|r| r) {
+            Ok((sealed, key)) => {
+                kept.leftovers = vec![recording.path.clone(), recording.sidecar.clone()];
+                kept.location = sealed.path.display().to_string();
+                kept.key = Some(key);
+                files = sealed;
+            }
+            Err(err) => {
+                tracing::error!(call_id, error = %format!("{err:#}"),
+                    "sealing the recording failed; it is kept in clear");
+            }
+        }
+    }
     let store = match RecordingStore::cached(media) {
-        Ok(RecordingStore::Local) => return local,
+        Ok(RecordingStore::Local) => return kept,
         Ok(RecordingStore::S3(store)) => store,
         Err(err) => {
             tracing::error!(call_id, error = %format!("{err:#}"),
                 "recording store misconfigured; the recording stays local");
-            return local;
+            return kept;
         }
     };
-    match upload(&store, call_id, recording).await {
-        Ok(url) => url,
+    match upload(&store, call_id, &files).await {
+        Ok(url) => {
+            kept.location = url;
+            kept.leftovers.extend([files.path, files.sidecar]);
+        }
         Err(err) => {
-            tracing::warn!(call_id, file = %local, error = %format!("{err:#}"),
+            tracing::warn!(call_id, file = %kept.location, error = %format!("{err:#}"),
                 "uploading the recording failed; it stays local");
-            local
         }
     }
+    kept
+}
+
+/// Seals a recording's WebM and sidecar into `<stem>.sealed.webm` and `.sealed.json`
+/// beside them (blocking).
+fn seal_recording(key: &FileKey, clear: &Recording) -> anyhow::Result<(Recording, FileKey)> {
+    let beside = |file: &Path, ext: &str| {
+        let stem = file.file_stem().unwrap_or_default().to_string_lossy();
+        file.with_file_name(format!("{stem}.sealed.{ext}"))
+    };
+    let sealed = Recording {
+        path: beside(&clear.path, "webm"),
+        sidecar: beside(&clear.sidecar, "json"),
+        ..clear.clone()
+    };
+    sealing::seal_file(key, &clear.path, &sealed.path)?;
+    if clear.sidecar.exists() {
+        sealing::seal_file(key, &clear.sidecar, &sealed.sidecar)?;
+    }
+    Ok((sealed, key.clone()))
 }
 
 /// Uploads the recording's WebM, then its sidecar (when there is one); answers the
@@ -287,10 +351,15 @@ pub async fn upload(
     call_id: i64,
     recording: &Recording,
 ) -> anyhow::Result<String> {
-    let key = store.key(call_id, "webm");
+    let sealed = recording.path.to_string_lossy().ends_with(".sealed.webm");
+    let (webm, json, content_type) = match sealed {
+        true => ("sealed.webm", "sealed.json", "application/octet-stream"),
+        false => ("webm", "json", "video/webm"),
+    };
+    let key = store.key(call_id, webm);
     let started = std::time::Instant::now();
     let bytes = store
-        .upload_file(&recording.path, &key, "video/webm")
+        .upload_file(&recording.path, &key, content_type)
         .await?;
     if tokio::fs::try_exists(&recording.sidecar)
         .await
@@ -299,8 +368,11 @@ pub async fn upload(
         store
             .upload_file(
                 &recording.sidecar,
-                &store.key(call_id, "json"),
-                "application/json",
+                &store.key(call_id, json),
+                match sealed {
+                    true => "application/octet-stream",
+                    false => "application/json",
+                },
             )
             .await?;
     }
@@ -310,9 +382,32 @@ pub async fn upload(
     Ok(url)
 }
 
-/// Deletes a stored file: a local path, or an `s3://` URL in the configured bucket (one
-/// that is gone already counts as deleted).
-pub async fn delete(media: &MediaSettings, location: &str) -> anyhow::Result<()> {
+/// A deletion of `sides:<call id>` removes the side copies the desk made of that call's
+/// recording (`<recordings_dir>/sides/<call id>-*`).
+pub const SIDES: &str = "sides:";
+
+/// Deletes a stored file: a local path, an `s3://` URL in the configured bucket (one
+/// that is gone already counts as deleted), or a call's side copies ([`SIDES`]).
+pub async fn delete(config: &crate::config::Config, location: &str) -> anyhow::Result<()> {
+    let media = &config.media;
+    if let Some(call_id) = location.strip_prefix(SIDES) {
+        let call_id: i64 = call_id
+            .parse()
+            .context("a side copies deletion names no call")?;
+        let dir = recordings_dir(config).join("sides");
+        let mut entries = match tokio::fs::read_dir(&dir).await {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(err) => return Err(err).with_context(|| format!("reading {}", dir.display())),
+        };
+        let prefix = format!("{call_id}-");
+        while let Some(entry) = entries.next_entry().await? {
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                Box::pin(delete(config, &entry.path().display().to_string())).await?;
+            }
+        }
+        return Ok(());
+    }
     if location.starts_with("s3://") {
         let RecordingStore::S3(store) = RecordingStore::cached(media)? else {
             return Err(anyhow!("{location} is in S3, but no bucket is configured"));
@@ -329,15 +424,15 @@ pub async fn delete(media: &MediaSettings, location: &str) -> anyhow::Result<()>
     }
 }
 
-/// Removes a recording's local files once the call row points at the uploaded copy.
-pub async fn remove_local(recording: &Recording) {
-    for file in [&recording.path, &recording.sidecar] {
+/// Removes a kept recording's local leftovers once the call row points at what was kept.
+pub async fn remove_local(leftovers: &[std::path::PathBuf]) {
+    for file in leftovers {
         match tokio::fs::remove_file(file).await {
             Ok(()) => {}
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
             Err(err) => {
                 tracing::warn!(file = %file.display(), error = %err,
-                    "removing an uploaded recording's local file failed")
+                    "removing a kept recording's local file failed")
             }
         }
     }
