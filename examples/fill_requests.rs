@@ -92,6 +92,8 @@ async fn main() -> anyhow::Result<()> {
                 notification_types: None,
                 user_template: None,
                 agent_template: None,
+                user_template_version: None,
+                agent_template_version: None,
                 aadhaar_details: None,
                 security_questions: None,
                 webhook_url: None,

@@ -11,8 +11,10 @@ use std::path::PathBuf;
 mod audit;
 mod backup;
 mod records;
+mod templates;
 pub use audit::AuditCommand;
 pub use records::{CaseCommand, CaseRef, RetentionCommand};
+pub use templates::TemplateCommand;
 
 #[derive(Parser)]
 #[command(
@@ -75,6 +77,9 @@ pub enum Command {
     /// The tamper-evident audit trail (hash chains and daily anchors).
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// User and agent templates: list, show, import a new version, export.
+    #[command(subcommand)]
+    Template(TemplateCommand),
 }
 
 #[derive(Subcommand)]
@@ -280,6 +285,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(command) => {
             let store = open_store(&config).await?;
             let result = audit::run(&store, &config, command).await;
+            store.close().await;
+            result
+        }
+        Command::Template(command) => {
+            let store = open_store(&config).await?;
+            let result = templates::run(&store, command).await;
             store.close().await;
             result
         }

@@ -143,7 +143,17 @@ function details(v) {
 
 // ---- the checklist ----
 
-const ITEMS = ["questions", "liveness", "face", "pan", "location"];
+const BASE_ITEMS = ["questions", "liveness", "face", "pan", "location"];
+let ITEMS = BASE_ITEMS;
+
+/** The request's agent template decides what is required; the captures other than the
+ * face and the PAN card make a sixth item. */
+function template() {
+  return view.checklist || { captures: [], liveness_required: true, pan_required: true, rejection_reasons: [] };
+}
+function otherCaptures() {
+  return template().captures.filter((c) => c.kind !== "face" && c.kind !== "pan");
+}
 
 function has(call, kind, pred = () => true) {
   return (call.events || []).some((e) => e.kind === kind && pred(e.detail || {}));
@@ -151,19 +161,69 @@ function has(call, kind, pred = () => true) {
 
 /** Each item's state: done, and a short summary for its heading. */
 function checklist(call) {
+  const t = template();
   const answered = call.questions.filter((q) => q.answer).length;
-  const face = call.captures.some((c) => c.kind === "face");
-  const panStill = call.captures.some((c) => c.kind === "pan");
+  const taken = (kind) => call.captures.some((c) => c.kind === kind);
+  const needed = (kind) => t.captures.some((c) => c.kind === kind && c.required);
+  const face = taken("face");
+  const panStill = taken("pan");
+  const panDone = (panStill || !needed("pan")) && (Boolean(call.pan) || !t.pan_required);
+  const others = otherCaptures();
+  const othersTaken = others.filter((c) => taken(c.kind)).length;
   return {
     questions: { done: answered === call.questions.length, summary: `${answered}/${call.questions.length}` },
-    liveness: { done: Boolean(call.liveness_result), summary: call.liveness_result || "to do" },
-    face: { done: face, summary: face ? "captured" : "to do" },
-    pan: { done: panStill && Boolean(call.pan), summary: [panStill ? "card captured" : "", call.pan ? call.pan : ""].filter(Boolean).join(", ") || "to do" },
+    liveness: {
+      done: Boolean(call.liveness_result) || !t.liveness_required,
+      summary: call.liveness_result || (t.liveness_required ? "to do" : "optional"),
+    },
+    face: { done: face || !needed("face"), summary: face ? "captured" : needed("face") ? "to do" : "optional" },
+    pan: { done: panDone, summary: [panStill ? "card captured" : "", call.pan ? call.pan : ""].filter(Boolean).join(", ") || (panDone ? "optional" : "to do") },
     location: { done: has(call, "location_confirmed"), summary: has(call, "location_confirmed") ? "confirmed" : "to do" },
+    other: {
+      done: others.every((c) => !c.required || taken(c.kind)),
+      summary: `${othersTaken}/${others.length}`,
+    },
   };
 }
 
+/** The other captures' buttons and stills, drawn once per case's template. */
+function renderOtherCaptures(call) {
+  const others = otherCaptures();
+  ITEMS = others.length ? [...BASE_ITEMS, "other"] : BASE_ITEMS;
+  document.querySelector('#checklist li[data-item="other"]').hidden = !others.length;
+  $("checklist-meter").max = ITEMS.length;
+  const key = others.map((c) => c.kind).join(",");
+  if ($("other-captures").dataset.kinds !== key) {
+    $("other-captures").dataset.kinds = key;
+    $("other-captures").replaceChildren(...others.map((c) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.dataset.kind = c.kind;
+      button.textContent = `Capture the ${c.label}`;
+      button.addEventListener("click", () => capture(c.kind));
+      return button;
+    }));
+    $("other-stills").replaceChildren(...others.map((c) => {
+      const figure = document.createElement("figure");
+      const img = document.createElement("img");
+      img.dataset.kind = c.kind;
+      img.alt = `Captured ${c.label}`;
+      img.hidden = true;
+      const caption = document.createElement("figcaption");
+      caption.textContent = c.label.charAt(0).toUpperCase() + c.label.slice(1);
+      figure.append(img, caption);
+      return figure;
+    }));
+  }
+  for (const c of others) {
+    const still = call.captures.filter((x) => x.kind === c.kind).pop();
+    const img = document.querySelector(`#other-stills img[data-kind="${c.kind}"]`);
+    if (still) setImage(img, still.url); else img.hidden = true;
+  }
+}
+
 function renderChecks(call) {
+  renderOtherCaptures(call);
   const state = checklist(call);
   const done = ITEMS.filter((i) => state[i].done).length;
   $("checklist-progress").textContent = `${done} of ${ITEMS.length} checks done`;
@@ -321,6 +381,16 @@ function showDecision(call, open) {
     form.dataset.verificationId = view.verification_id;
     $("decision").value = "";
     $("remarks").value = "";
+    // The template's rejection reasons, offered when the outcome is a rejection.
+    const reasons = template().rejection_reasons || [];
+    $("reason").replaceChildren($("reason").options[0], ...reasons.map((r) => {
+      const option = document.createElement("option");
+      option.value = r;
+      option.textContent = r;
+      return option;
+    }));
+    $("reason").value = "";
+    $("reason-field").hidden = true;
   }
   $("decision-hint").hidden = call.state !== "active";
   form.hidden = !open;
@@ -345,7 +415,7 @@ const markLiveness = (result) => post(`calls/${currentCall}/liveness`, { result 
 const confirmLocation = () => post(`calls/${currentCall}/events`, { kind: "location_confirmed" }).then(refreshCall);
 const endCall = () => post(`calls/${currentCall}/end`).then(refreshCall);
 
-for (const item of ITEMS) {
+for (const item of [...BASE_ITEMS, "other"]) {
   document.querySelector(`#checklist li[data-item="${item}"] button.item`)
     .addEventListener("click", () => openCheck(item));
 }
@@ -383,6 +453,10 @@ document.addEventListener("keydown", (event) => {
   action();
 });
 
+$("decision").addEventListener("change", () => {
+  $("reason-field").hidden = $("decision").value !== "rejected" || $("reason").options.length < 2;
+});
+
 $("decision-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const form = $("decision-form");
@@ -393,7 +467,9 @@ $("decision-form").addEventListener("submit", async (event) => {
     const ended = await post(`calls/${id}/end`);
     if (!ended.ok) return;
   }
-  const res = await post(`calls/${id}/decision`, { call_id: id, decision: choice.value, remarks: $("remarks").value });
+  const body = { call_id: id, decision: choice.value, remarks: $("remarks").value };
+  if (choice.value === "rejected" && $("reason").value) body.reason = $("reason").value;
+  const res = await post(`calls/${id}/decision`, body);
   if (!res.ok) {
     $("call-error").textContent = res.data.message || "The decision was not saved.";
     refreshCall();

@@ -196,9 +196,13 @@ function details(view) {
   match.append(el("figure", {}, view.aadhaar_photo ? photo : el("span", { class: "none", text: "No Aadhaar photo" }),
     el("figcaption", { text: "Aadhaar photo" })));
   const caps = el("div", { class: "captures" });
+  // Labels from the case's agent template (a signature on paper, ...).
+  const labels = Object.fromEntries(((view.checklist && view.checklist.captures) || []).map((c) => [c.kind, c.label]));
+  const label = (kind) => labels[kind] || kind;
   for (const c of (call && call.captures) || []) {
-    caps.append(el("figure", {}, el("img", { src: c.url, alt: c.kind === "face" ? "Captured face" : "Captured PAN card" }),
-      el("figcaption", { text: c.kind === "face" ? "Face still" : "PAN card" })));
+    const caption = c.kind === "face" ? "Face still" : c.kind === "pan" ? "PAN card" : label(c.kind).charAt(0).toUpperCase() + label(c.kind).slice(1);
+    caps.append(el("figure", {}, el("img", { src: c.url, alt: c.kind === "face" ? "Captured face" : `Captured ${label(c.kind)}` }),
+      el("figcaption", { text: caption })));
   }
   match.append(caps);
   parts.push(match);
@@ -216,6 +220,10 @@ function details(view) {
   }
   if (view.ip) p(`IP address: ${view.ip.ip}`);
   if (view.consent) p(`Consent given ${view.consent.time} from ${view.consent.ip}`);
+  if (view.templates) {
+    const t = view.templates;
+    p(`Templates: journey ${t.user.name} v${t.user.version}; checklist ${t.agent.name} v${t.agent.version}`, "case-templates");
+  }
   p(`Agent's remarks: ${view.agent_remarks || ""}`);
   if (call) {
     p(`Liveness (${call.liveness_code}): ${call.liveness_result || "not marked"}; PAN: ${call.pan || "not entered"}`);

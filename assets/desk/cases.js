@@ -81,6 +81,8 @@ function renderCase(view, box, admin, reopen) {
       ["Sub-status", `${view.sub_status} (${view.sub_status_description})`], ["Created", ist(view.created_at)],
       ["Link expiry", ist(view.link_expiry)], ["Agent's remarks", view.agent_remarks],
       ["Auditor's remarks", view.auditor_remarks],
+      ["Journey template", view.templates && `${view.templates.user.name} v${view.templates.user.version}`],
+      ["Agent template", view.templates && `${view.templates.agent.name} v${view.templates.agent.version}`],
     ])),
     retentionPart(view, admin, reopen),
     part("case-customer", "Customer", facts([

@@ -1,6 +1,7 @@
 //! Who takes which customer: the queue's waiting customers go to free agents on duty,
 //! chosen at random, each call with its own questions.
 
+use crate::domain::templates::AgentTemplate;
 use crate::error::{Error, Result};
 use crate::operations::questions::{self as banks, Bank};
 use crate::state::AppState;
@@ -14,7 +15,12 @@ use std::collections::HashMap;
 /// deployment's bank and from its merchant's own bank (every mandatory question and the
 /// bank's number of others at random), in a random order, each to be marked by the
 /// agent. Bank questions carry their Hindi text and the bank version they came from.
-pub fn questions(request: &Request, deployment: &Bank, merchant: &Bank) -> Value {
+pub fn questions(
+    request: &Request,
+    deployment: &Bank,
+    merchant: &Bank,
+    template: &AgentTemplate,
+) -> Value {
     let mut all: Vec<Value> = Vec::new();
     let given: Vec<Value> = request
         .security_questions
@@ -37,7 +43,7 @@ pub fn questions(request: &Request, deployment: &Bank, merchant: &Bank) -> Value
         }
     }
     for (source, bank) in [("deployment", deployment), ("merchant_bank", merchant)] {
-        for q in bank.draw() {
+        for q in bank.draw(template.random_questions) {
             all.push(
                 json!({ "question": q.en, "question_hi": q.hi, "expected": null,
                              "source": source, "bank_version": bank.version, "answer": null }),
@@ -103,7 +109,9 @@ pub async fn assign(state: &AppState, now: i64) -> Result<usize> {
                 merchant_banks.entry(request.merchant_id).or_insert(bank)
             }
         };
-        let questions = questions(&request, &deployment, merchant).to_string();
+        let (_, template) =
+            crate::operations::templates::agent_template(&state.store, &request).await?;
+        let questions = questions(&request, &deployment, merchant, &template).to_string();
         let versions = json!({ "deployment": deployment.version, "merchant": merchant.version });
         match state
             .store

@@ -1,6 +1,7 @@
 //! The rules a call must meet before its agent may approve it, and the PAN's form.
 //! Pure functions of what the call recorded.
 
+use crate::domain::templates::AgentTemplate;
 use serde_json::Value;
 
 /// What a call has shown, as the rule below reads it.
@@ -15,30 +16,36 @@ pub struct CallRecord<'a> {
     pub captured: &'a [String],
 }
 
-/// What is still missing before the agent may approve a call.
-pub fn approval_blockers(call: &CallRecord) -> Vec<&'static str> {
+/// What is still missing before the agent may approve a call, under the request's
+/// agent template.
+pub fn approval_blockers(call: &CallRecord, template: &AgentTemplate) -> Vec<String> {
     let mut missing = Vec::new();
     if call.state != "ended" {
-        missing.push("a whole call (this one dropped)");
+        missing.push("a whole call (this one dropped)".to_string());
     }
     // Questions that cannot be read block the approval: a damaged record must never
-    // read as "nothing left to answer".
+    // read as "nothing left to answer". The merchant's own questions count only when
+    // the template requires them.
+    let counts = |q: &Value| template.merchant_questions_required || q["source"] != "merchant";
     match read_questions(call.questions) {
-        Some(questions) if questions.iter().all(|q| q["answer"] == "correct") => {}
-        Some(_) => missing.push("every question answered correctly"),
-        None => missing.push("the call's questions, which cannot be read"),
+        Some(questions)
+            if questions
+                .iter()
+                .filter(|q| counts(q))
+                .all(|q| q["answer"] == "correct") => {}
+        Some(_) => missing.push("every question answered correctly".to_string()),
+        None => missing.push("the call's questions, which cannot be read".to_string()),
     }
-    if call.liveness_result != Some("passed") {
-        missing.push("the liveness check passed");
+    if template.liveness_required && call.liveness_result != Some("passed") {
+        missing.push("the liveness check passed".to_string());
     }
-    if !call.captured.iter().any(|k| k == "face") {
-        missing.push("a capture of the face");
+    for capture in template.captures.iter().filter(|c| c.required) {
+        if !call.captured.contains(&capture.kind) {
+            missing.push(format!("a capture of the {}", capture.label));
+        }
     }
-    if !call.captured.iter().any(|k| k == "pan") {
-        missing.push("a capture of the PAN card");
-    }
-    if call.pan.is_none() {
-        missing.push("the PAN entered");
+    if template.pan_required && call.pan.is_none() {
+        missing.push("the PAN entered".to_string());
     }
     missing
 }
@@ -60,6 +67,16 @@ pub fn valid_pan(pan: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::templates::{built_in, Kind};
+
+    fn standard() -> AgentTemplate {
+        let (_, json) = built_in(Kind::Agent, "vkyc_agent_template_v1").unwrap();
+        serde_json::from_str(&json).unwrap()
+    }
+
+    fn approval_blockers(call: &CallRecord) -> Vec<String> {
+        super::approval_blockers(call, &standard())
+    }
 
     fn record<'a>(questions: &'a str, captured: &'a [String]) -> CallRecord<'a> {
         CallRecord {
@@ -93,6 +110,36 @@ mod tests {
             ..record(answered, &both)
         };
         assert_eq!(approval_blockers(&dropped).len(), 1);
+    }
+
+    #[test]
+    fn the_agent_template_decides_what_is_required() {
+        let both = ["face".to_string(), "pan".to_string()];
+        let merchant_wrong = r#"[{"source":"merchant","answer":"incorrect"},
+                                 {"source":"deployment","answer":"correct"}]"#;
+        let (_, json) = built_in(Kind::Agent, "vkyc_agent_template_signature_v1").unwrap();
+        let signature: AgentTemplate = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            super::approval_blockers(&record(r#"[]"#, &both), &signature),
+            ["a capture of the signature on paper"]
+        );
+        let mut relaxed = standard();
+        relaxed.merchant_questions_required = false;
+        relaxed.liveness_required = false;
+        relaxed.pan_required = false;
+        relaxed.captures[1].required = false;
+        let bare = CallRecord {
+            liveness_result: None,
+            pan: None,
+            ..record(merchant_wrong, &both[..1])
+        };
+        assert!(super::approval_blockers(&bare, &relaxed).is_empty());
+        assert_eq!(approval_blockers(&bare).len(), 4);
+        let bank_wrong = r#"[{"source":"deployment","answer":"incorrect"}]"#;
+        assert_eq!(
+            super::approval_blockers(&record(bank_wrong, &both), &relaxed),
+            ["every question answered correctly"]
+        );
     }
 
     #[test]

@@ -13,5 +13,6 @@ pub mod request;
 pub mod retention;
 pub mod slots;
 pub mod status;
+pub mod templates;
 pub mod validate;
 pub mod views;

@@ -18,6 +18,9 @@ pub struct Request {
     pub notification_types: Option<String>,
     pub user_template: Option<String>,
     pub agent_template: Option<String>,
+    /// The template versions the request was made under (None: made before templates).
+    pub user_template_version: Option<i64>,
+    pub agent_template_version: Option<i64>,
     /// The merchant's `aadhaar_details`, sealed: opened by `Store::merchant_aadhaar_details`
     /// only where they are shown or used.
     pub aadhaar_details: Option<crate::secrets::Sealed>,

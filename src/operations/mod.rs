@@ -12,6 +12,7 @@ pub mod master_key;
 pub mod merchants;
 pub mod questions;
 pub mod staff;
+pub mod templates;
 
 use crate::clock::now_ms;
 use crate::error::{Error, Result};

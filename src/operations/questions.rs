@@ -43,12 +43,12 @@ pub struct Bank {
 
 impl Bank {
     /// The questions of one call: every mandatory one, plus `random_count` of the others
-    /// chosen at random.
-    pub fn draw(&self) -> Vec<&Question> {
+    /// (or the agent template's `random_questions`, when it says) chosen at random.
+    pub fn draw(&self, random: Option<u32>) -> Vec<&Question> {
         let mut chosen: Vec<&Question> = self.questions.iter().filter(|q| q.mandatory).collect();
         let optional: Vec<&Question> = self.questions.iter().filter(|q| !q.mandatory).collect();
-        chosen
-            .extend(optional.choose_multiple(&mut rand::thread_rng(), self.random_count as usize));
+        let count = random.map_or(self.random_count as usize, |n| n as usize);
+        chosen.extend(optional.choose_multiple(&mut rand::thread_rng(), count));
         chosen
     }
 }
@@ -213,9 +213,13 @@ mod tests {
             created_at: None,
         };
         for _ in 0..20 {
-            let drawn = bank.draw();
+            let drawn = bank.draw(None);
             assert_eq!(drawn.len(), 3);
             assert_eq!(drawn.iter().filter(|x| x.en == "a").count(), 1);
+            // An agent template's count wins over the bank's (never more than there are).
+            assert_eq!(bank.draw(Some(1)).len(), 2);
+            assert_eq!(bank.draw(Some(0)).len(), 1);
+            assert_eq!(bank.draw(Some(9)).len(), 4);
         }
     }
 

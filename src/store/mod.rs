@@ -47,6 +47,7 @@ pub mod rollups;
 mod sealed;
 pub use sealed::WrongMasterKey;
 mod staff;
+mod templates;
 mod users;
 mod webhooks;
 
@@ -55,6 +56,7 @@ pub use anchors::{AnchorEntry, AnchorRow};
 pub use call_events::CallEvent;
 pub use calls::{Call, CallUpdate, KeptRecording, ReviewCase};
 pub use captures::CaptureRow;
+pub use templates::TemplateRow;
 
 pub use cases::{
     case_agents_statements, AuditReview, CaseDelivery, CaseFilter, CaseRow, ConsentText, Cursor,

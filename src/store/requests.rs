@@ -31,6 +31,8 @@ pub struct NewRequest {
     pub notification_types: Option<String>,
     pub user_template: Option<String>,
     pub agent_template: Option<String>,
+    pub user_template_version: Option<i64>,
+    pub agent_template_version: Option<i64>,
     pub aadhaar_details: Option<String>,
     pub security_questions: Option<String>,
     pub webhook_url: Option<String>,
@@ -67,8 +69,9 @@ impl Store {
 pub(super) const REQUEST_COLUMNS: &str =
     "id, merchant_id, verification_id, user_ref, user_id, link_token, \
      link_expires_at, sub_status, version, notification_types, user_template, agent_template, \
-     aadhaar_details, security_questions, recording_link, meeting_schedule, agent_remarks, \
-     auditor_remarks, created_at, webhook_url, event_seq, purged_at";
+     user_template_version, agent_template_version, aadhaar_details, security_questions, \
+     recording_link, meeting_schedule, agent_remarks, auditor_remarks, created_at, webhook_url, \
+     event_seq, purged_at";
 /// The one mapping of a `requests` row to a [`Request`], over [`REQUEST_COLUMNS`].
 pub(super) fn request_from_row(row: &AnyRow) -> Result<Request, sqlx::Error> {
     let sub_status: String = row.try_get("sub_status")?;
@@ -88,6 +91,8 @@ pub(super) fn request_from_row(row: &AnyRow) -> Result<Request, sqlx::Error> {
         notification_types: row.try_get("notification_types")?,
         user_template: row.try_get("user_template")?,
         agent_template: row.try_get("agent_template")?,
+        user_template_version: row.try_get("user_template_version")?,
+        agent_template_version: row.try_get("agent_template_version")?,
         aadhaar_details: row
             .try_get::<Option<String>, _>("aadhaar_details")?
             .map(Sealed::new),
@@ -176,18 +181,19 @@ impl Store {
         let initial = SubStatus::INITIAL;
         let mut out: Vec<Option<Request>> = Vec::with_capacity(creates.len());
         for chunk in creates.chunks(ROWS_PER_STATEMENT) {
-            // $1 is the time; then 14 values per request.
+            // $1 is the time; then 16 values per request.
             let mut sql = String::from(
                 "INSERT INTO requests (merchant_id, verification_id, user_ref, user_id, link_token, \
                  link_expires_at, status, sub_status, version, notification_types, user_template, \
                  agent_template, aadhaar_details, security_questions, created_at, updated_at, \
-                 webhook_url, event_seq) VALUES ",
+                 webhook_url, event_seq, user_template_version, agent_template_version) VALUES ",
             );
             for i in 0..chunk.len() {
-                let p = 2 + 14 * i;
+                let p = 2 + 16 * i;
                 let _ = write!(
                     sql,
-                    "{}(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, 1, ${}, ${}, ${}, ${}, ${}, $1, $1, ${}, 1)",
+                    "{}(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, 1, ${}, ${}, ${}, ${}, ${}, $1, $1, ${}, 1, \
+                     ${}, ${})",
                     if i == 0 { "" } else { ", " },
                     p,
                     p + 1,
@@ -202,7 +208,9 @@ impl Store {
                     p + 10,
                     p + 11,
                     p + 12,
-                    p + 13
+                    p + 13,
+                    p + 14,
+                    p + 15
                 );
             }
             // A repeated verification_id is skipped, not an error: the row that went in is
@@ -232,7 +240,9 @@ impl Store {
                     .bind(&new.agent_template)
                     .bind(aadhaar_details)
                     .bind(&new.security_questions)
-                    .bind(&new.webhook_url);
+                    .bind(&new.webhook_url)
+                    .bind(new.user_template_version)
+                    .bind(new.agent_template_version);
             }
             let mut ids = std::collections::HashMap::with_capacity(chunk.len());
             for row in query.fetch_all(&mut **tx).await? {
@@ -257,6 +267,8 @@ impl Store {
                         notification_types: new.notification_types.clone(),
                         user_template: new.user_template.clone(),
                         agent_template: new.agent_template.clone(),
+                        user_template_version: new.user_template_version,
+                        agent_template_version: new.agent_template_version,
                         aadhaar_details: aadhaar_details.clone().map(Sealed::new),
                         security_questions: new.security_questions.clone(),
                         recording_link: None,

@@ -135,6 +135,8 @@ async fn many_links_due_together_all_expire_in_one_step_with_their_history() {
                 notification_types: None,
                 user_template: None,
                 agent_template: None,
+                user_template_version: None,
+                agent_template_version: None,
                 aadhaar_details: None,
                 security_questions: None,
                 webhook_url: None,

@@ -45,6 +45,7 @@ mod sealed;
 mod sealed_recordings;
 mod security;
 mod status_machine;
+mod templates;
 mod users;
 mod validators;
 mod vkyc;

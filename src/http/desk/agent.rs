@@ -5,6 +5,7 @@ use super::{audit, ClientAddr, StaffSession};
 use crate::calls::{conflict, end_call, not_found};
 use crate::domain::approval::{approval_blockers, read_questions, valid_pan, CallRecord};
 use crate::domain::status::{Actor, Event};
+use crate::domain::templates::Kind;
 use crate::error::{Error, Result};
 use crate::http::input::JsonBody;
 use crate::media::Side;
@@ -105,6 +106,21 @@ pub(super) async fn case_view(
         "ip": evidence_of("ip", "USER_IP_VERIFICATION_SUCCESSFUL"),
         "consent": consent,
         "server_time": crate::domain::views::iso_millis(crate::clock::now_ms()),
+    });
+    let (row, template) =
+        crate::operations::templates::agent_template(&state.store, request).await?;
+    let user_template =
+        crate::operations::templates::of_request(&state.store, Kind::User, request).await?;
+    view["templates"] = json!({
+        "user": { "name": user_template.name, "version": user_template.version },
+        "agent": { "name": row.name, "version": row.version },
+    });
+    view["checklist"] = json!({
+        "captures": template.captures,
+        "liveness_required": template.liveness_required,
+        "pan_required": template.pan_required,
+        "merchant_questions_required": template.merchant_questions_required,
+        "rejection_reasons": template.rejection_reasons,
     });
     if let Some(call) = call {
         let captures: Vec<Value> = state
@@ -305,8 +321,9 @@ async fn agent_liveness(
     Ok(Json(json!({ "liveness_result": result })))
 }
 
-/// `POST /desk/api/calls/<id>/captures` `{kind: "face"|"pan", image}`: a still the agent
-/// took from the customer's live video (a JPEG, Base64 or a data URL).
+/// `POST /desk/api/calls/<id>/captures` `{kind, image}`: a still the agent took from the
+/// customer's live video (a JPEG, Base64 or a data URL), of a kind the request's agent
+/// template lists (`face`, `pan`, `signature`, ...).
 async fn agent_capture(
     State(state): State<AppState>,
     session: StaffSession,
@@ -316,7 +333,17 @@ async fn agent_capture(
 ) -> Result<Json<Value>> {
     let call = own_call(&state, &session, path_id(&id)?).await?;
     require_active(&call)?;
-    let kind = body.one_of("kind", &["face", "pan"])?;
+    let request = state
+        .store
+        .request_by_id(call.request_id)
+        .await?
+        .ok_or_else(not_found)?;
+    let (_, template) =
+        crate::operations::templates::agent_template(&state.store, &request).await?;
+    let kind = body.str("kind")?.ok_or_else(|| Error::missing("kind"))?;
+    if !template.captures_kind(kind) {
+        return Err(Error::invalid("kind"));
+    }
     let image = body.str("image")?.ok_or_else(|| Error::missing("image"))?;
     let image = image
         .strip_prefix("data:image/jpeg;base64,")
@@ -481,6 +508,22 @@ async fn agent_decision(
             ("unable_to_validate", Event::AgentUnableToValidate),
         ],
     )?;
+    let request = state
+        .store
+        .request_by_id(call.request_id)
+        .await?
+        .ok_or_else(not_found)?;
+    let (_, template) =
+        crate::operations::templates::agent_template(&state.store, &request).await?;
+    // A reason from the template's list, when the agent picks one (the remarks stay
+    // free text).
+    let reason = match body.str("reason")? {
+        None => None,
+        Some(r) if decision == "rejected" && template.rejection_reasons.iter().any(|t| t == r) => {
+            Some(r.to_string())
+        }
+        Some(_) => return Err(Error::invalid("reason")),
+    };
     if decision == "approved" {
         let captured: Vec<String> = state
             .store
@@ -489,13 +532,16 @@ async fn agent_decision(
             .into_iter()
             .map(|c| c.kind)
             .collect();
-        let missing = approval_blockers(&CallRecord {
-            state: &call.state,
-            questions: &call.questions,
-            liveness_result: call.liveness_result.as_deref(),
-            pan: call.pan.as_deref(),
-            captured: &captured,
-        });
+        let missing = approval_blockers(
+            &CallRecord {
+                state: &call.state,
+                questions: &call.questions,
+                liveness_result: call.liveness_result.as_deref(),
+                pan: call.pan.as_deref(),
+                captured: &captured,
+            },
+            &template,
+        );
         if !missing.is_empty() {
             return Err(conflict(
                 "approval_incomplete",
@@ -503,18 +549,13 @@ async fn agent_decision(
             ));
         }
     }
-    let request = state
-        .store
-        .request_by_id(call.request_id)
-        .await?
-        .ok_or_else(not_found)?;
     let moved = state
         .store
         .apply_journey(
             &request,
             &[event],
             Actor::Agent,
-            Some(&json!({ "call_id": call.id, "agent": session.username })),
+            Some(&json!({ "call_id": call.id, "agent": session.username, "reason": reason })),
             &Changes {
                 agent_remarks: Some(remarks.clone()),
                 ..Changes::default()

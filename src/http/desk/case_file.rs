@@ -4,6 +4,7 @@
 //! cut out of the messages sent to them (it would let the reader act as the customer).
 
 use crate::domain::recording_links::reference;
+use crate::domain::templates::Kind;
 use crate::domain::views::{iso_millis, iso_seconds};
 use crate::error::Result;
 use crate::state::AppState;
@@ -239,10 +240,19 @@ pub async fn build(
         "relationship_end": relationship_end,
         "personal_data_purged_at": purged_at.map(iso_millis),
     });
+    // The versions the request was made under, whole: the export must say what the
+    // agent's checklist was, whatever the template says today.
+    let mut templates = json!({});
+    for kind in [Kind::User, Kind::Agent] {
+        let t = crate::operations::templates::of_request(store, kind, request).await?;
+        templates[kind.as_str()] = json!({ "name": t.name, "version": t.version,
+                                           "body": parse(Some(&t.body)) });
+    }
     let view = json!({
         "reference_id": request.id,
         "verification_id": request.verification_id,
         "merchant": merchant,
+        "templates": templates,
         "status": request.sub_status.status().as_str(),
         "sub_status": request.sub_status.as_str(),
         "sub_status_description": request.sub_status.description(),

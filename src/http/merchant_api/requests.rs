@@ -5,11 +5,13 @@ use super::users::find_user;
 use super::{random_token, Merchant};
 use crate::auth::Caller;
 use crate::domain::status::{Actor, SubStatus};
+use crate::domain::templates::Kind;
 use crate::domain::validate;
 use crate::domain::validate::parse_id;
 use crate::domain::views::{iso_millis, VkycStatus};
 use crate::error::{Error, Result};
 use crate::http::input::{JsonBody, Query};
+use crate::operations::templates;
 use crate::state::AppState;
 use crate::store::{NewRequest, Request};
 use axum::extract::State;
@@ -70,6 +72,12 @@ pub(super) async fn create_vkyc(
         })
         .transpose()?;
     let user = find_user(&state, &caller, reference.as_deref(), user_id).await?;
+    // The names resolve to their newest versions now; the request keeps both, so a
+    // template changed later never changes this request.
+    let (user_template, user_template_version) =
+        templates::resolve(&state.store, Kind::User, user_template.as_deref()).await?;
+    let (agent_template, agent_template_version) =
+        templates::resolve(&state.store, Kind::Agent, agent_template.as_deref()).await?;
 
     let new = NewRequest {
         webhook_url,
@@ -80,8 +88,10 @@ pub(super) async fn create_vkyc(
         link_token: random_token(20),
         link_expires_at,
         notification_types: notification_types.map(|n| json!(n).to_string()),
-        user_template,
-        agent_template,
+        user_template: Some(user_template),
+        agent_template: Some(agent_template),
+        user_template_version: Some(user_template_version),
+        agent_template_version: Some(agent_template_version),
         aadhaar_details: aadhaar_details.as_ref().map(Value::to_string),
         security_questions: security_questions.as_ref().map(Value::to_string),
     };

@@ -1,0 +1,134 @@
+//! Templates as the API, the desk and the command line use them: a name resolved to its
+//! newest version when a request is made, the version a request was made under read back
+//! later, imports that add versions.
+//!
+//! A built-in template is kept as version 1 of its name the first time it is needed
+//! (resolved, shown or imported over), so its text in this binary and the version a
+//! request recorded can never drift apart: a later binary with a changed built-in adds
+//! no version on its own; importing the changed text does.
+
+use crate::domain::templates::{self, AgentTemplate, Kind};
+use crate::error::{Error, Result};
+use crate::store::{Request, Store, TemplateRow};
+
+/// Stores the built-in of this name as version 1, when it is one and none is stored.
+async fn ensure_built_in(store: &Store, kind: Kind, name: &str) -> Result<()> {
+    if let Some((name, body)) = templates::built_in(kind, name) {
+        if store.template_latest(kind.as_str(), &name).await?.is_none() {
+            store
+                .add_template_version(kind.as_str(), &name, &body, "vkyc (built in)")
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The newest version of the template `name` (or the kind's default when None), as a
+/// request records it; `<field>_value_invalid` when there is no such template.
+pub async fn resolve(store: &Store, kind: Kind, name: Option<&str>) -> Result<(String, i64)> {
+    let name = name.unwrap_or(kind.default_name());
+    if let Some(row) = store.template_latest(kind.as_str(), name).await? {
+        return Ok((row.name, row.version));
+    }
+    ensure_built_in(store, kind, name).await?;
+    match store.template_latest(kind.as_str(), name).await? {
+        Some(row) => Ok((row.name, row.version)),
+        None => Err(Error::invalid(kind.field())),
+    }
+}
+
+/// The version of a template a request was made under. A request from before templates
+/// (no version recorded) ran under the built-in default's first version.
+pub async fn of_request(store: &Store, kind: Kind, request: &Request) -> Result<TemplateRow> {
+    let (name, version) = match kind {
+        Kind::User => (&request.user_template, request.user_template_version),
+        Kind::Agent => (&request.agent_template, request.agent_template_version),
+    };
+    let (name, version) = match (name, version) {
+        (Some(name), Some(version)) => (name.clone(), version),
+        _ => (kind.default_name().to_string(), 1),
+    };
+    ensure_built_in(store, kind, &name).await?;
+    store
+        .template_version(kind.as_str(), &name, version)
+        .await?
+        .ok_or_else(|| {
+            Error::internal(anyhow::anyhow!(
+                "request {} names {} template {name} version {version}, which is not stored",
+                request.id,
+                kind.as_str()
+            ))
+        })
+}
+
+/// The agent's checklist for a request.
+pub async fn agent_template(
+    store: &Store,
+    request: &Request,
+) -> Result<(TemplateRow, AgentTemplate)> {
+    let row = of_request(store, Kind::Agent, request).await?;
+    let template = serde_json::from_str(&row.body).map_err(|e| {
+        Error::internal(anyhow::anyhow!(
+            "agent template {} version {} does not read: {e}",
+            row.name,
+            row.version
+        ))
+    })?;
+    Ok((row, template))
+}
+
+/// Imports a template from TOML or JSON: checked, then kept as its name's next version
+/// (nothing is added when it equals the newest). Answers (name, version, added).
+pub async fn import(
+    store: &Store,
+    kind: Kind,
+    text: &str,
+    json: bool,
+    by: &str,
+) -> anyhow::Result<(String, i64, bool)> {
+    let (name, body) = templates::parse(kind, text, json)
+        .map_err(|e| anyhow::anyhow!("the {} template is not valid: {e}", kind.as_str()))?;
+    ensure_built_in(store, kind, &name).await?;
+    let (version, added) = store
+        .add_template_version(kind.as_str(), &name, &body, by)
+        .await?;
+    Ok((name, version, added))
+}
+
+/// Every template: the stored ones' newest versions, and the built-ins not stored yet
+/// (as version 1, which they become when first used).
+pub async fn list(store: &Store) -> Result<Vec<TemplateRow>> {
+    let mut rows = store.templates().await?;
+    for (kind, text) in templates::BUILT_IN {
+        let (name, body) = templates::parse(kind, text, false).expect("built-ins parse");
+        if !rows
+            .iter()
+            .any(|r| r.kind == kind.as_str() && r.name == name)
+        {
+            rows.push(TemplateRow {
+                kind: kind.as_str().into(),
+                name,
+                version: 1,
+                body,
+                created_at: 0,
+                created_by: "vkyc (built in)".into(),
+            });
+        }
+    }
+    rows.sort_by(|a, b| (&a.kind, &a.name).cmp(&(&b.kind, &b.name)));
+    Ok(rows)
+}
+
+/// One template: its newest version, or the one asked for.
+pub async fn show(
+    store: &Store,
+    kind: Kind,
+    name: &str,
+    version: Option<i64>,
+) -> Result<Option<TemplateRow>> {
+    ensure_built_in(store, kind, name).await?;
+    match version {
+        Some(v) => store.template_version(kind.as_str(), name, v).await,
+        None => store.template_latest(kind.as_str(), name).await,
+    }
+}
