@@ -432,6 +432,7 @@ $("end-call").addEventListener("click", endCall);
 const KEYS = {
   1: () => openCheck("questions"), 2: () => openCheck("liveness"), 3: () => openCheck("face"),
   4: () => openCheck("pan"), 5: () => openCheck("location"),
+  6: () => { if (ITEMS.includes("other")) openCheck("other"); },
   q: () => { const i = currentQuestion(view.call); if (i !== null) { openCheck("questions"); askQuestion(i); } },
   c: () => { const i = currentQuestion(view.call); if (i !== null) markQuestion(i, "correct"); },
   x: () => { const i = currentQuestion(view.call); if (i !== null) markQuestion(i, "incorrect"); },

@@ -1,0 +1,105 @@
+'use strict';
+// A call under an agent template that requires a signature on paper: the agent's
+// checklist has a sixth item with a capture button for it, the decision stays closed
+// until the signature is captured, the auditor sees the still under the template's
+// label, and the decision form offers the template's rejection reasons.
+
+const { describe, it, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { Deployment, AADHAAR_DETAILS, BACKEND, shot, atStep, passChecks, goOnline } = require('./support.js');
+
+const AGENT = { username: `tpl-agent-${BACKEND}`, password: 'template agent password 1234' };
+const AUDITOR = { username: `tpl-auditor-${BACKEND}`, password: 'template auditor password 1234' };
+
+let d;
+
+describe(`an agent template that requires a signature (${BACKEND})`, () => {
+  before(async () => {
+    d = await new Deployment().start([], { calls: ['drop_grace_seconds = 20'] });
+    d.createStaff(AGENT.username, 'agent', AGENT.password);
+    d.createStaff(AUDITOR.username, 'auditor', AUDITOR.password);
+  });
+
+  after(async () => {
+    await d.stop();
+  });
+
+  it('asks for the signature, holds the decision until it is captured, and shows it', async () => {
+    const agent = await d.staffPage(AGENT.username, AGENT.password);
+    await goOnline(agent.page);
+
+    const { id, link } = await d.newRequest({
+      aadhaar_details: AADHAAR_DETAILS, agent_template: 'vkyc_agent_template_signature_v1',
+    });
+    const customer = await d.customerPage();
+    await customer.page.goto(link);
+    await passChecks(customer.page);
+    await customer.page.locator('#join-queue').click();
+    await d.expectStatus(id, 'AGENT_ASSIGNED_TO_USER', 15);
+    await atStep(customer.page, 'call');
+    await customer.page.getByRole('button', { name: 'Start the video call' }).click();
+    await d.expectStatus(id, 'USER_ACCEPTED_MEETING');
+    await agent.page.waitForSelector('#call[data-state="active"]', { timeout: 10_000 });
+    await agent.page.waitForFunction(() => {
+      const v = document.querySelector('#remote');
+      return v && v.videoWidth > 0;
+    }, null, { timeout: 30_000 });
+
+    // Every standard check, by its buttons.
+    const page = agent.page;
+    const count = await page.locator('#questions li').count();
+    for (let i = 0; i < count; i++) {
+      for (const answer of ['asked', 'correct']) {
+        await page.locator(`#questions button[data-index="${i}"][data-answer="${answer}"]`).click();
+        await page.waitForSelector(`#questions button[data-index="${i}"][data-answer="${answer}"][aria-pressed="true"]`, { state: 'attached' });
+      }
+    }
+    await page.getByRole('button', { name: 'Ask now' }).click();
+    await page.getByRole('button', { name: 'Read correctly', exact: true }).click();
+    await page.getByRole('button', { name: 'Capture the face' }).click();
+    await page.waitForSelector('#captures img[data-kind="face"]:not([hidden])');
+    await page.getByRole('button', { name: 'Capture the PAN card' }).click();
+    await page.waitForSelector('#captures img[data-kind="pan"]:not([hidden])');
+    await page.getByLabel('PAN (as on the card)').fill('ABCDE1234F');
+    await page.getByRole('button', { name: 'Save PAN' }).click();
+    await page.getByRole('button', { name: 'Confirm location' }).click();
+
+    // Five of six: the signature is still to do, and the decision stays closed.
+    const other = page.locator('#checklist li[data-item="other"]');
+    await other.waitFor();
+    await page.getByText('5 of 6 checks done').waitFor();
+    assert.equal(await page.locator('#checks').getAttribute('data-complete'), 'false');
+    assert.ok(await page.locator('#decision-form').isHidden());
+    assert.match(await other.locator('.summary').textContent(), /0\/1/);
+    await shot(page, 'template-signature-to-do');
+
+    await page.getByRole('button', { name: 'Capture the signature on paper' }).click();
+    await page.waitForSelector('#other-stills img[data-kind="signature"]:not([hidden])');
+    await page.waitForSelector('#checks[data-complete="true"]');
+    await page.getByText('6 of 6 checks done').waitFor();
+    await page.waitForSelector('#decision-form:not([hidden])');
+
+    // A rejection offers the template's reasons; an approval does not ask for one.
+    await page.locator('#decision').selectOption('rejected');
+    assert.ok(await page.locator('#reason-field').isVisible());
+    const reasons = await page.locator('#reason option').allTextContents();
+    assert.ok(reasons.includes('Signature not shown or not legible'), reasons.join(' | '));
+    await page.locator('#decision').selectOption('approved');
+    assert.ok(await page.locator('#reason-field').isHidden());
+    await page.locator('#remarks').fill('Face, PAN card and signature seen on the call.');
+    await page.getByRole('button', { name: 'Submit decision' }).click();
+    await page.getByText(`Decision saved for ${id}: Approve.`).waitFor();
+    await d.expectStatus(id, 'AGENT_APPROVED');
+
+    // The auditor sees the signature still under the template's label, and the template.
+    const auditor = await d.staffPage(AUDITOR.username, AUDITOR.password);
+    await auditor.page.locator('#cases button').filter({ hasText: id }).click();
+    await auditor.page.waitForSelector('#case:not([hidden])');
+    await auditor.page.locator('#case-details figcaption').filter({ hasText: 'Signature on paper' }).waitFor();
+    assert.equal(await auditor.page.locator('#case-details .captures img').count(), 3);
+    const templates = await auditor.page.locator('#case-templates').textContent();
+    assert.match(templates, /checklist vkyc_agent_template_signature_v1 v1/);
+    assert.match(templates, /journey vkyc_standard_template v1/);
+    await shot(auditor.page, 'template-auditor');
+  });
+});
