@@ -1,4 +1,5 @@
-// The admin console: staff, question banks, the desk's hours and holidays, merchants.
+// The admin console: staff, question banks, the desk's hours and holidays, merchants,
+// templates.
 // Secrets (a new password, TOTP URI or client secret) are shown once, in the page only:
 // the server never lists them again, so a reload no longer shows them.
 
@@ -85,8 +86,40 @@ function once(box, label, value) {
 }
 
 async function refreshAll() {
-  await Promise.all([refreshStaff(), refreshMerchants(), refreshHours()]);
+  await Promise.all([refreshStaff(), refreshMerchants(), refreshHours(), refreshTemplates()]);
   await loadBank();
+}
+
+// ---- templates ----
+
+async function refreshTemplates() {
+  const data = await call("templates");
+  if (!data) return;
+  const body = $("template-list").querySelector("tbody");
+  body.replaceChildren();
+  for (const t of data.templates) {
+    const row = body.insertRow();
+    row.dataset.name = t.name;
+    for (const text of [t.kind, t.name, String(t.version), t.description || "", t.created_by]) cell(row, text);
+  }
+  options($("template-pick"), data.templates.map((t) => [`${t.kind}/${t.name}`, `${t.name} (${t.kind}, v${t.version})`]));
+  await showTemplate();
+}
+
+async function showTemplate() {
+  const pick = $("template-pick").value;
+  if (!pick) return;
+  const data = await call(`templates/${pick}`);
+  if (data) $("template-text").textContent = `# ${data.kind} template ${data.name}, version ${data.version}\n${data.toml}`;
+}
+
+async function importTemplate() {
+  const kind = $("template-kind").value;
+  const data = await call(`templates/${kind}`, { text: $("template-import").value, format: "toml" });
+  if (!data) return;
+  say(data.added ? `${data.name}: version ${data.version} added.` : `${data.name}: unchanged, still version ${data.version}.`);
+  $("template-pick").value = `${data.kind}/${data.name}`;
+  await refreshTemplates();
 }
 
 // ---- staff ----
@@ -272,6 +305,9 @@ function wire() {
       }
     });
   }
+
+  $("template-pick").addEventListener("change", showTemplate);
+  $("template-save").addEventListener("click", importTemplate);
 
   $("staff-create").addEventListener("submit", async (event) => {
     event.preventDefault();

@@ -439,3 +439,85 @@ async fn templates_an_agent_template_sets_how_many_bank_questions_are_drawn() {
         .ok();
     assert_eq!(approved["sub_status"], "AGENT_APPROVED");
 }
+
+#[tokio::test]
+async fn templates_in_the_admin_console_are_listed_shown_and_imported() {
+    let app = spawn_app().await;
+    let admin = staff(&app, "admin.tplc", "admin").await;
+    let agent = staff(&app, "agent.tplc", "agent").await;
+    assert_eq!(agent.get("/admin/templates").await.status, 403);
+
+    let list = admin.get("/admin/templates").await.ok();
+    let names: Vec<&str> = list["templates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"vkyc_standard_template") && names.contains(&"vkyc_agent_template_v1"));
+    let shown = admin
+        .get("/admin/templates/agent/vkyc_agent_template_v1")
+        .await
+        .ok();
+    assert_eq!(shown["version"], 1);
+    assert!(shown["toml"].as_str().unwrap().contains("[[captures]]"));
+    assert_eq!(
+        admin.get("/admin/templates/agent/no_such").await.status,
+        404
+    );
+    assert_eq!(
+        admin
+            .get("/admin/templates/robot/vkyc_agent_template_v1")
+            .await
+            .status,
+        404
+    );
+
+    // Import: checked (the field named), then the next version; the same text adds none.
+    let bad = admin
+        .post(
+            "/admin/templates/agent",
+            json!({"text": "name = \"desk_tpl\"\ncaptures = 3\n"}),
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.body["code"], "template_value_invalid");
+    let text = "name = \"desk_tpl\"\n[[captures]]\nkind = \"face\"\nlabel = \"face\"\n";
+    let added = admin
+        .post("/admin/templates/agent", json!({"text": text}))
+        .await
+        .ok();
+    assert_eq!(
+        (
+            added["name"].clone(),
+            added["version"].clone(),
+            added["added"].clone()
+        ),
+        (json!("desk_tpl"), json!(1), json!(true))
+    );
+    let same = admin
+        .post("/admin/templates/agent", json!({"text": text}))
+        .await
+        .ok();
+    assert_eq!(
+        (same["version"].clone(), same["added"].clone()),
+        (json!(1), json!(false))
+    );
+    let shown = admin
+        .get("/admin/templates/agent/desk_tpl?version=1")
+        .await
+        .ok();
+    assert_eq!(shown["body"]["captures"][0]["kind"], "face");
+    assert_eq!(
+        admin
+            .get("/admin/templates/agent/desk_tpl?version=0")
+            .await
+            .status,
+        400
+    );
+    // In the staff audit, by whom.
+    let audit = app.store.staff_audit(Some(admin.id), 10).await.unwrap();
+    assert!(audit.iter().any(
+        |a| a.action == "template_imported" && a.target.as_deref() == Some("agent desk_tpl 1")
+    ));
+}

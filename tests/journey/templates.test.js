@@ -10,6 +10,7 @@ const { Deployment, AADHAAR_DETAILS, BACKEND, shot, atStep, passChecks, goOnline
 
 const AGENT = { username: `tpl-agent-${BACKEND}`, password: 'template agent password 1234' };
 const AUDITOR = { username: `tpl-auditor-${BACKEND}`, password: 'template auditor password 1234' };
+const ADMIN = { username: `tpl-admin-${BACKEND}`, password: 'template admin password 1234' };
 
 let d;
 
@@ -18,6 +19,7 @@ describe(`an agent template that requires a signature (${BACKEND})`, () => {
     d = await new Deployment().start([], { calls: ['drop_grace_seconds = 20'] });
     d.createStaff(AGENT.username, 'agent', AGENT.password);
     d.createStaff(AUDITOR.username, 'auditor', AUDITOR.password);
+    d.createStaff(ADMIN.username, 'admin', ADMIN.password);
   });
 
   after(async () => {
@@ -101,5 +103,32 @@ describe(`an agent template that requires a signature (${BACKEND})`, () => {
     assert.match(templates, /checklist vkyc_agent_template_signature_v1 v1/);
     assert.match(templates, /journey vkyc_standard_template v1/);
     await shot(auditor.page, 'template-auditor');
+  });
+
+  it('lets an admin read a template and import a new one as its next version', async () => {
+    const { page } = await d.staffPage(ADMIN.username, ADMIN.password);
+    await page.getByRole('button', { name: 'Templates', exact: true }).click();
+    await page.locator('#template-list tr[data-name="vkyc_agent_template_signature_v1"]').waitFor();
+    await page.getByLabel('Template', { exact: true }).selectOption('agent/vkyc_agent_template_signature_v1');
+    await page.locator('#template-text').filter({ hasText: 'signature on paper' }).waitFor();
+
+    const toml = 'name = "branch_checklist"\ndescription = "Face and passbook"\n' +
+      '[[captures]]\nkind = "face"\nlabel = "face"\n[[captures]]\nkind = "passbook"\nlabel = "bank passbook"\n';
+    await page.getByLabel('Template (TOML)').fill('name = "branch checklist"\ncaptures = []\n');
+    await page.getByRole('button', { name: 'Import as a new version' }).click();
+    await page.getByText('the template is not valid: name').waitFor();
+    await page.getByLabel('Template (TOML)').fill(toml);
+    await page.getByRole('button', { name: 'Import as a new version' }).click();
+    await page.getByText('branch_checklist: version 1 added.').waitFor();
+    const row = page.locator('#template-list tr[data-name="branch_checklist"]');
+    assert.match(await row.textContent(), /agent.*branch_checklist.*1.*Face and passbook/);
+    await page.locator('#template-text').filter({ hasText: 'bank passbook' }).waitFor();
+    await page.getByRole('button', { name: 'Import as a new version' }).click();
+    await page.getByText('branch_checklist: unchanged, still version 1.').waitFor();
+
+    // A request may now name it.
+    const { id } = await d.newRequest({ agent_template: 'branch_checklist' });
+    assert.equal((await d.status(id)).sub_status, 'LINK_GENERATED');
+    await shot(page, 'template-admin');
   });
 });

@@ -38,6 +38,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/merchants/{id}/rotate-secret", post(rotate_secret))
         .route("/admin/merchants/{id}/revoke-secret", post(revoke_secret))
         .merge(super::admin_settings::routes())
+        .merge(super::admin_templates::routes())
 }
 
 /// A signed-in admin, checked before the body is read.

@@ -7,6 +7,7 @@
 
 mod admin;
 mod admin_settings;
+mod admin_templates;
 mod agent;
 mod auditor;
 mod case_file;
