@@ -124,6 +124,8 @@ function details(v) {
     dl.append(el("dt", { text: name }), el("dd", { text: value }));
   };
   const a = (v.aadhaar && v.aadhaar.details) || {};
+  // The bank as the customer sees it on their pages (the request's user template).
+  row("For", v.display_name);
   row("Name", a.name || (v.user && v.user.name));
   row("Date of birth", a.dob);
   row("Gender", a.gender);

@@ -209,6 +209,7 @@ function details(view) {
 
   const facts = el("div", { class: "facts" });
   const p = (text, id) => facts.append(el("p", { text, id }));
+  if (view.display_name) p(`For ${view.display_name}`, "case-display-name");
   p(`Customer: ${a.name || (view.user && view.user.name) || "?"}; Aadhaar ${a.aadhaar_last4 ? "XXXX XXXX " + a.aadhaar_last4 : "(from the merchant)"}`);
   if (a.aadhaar_last4) {
     const checks = ekycChecks(view);

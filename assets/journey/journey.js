@@ -137,10 +137,41 @@ const DONE_NEXT = {
   INSUFFICIENT_BALANCE: "done_problem",
 };
 
+/** The bank's own name and colour, from the request's user template: a customer who
+ * cannot see which bank is calling may take the link for phishing. */
+function applyBrand(brand) {
+  if (!brand) return;
+  const title = brand.name ? t("brand_title", { name: brand.name }) : t("title");
+  document.getElementById("brand").textContent = title;
+  document.title = title;
+  const bar = document.querySelector(".bar");
+  const colour = /^#[0-9a-fA-F]{6}$/.test(brand.colour || "") ? brand.colour : "";
+  bar.style.background = colour;
+  // Text that stays readable on the bank's colour (WCAG relative luminance).
+  const lum = colour ? [1, 3, 5].map((i) => parseInt(colour.slice(i, i + 2), 16) / 255)
+    .map((c) => (c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4))
+    .reduce((sum, c, i) => sum + c * [0.2126, 0.7152, 0.0722][i], 0) : 0;
+  bar.classList.toggle("light", lum > 0.18);
+}
+
+/** What to keep ready, how long it takes, and when the bank's officials take calls. */
+function beforeYouStart(ready) {
+  if (!ready) return null;
+  const items = [ready.pan_card && t("ready_pan"), ready.paper_and_pen && t("ready_paper"),
+    t("ready_light"), t("ready_network")].filter(Boolean);
+  const days = (ready.days || []).map((d) => t(`day_${d}`)).join(", ");
+  return el("section", { class: "ready", id: "before-you-start", "aria-labelledby": "ready-heading" },
+    el("h2", { id: "ready-heading", text: t("ready_heading") }),
+    el("p", { text: t("ready_intro", { minutes: ready.minutes }) }),
+    el("ul", {}, ...items.map((i) => el("li", { text: i }))),
+    days && ready.hours ? el("p", { id: "ready-hours", text: t("ready_hours", { days, hours: ready.hours.replace("-", "–") }) }) : null);
+}
+
 function draw(state, reason) {
   const s = state.sub_status;
+  applyBrand(state.brand);
   switch (state.step) {
-    case "consent": return drawConsent();
+    case "consent": return drawConsent(state);
     case "aadhaar": return drawAadhaar(state, reason);
     case "ip": return drawIp(state);
     case "location": return drawLocation(state);
@@ -164,7 +195,7 @@ async function sha256Hex(value) {
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-function drawConsent() {
+function drawConsent(state) {
   const paragraphs = (Array.isArray(text.consent_text) ? text.consent_text : [text.consent_text]).map((p) => el("p", { text: p }));
   const box = el("input", { type: "checkbox", id: "agree" });
   const button = el("button", { type: "submit", id: "consent-submit", disabled: true, text: t("consent_submit") });
@@ -176,7 +207,8 @@ function drawConsent() {
     const digest = await sha256Hex(shown);
     after(call_("POST", "consent", { lang, agree: box.checked, text_sha256: digest }), button);
   });
-  screen("consent", t("consent_heading"), el("div", { class: "consent" }, ...paragraphs), form);
+  screen("consent", t("consent_heading"), beforeYouStart(state.before_you_start),
+    el("div", { class: "consent" }, ...paragraphs), form);
 }
 
 function drawAadhaar(state, reason) {

@@ -91,14 +91,29 @@ pub struct AgentTemplate {
     pub rejection_reasons: Vec<String>,
 }
 
-/// The customer's journey. Every built-in runs today's journey; the journey's steps and
-/// screens taken from the template are the next part of this work (docs/templates.md).
+/// The customer's journey: the bank's own face on its pages and messages, and the
+/// "before you start" box. Every built-in runs today's steps; steps taken from the
+/// template are the next part of this work (docs/templates.md).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserTemplate {
     pub name: String,
     #[serde(default)]
     pub description: String,
+    /// The name the customer sees on every journey page and in every message (up to 60
+    /// characters); empty: the merchant's name.
+    #[serde(default)]
+    pub display_name: String,
+    /// The pages' primary colour, `#rrggbb`; empty: vkyc's own.
+    #[serde(default)]
+    pub primary_colour: String,
+    /// "About N minutes", in the box that says what to keep ready (1 to 120).
+    #[serde(default = "five")]
+    pub minutes: u32,
+}
+
+fn five() -> u32 {
+    5
 }
 
 /// The built-in templates' TOML, as shipped.
@@ -188,6 +203,21 @@ impl UserTemplate {
         if !valid_name(&self.name) {
             return Err("name: 1 to 50 of A-Z, a-z, 0-9, '.', '_', '-'".into());
         }
+        if self.display_name.chars().count() > 60 || self.display_name.chars().any(char::is_control)
+        {
+            return Err("display_name: at most 60 characters, no control characters".into());
+        }
+        let colour = self.primary_colour.as_bytes();
+        if !colour.is_empty()
+            && !(colour.len() == 7
+                && colour[0] == b'#'
+                && colour[1..].iter().all(u8::is_ascii_hexdigit))
+        {
+            return Err("primary_colour: #rrggbb".into());
+        }
+        if !(1..=120).contains(&self.minutes) {
+            return Err("minutes: 1 to 120".into());
+        }
         if self.description.chars().count() > 500 {
             return Err("description: at most 500 characters".into());
         }
@@ -275,6 +305,25 @@ captures = [{ kind = "face", label = "Face" }]"#;
             assert!(parse(Kind::Agent, bad, false).is_err(), "{bad}");
         }
         assert!(parse(Kind::User, "name = \"u\"\nsteps = []", false).is_err());
+        let (_, json) = parse(
+            Kind::User,
+            "name = \"u\"\nprimary_colour = \"#0a3D62\"",
+            false,
+        )
+        .unwrap();
+        let u: UserTemplate = serde_json::from_str(&json).unwrap();
+        assert_eq!((u.minutes, u.display_name.as_str()), (5, ""));
+        for bad in [
+            "primary_colour = \"blue\"",
+            "primary_colour = \"#12345\"",
+            "minutes = 0",
+            "display_name = \"a\\nb\"",
+        ] {
+            assert!(
+                parse(Kind::User, &format!("name = \"u\"\n{bad}"), false).is_err(),
+                "{bad}"
+            );
+        }
         assert!(parse(Kind::Agent, "{\"name\": \"j\", \"captures\": []}", true).is_ok());
     }
 }

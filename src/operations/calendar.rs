@@ -34,7 +34,9 @@ pub async fn desk_hours(store: &Store, config: &Config) -> Result<Hours> {
 }
 
 /// The days and hours in force, and whether they are the configuration's.
-async fn days_and_hours(store: &Store, config: &Config) -> Result<(Vec<String>, String)> {
+/// The desk's working days and hours (`HH:MM-HH:MM`, IST): the admin's, else the
+/// configuration's.
+pub async fn days_and_hours(store: &Store, config: &Config) -> Result<(Vec<String>, String)> {
     Ok(match store.desk_hours().await? {
         Some((days, hours)) => (
             days.split(',')

@@ -7,7 +7,7 @@
 //! request recorded can never drift apart: a later binary with a changed built-in adds
 //! no version on its own; importing the changed text does.
 
-use crate::domain::templates::{self, AgentTemplate, Kind};
+use crate::domain::templates::{self, AgentTemplate, Kind, UserTemplate};
 use crate::error::{Error, Result};
 use crate::store::{Request, Store, TemplateRow};
 
@@ -75,6 +75,32 @@ pub async fn agent_template(
         ))
     })?;
     Ok((row, template))
+}
+
+/// The customer's journey for a request.
+pub async fn user_template(
+    store: &Store,
+    request: &Request,
+) -> Result<(TemplateRow, UserTemplate)> {
+    let row = of_request(store, Kind::User, request).await?;
+    let template = serde_json::from_str(&row.body).map_err(|e| {
+        Error::internal(anyhow::anyhow!(
+            "user template {} version {} does not read: {e}",
+            row.name,
+            row.version
+        ))
+    })?;
+    Ok((row, template))
+}
+
+/// The name the customer sees for a request: its user template's `display_name`, else
+/// the merchant's name.
+pub async fn display_name(store: &Store, request: &Request) -> Result<String> {
+    let (_, template) = user_template(store, request).await?;
+    if !template.display_name.is_empty() {
+        return Ok(template.display_name);
+    }
+    store.merchant_name(request.merchant_id).await
 }
 
 /// Imports a template from TOML or JSON: checked, then kept as its name's next version

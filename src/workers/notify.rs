@@ -67,9 +67,8 @@ pub async fn send_notifications(
                 Ok(Some(b)) => Some(crate::domain::slots::format_ist(b.slot_start)),
                 _ => None,
             };
-            let merchant = state
-                .store
-                .merchant_name(request.merchant_id)
+            // The bank's name as its user template shows it to the customer.
+            let merchant = crate::operations::templates::display_name(&state.store, &request)
                 .await
                 .unwrap_or_default();
             let params = Params {

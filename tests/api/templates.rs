@@ -521,3 +521,77 @@ async fn templates_in_the_admin_console_are_listed_shown_and_imported() {
         |a| a.action == "template_imported" && a.target.as_deref() == Some("agent desk_tpl 1")
     ));
 }
+
+#[tokio::test]
+async fn templates_a_user_template_gives_the_journey_the_banks_face() {
+    let app = calls_app(60, 3600).await;
+    let work = tempfile::tempdir().unwrap();
+    let file = write(
+        work.path(),
+        "bank.toml",
+        "name = \"asha_bank_journey\"\ndisplay_name = \"Asha Bank\"\n\
+         primary_colour = \"#7a1f5c\"\nminutes = 8\n",
+    );
+    let out = app.cli(&["template", "import", "user", &file]);
+    assert!(out.contains("version 1 added"), "{out}");
+
+    // The journey's state: the bank's name and colour, what to keep ready, the hours.
+    let c = customer(
+        &app,
+        "tpl-brand",
+        extra(json!({"user_template": "asha_bank_journey",
+                     "agent_template": "vkyc_agent_template_signature_v1",
+                     "notification_types": ["sms"]})),
+    )
+    .await;
+    let state = c.call(Method::GET, "state", None).await.ok();
+    assert_eq!(
+        state["brand"],
+        json!({"name": "Asha Bank", "colour": "#7a1f5c"})
+    );
+    let ready = &state["before_you_start"];
+    assert_eq!(ready["minutes"], 8);
+    assert_eq!(ready["pan_card"], true);
+    assert_eq!(
+        ready["paper_and_pen"], true,
+        "the agent template wants a signature"
+    );
+    assert_eq!(ready["hours"], "00:00-24:00");
+    assert_eq!(ready["days"].as_array().unwrap().len(), 7);
+
+    // The message sent to the customer names the bank as the template says.
+    let mut body = String::new();
+    for _ in 0..50 {
+        let sent = app
+            .call(
+                Method::GET,
+                "/vkyc/notifications?verification_id=tpl-brand",
+                None,
+            )
+            .await
+            .ok();
+        if let Some(sms) = sent["notifications"].as_array().unwrap().first() {
+            if sms["state"] == "recorded" {
+                body = sms["body"].as_str().unwrap().to_string();
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(body.contains("Video KYC for Asha Bank"), "{body}");
+
+    // The default journey: the merchant's own name, no colour, no paper and pen.
+    let plain = customer(&app, "tpl-plain", request_extra()).await;
+    let state = plain.call(Method::GET, "state", None).await.ok();
+    let merchant = app.store.merchant_name(1).await.unwrap();
+    assert_eq!(state["brand"], json!({"name": merchant, "colour": ""}));
+    assert_eq!(state["before_you_start"]["paper_and_pen"], false);
+    assert_eq!(state["before_you_start"]["minutes"], 5);
+
+    // And the agent's desk names the bank for the case.
+    let agent = agent(&app, "agent.brand").await;
+    c.pass_checks().await;
+    queue_and_assign(&c).await;
+    let view = agent.call_view().await;
+    assert_eq!(view["display_name"], "Asha Bank");
+}

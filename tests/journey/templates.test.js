@@ -20,6 +20,10 @@ describe(`an agent template that requires a signature (${BACKEND})`, () => {
     d.createStaff(AGENT.username, 'agent', AGENT.password);
     d.createStaff(AUDITOR.username, 'auditor', AUDITOR.password);
     d.createStaff(ADMIN.username, 'admin', ADMIN.password);
+    const file = require('node:path').join(require('node:os').tmpdir(), `asha-bank-${process.pid}.toml`);
+    require('node:fs').writeFileSync(file,
+      'name = "asha_bank_journey"\ndisplay_name = "Asha Bank"\nprimary_colour = "#7a1f5c"\nminutes = 8\n');
+    d.vkyc(['template', 'import', 'user', file]);
   });
 
   after(async () => {
@@ -32,9 +36,20 @@ describe(`an agent template that requires a signature (${BACKEND})`, () => {
 
     const { id, link } = await d.newRequest({
       aadhaar_details: AADHAAR_DETAILS, agent_template: 'vkyc_agent_template_signature_v1',
+      user_template: 'asha_bank_journey',
     });
     const customer = await d.customerPage();
     await customer.page.goto(link);
+    // The bank's own face, and what to keep ready: a paper and pen for the signature.
+    await customer.page.locator('#brand').filter({ hasText: 'Asha Bank · Video KYC' }).waitFor();
+    assert.equal(await customer.page.locator('.bar').evaluate((b) => getComputedStyle(b).backgroundColor), 'rgb(122, 31, 92)');
+    const ready = customer.page.locator('#before-you-start');
+    await ready.getByText('Before you start').waitFor();
+    await ready.getByText('It takes about 8 minutes.').waitFor();
+    await ready.getByText('Your original PAN card (not a copy)').waitFor();
+    await ready.getByText('A blank sheet of paper and a pen, to sign during the call').waitFor();
+    assert.match(await ready.locator('#ready-hours').textContent(), /Mon, Tue, Wed, Thu, Fri, Sat, Sun/);
+    await shot(customer.page, 'template-before-you-start');
     await passChecks(customer.page);
     await customer.page.locator('#join-queue').click();
     await d.expectStatus(id, 'AGENT_ASSIGNED_TO_USER', 15);
@@ -98,10 +113,11 @@ describe(`an agent template that requires a signature (${BACKEND})`, () => {
     await auditor.page.locator('#cases button').filter({ hasText: id }).click();
     await auditor.page.waitForSelector('#case:not([hidden])');
     await auditor.page.locator('#case-details figcaption').filter({ hasText: 'Signature on paper' }).waitFor();
+    assert.equal(await auditor.page.locator('#case-display-name').textContent(), 'For Asha Bank');
     assert.equal(await auditor.page.locator('#case-details .captures img').count(), 3);
     const templates = await auditor.page.locator('#case-templates').textContent();
     assert.match(templates, /checklist vkyc_agent_template_signature_v1 v1/);
-    assert.match(templates, /journey vkyc_standard_template v1/);
+    assert.match(templates, /journey asha_bank_journey v1/);
     await shot(auditor.page, 'template-auditor');
   });
 

@@ -111,6 +111,8 @@ pub(super) async fn case_view(
         crate::operations::templates::agent_template(&state.store, request).await?;
     let user_template =
         crate::operations::templates::of_request(&state.store, Kind::User, request).await?;
+    view["display_name"] =
+        json!(crate::operations::templates::display_name(&state.store, request).await?);
     view["templates"] = json!({
         "user": { "name": user_template.name, "version": user_template.version },
         "agent": { "name": row.name, "version": row.version },

@@ -336,7 +336,27 @@ pub async fn describe(state: &AppState, opened: &Opened) -> Result<Value> {
         .rev()
         .find(|s| s.step == opened.step.as_str() && s.ended_at.is_none())
         .map(|s| s.started_at);
+    // The bank's own face, and what to keep ready, from the request's templates.
+    let (_, user_template) = crate::operations::templates::user_template(&state.store, r).await?;
+    let (_, agent_template) = crate::operations::templates::agent_template(&state.store, r).await?;
+    let name = crate::operations::templates::display_name(&state.store, r).await?;
+    let (days, hours) =
+        crate::operations::calendar::days_and_hours(&state.store, &state.config).await?;
+    let needs = |kind: &str| {
+        agent_template
+            .captures
+            .iter()
+            .any(|c| c.kind == kind && c.required)
+    };
     Ok(json!({
+        "brand": { "name": name, "colour": user_template.primary_colour },
+        "before_you_start": {
+            "minutes": user_template.minutes,
+            "pan_card": needs("pan"),
+            "paper_and_pen": needs("signature"),
+            "days": days,
+            "hours": hours,
+        },
         "step": opened.step.as_str(),
         "status": r.sub_status.status().as_str(),
         "sub_status": r.sub_status.as_str(),
