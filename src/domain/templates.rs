@@ -208,11 +208,9 @@ impl UserTemplate {
             return Err("display_name: at most 60 characters, no control characters".into());
         }
         let colour = self.primary_colour.as_bytes();
-        if !colour.is_empty()
-            && !(colour.len() == 7
-                && colour[0] == b'#'
-                && colour[1..].iter().all(u8::is_ascii_hexdigit))
-        {
+        let hex_colour =
+            colour.len() == 7 && colour[0] == b'#' && colour[1..].iter().all(u8::is_ascii_hexdigit);
+        if !colour.is_empty() && !hex_colour {
             return Err("primary_colour: #rrggbb".into());
         }
         if !(1..=120).contains(&self.minutes) {
