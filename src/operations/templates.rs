@@ -48,6 +48,12 @@ pub async fn of_request(store: &Store, kind: Kind, request: &Request) -> Result<
         (Some(name), Some(version)) => (name.clone(), version),
         _ => (kind.default_name().to_string(), 1),
     };
+    if let Some(row) = store
+        .template_version(kind.as_str(), &name, version)
+        .await?
+    {
+        return Ok(row);
+    }
     ensure_built_in(store, kind, &name).await?;
     store
         .template_version(kind.as_str(), &name, version)
@@ -97,8 +103,17 @@ pub async fn user_template(
 /// the merchant's name.
 pub async fn display_name(store: &Store, request: &Request) -> Result<String> {
     let (_, template) = user_template(store, request).await?;
+    display_name_under(store, request, &template).await
+}
+
+/// [`display_name`] with the request's user template already read.
+pub async fn display_name_under(
+    store: &Store,
+    request: &Request,
+    template: &UserTemplate,
+) -> Result<String> {
     if !template.display_name.is_empty() {
-        return Ok(template.display_name);
+        return Ok(template.display_name.clone());
     }
     store.merchant_name(request.merchant_id).await
 }

@@ -339,7 +339,8 @@ pub async fn describe(state: &AppState, opened: &Opened) -> Result<Value> {
     // The bank's own face, and what to keep ready, from the request's templates.
     let (_, user_template) = crate::operations::templates::user_template(&state.store, r).await?;
     let (_, agent_template) = crate::operations::templates::agent_template(&state.store, r).await?;
-    let name = crate::operations::templates::display_name(&state.store, r).await?;
+    let name =
+        crate::operations::templates::display_name_under(&state.store, r, &user_template).await?;
     let (days, hours) =
         crate::operations::calendar::days_and_hours(&state.store, &state.config).await?;
     let needs = |kind: &str| {
