@@ -110,6 +110,18 @@ pub struct UserTemplate {
     /// "About N minutes", in the box that says what to keep ready (1 to 120).
     #[serde(default = "five")]
     pub minutes: u32,
+    /// How the customer's Aadhaar is established: `offline_ekyc` (the customer uploads
+    /// UIDAI's offline e-KYC file; always offered) and `merchant_details` (the
+    /// `aadhaar_details` the merchant sent replace the customer's Aadhaar step).
+    #[serde(default = "both_methods")]
+    pub aadhaar_methods: Vec<String>,
+}
+
+/// The Aadhaar methods this version knows.
+pub const AADHAAR_METHODS: [&str; 2] = ["offline_ekyc", "merchant_details"];
+
+fn both_methods() -> Vec<String> {
+    AADHAAR_METHODS.map(String::from).to_vec()
 }
 
 fn five() -> u32 {
@@ -199,6 +211,11 @@ impl AgentTemplate {
 }
 
 impl UserTemplate {
+    /// Whether the merchant's `aadhaar_details` stand in for the customer's Aadhaar step.
+    pub fn takes_merchant_details(&self) -> bool {
+        self.aadhaar_methods.iter().any(|m| m == "merchant_details")
+    }
+
     pub fn check(&self) -> Result<(), String> {
         if !valid_name(&self.name) {
             return Err("name: 1 to 50 of A-Z, a-z, 0-9, '.', '_', '-'".into());
@@ -215,6 +232,19 @@ impl UserTemplate {
         }
         if !(1..=120).contains(&self.minutes) {
             return Err("minutes: 1 to 120".into());
+        }
+        for (i, m) in self.aadhaar_methods.iter().enumerate() {
+            if !AADHAAR_METHODS.contains(&m.as_str()) || self.aadhaar_methods[..i].contains(m) {
+                return Err(format!(
+                    "aadhaar_methods[{i}]: offline_ekyc or merchant_details, each once"
+                ));
+            }
+        }
+        if !self.aadhaar_methods.iter().any(|m| m == "offline_ekyc") {
+            return Err(
+                "aadhaar_methods: offline_ekyc is the customer's own way, and must be offered"
+                    .into(),
+            );
         }
         if self.description.chars().count() > 500 {
             return Err("description: at most 500 characters".into());
@@ -311,11 +341,19 @@ captures = [{ kind = "face", label = "Face" }]"#;
         .unwrap();
         let u: UserTemplate = serde_json::from_str(&json).unwrap();
         assert_eq!((u.minutes, u.display_name.as_str()), (5, ""));
+        assert!(u.takes_merchant_details());
+        let (_, json) = built_in(Kind::User, "vkyc_user_okyc_template_v1").unwrap();
+        let okyc: UserTemplate = serde_json::from_str(&json).unwrap();
+        assert_eq!(okyc.aadhaar_methods, ["offline_ekyc"]);
+        assert!(!okyc.takes_merchant_details());
         for bad in [
             "primary_colour = \"blue\"",
             "primary_colour = \"#12345\"",
             "minutes = 0",
             "display_name = \"a\\nb\"",
+            "aadhaar_methods = [\"merchant_details\"]",
+            "aadhaar_methods = [\"offline_ekyc\", \"digilocker\"]",
+            "aadhaar_methods = [\"offline_ekyc\", \"offline_ekyc\"]",
         ] {
             assert!(
                 parse(Kind::User, &format!("name = \"u\"\n{bad}"), false).is_err(),

@@ -595,3 +595,29 @@ async fn templates_a_user_template_gives_the_journey_the_banks_face() {
     let view = agent.call_view().await;
     assert_eq!(view["display_name"], "Asha Bank");
 }
+
+#[tokio::test]
+async fn templates_the_okyc_user_template_always_asks_for_the_ekyc_file() {
+    let app = calls_app(60, 3600).await;
+    // The merchant sent aadhaar_details: the standard journey skips the Aadhaar step...
+    let standard = customer(&app, "tpl-std-aadhaar", request_extra()).await;
+    standard.consent().await;
+    assert_eq!(standard.step().await, "ip");
+    let state = standard.call(Method::GET, "state", None).await.ok();
+    assert_eq!(state["aadhaar_required"], false);
+    // ...the offline-KYC template asks the customer for the e-KYC file all the same.
+    let okyc = customer(
+        &app,
+        "tpl-okyc",
+        extra(json!({"user_template": "vkyc_user_okyc_template_v1"})),
+    )
+    .await;
+    okyc.consent().await;
+    assert_eq!(okyc.step().await, "aadhaar");
+    let state = okyc.call(Method::GET, "state", None).await.ok();
+    assert_eq!(state["aadhaar_required"], true);
+    // The IP step is not open before it.
+    let early = okyc.call(Method::POST, "ip", None).await;
+    assert_eq!(early.status, 409);
+    assert_eq!(early.body["code"], "journey_step_invalid");
+}

@@ -223,9 +223,16 @@ async fn progress(state: &AppState, request: &Request) -> Result<Progress> {
         .filter(|s| s.ended_at.is_some())
         .max_by_key(|s| s.ended_at)
         .map(|s| s.step.clone());
+    // The merchant's details replace the customer's Aadhaar step only where the user
+    // template takes them (vkyc_user_okyc_template_v1 always asks for the e-KYC file).
+    let takes_details = request.aadhaar_details.is_some()
+        && crate::operations::templates::user_template(&state.store, request)
+            .await?
+            .1
+            .takes_merchant_details();
     Ok(Progress {
         consented,
-        aadhaar_given: request.aadhaar_details.is_some(),
+        aadhaar_given: takes_details,
         aadhaar_done,
         last_step,
     })
