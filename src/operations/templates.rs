@@ -67,15 +67,12 @@ pub async fn of_request(store: &Store, kind: Kind, request: &Request) -> Result<
         })
 }
 
-/// The agent's checklist for a request.
-pub async fn agent_template(
-    store: &Store,
-    request: &Request,
-) -> Result<(TemplateRow, AgentTemplate)> {
-    let row = of_request(store, Kind::Agent, request).await?;
+/// A stored version's body as the template it describes.
+fn body_of<T: serde::de::DeserializeOwned>(row: TemplateRow) -> Result<(TemplateRow, T)> {
     let template = serde_json::from_str(&row.body).map_err(|e| {
         Error::internal(anyhow::anyhow!(
-            "agent template {} version {} does not read: {e}",
+            "{} template {} version {} does not read: {e}",
+            row.kind,
             row.name,
             row.version
         ))
@@ -83,20 +80,20 @@ pub async fn agent_template(
     Ok((row, template))
 }
 
+/// The agent's checklist for a request.
+pub async fn agent_template(
+    store: &Store,
+    request: &Request,
+) -> Result<(TemplateRow, AgentTemplate)> {
+    body_of(of_request(store, Kind::Agent, request).await?)
+}
+
 /// The customer's journey for a request.
 pub async fn user_template(
     store: &Store,
     request: &Request,
 ) -> Result<(TemplateRow, UserTemplate)> {
-    let row = of_request(store, Kind::User, request).await?;
-    let template = serde_json::from_str(&row.body).map_err(|e| {
-        Error::internal(anyhow::anyhow!(
-            "user template {} version {} does not read: {e}",
-            row.name,
-            row.version
-        ))
-    })?;
-    Ok((row, template))
+    body_of(of_request(store, Kind::User, request).await?)
 }
 
 /// The name the customer sees for a request: its user template's `display_name`, else

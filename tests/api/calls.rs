@@ -219,7 +219,12 @@ pub(crate) async fn queue_and_assign(c: &Customer<'_>) {
 
 /// A customer through the checks, assigned an agent.
 async fn assigned<'a>(app: &'a TestApp, id: &str) -> Customer<'a> {
-    let c = customer(app, id, request_extra()).await;
+    assigned_with(app, id, request_extra()).await
+}
+
+/// [`assigned`] for a request made with `extra` in its body.
+async fn assigned_with<'a>(app: &'a TestApp, id: &str, extra: Value) -> Customer<'a> {
+    let c = customer(app, id, extra).await;
     c.pass_checks().await;
     queue_and_assign(&c).await;
     c
@@ -231,7 +236,17 @@ pub(crate) async fn in_call<'a>(
     agent: &Desk<'_>,
     id: &str,
 ) -> (Customer<'a>, i64) {
-    let c = assigned(app, id).await;
+    in_call_with(app, agent, id, request_extra()).await
+}
+
+/// [`in_call`] for a request made with `extra` in its body.
+pub(crate) async fn in_call_with<'a>(
+    app: &'a TestApp,
+    agent: &Desk<'_>,
+    id: &str,
+    extra: Value,
+) -> (Customer<'a>, i64) {
+    let c = assigned_with(app, id, extra).await;
     let accepted = c.call(Method::POST, "call/accept", None).await.ok();
     assert_eq!(accepted["state"], "active");
     assert_eq!(c.sub_status().await, "USER_ACCEPTED_MEETING");

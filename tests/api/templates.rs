@@ -4,7 +4,9 @@
 //! reasons) and when approval is allowed; `vkyc template` lists, shows, imports and
 //! exports them.
 
-use crate::calls::{agent, calls_app, in_call, queue_and_assign, request_extra, staff, JPEG_B64};
+use crate::calls::{
+    agent, calls_app, in_call, in_call_with, queue_and_assign, request_extra, staff, JPEG_B64,
+};
 use crate::helpers::*;
 use crate::journey::customer;
 use reqwest::Method;
@@ -224,17 +226,9 @@ async fn templates_an_agent_template_decides_the_checklist_and_the_approval() {
     let agent = agent(&app, "agent.tpl").await;
 
     // Under the signature template: the checklist lists it, approval waits for it.
-    let c = customer(
-        &app,
-        "tpl-sig",
-        extra(json!({"agent_template": "vkyc_agent_template_signature_v1"})),
-    )
-    .await;
-    c.pass_checks().await;
-    queue_and_assign(&c).await;
-    c.call(Method::POST, "call/accept", None).await.ok();
+    let signature = || extra(json!({"agent_template": "vkyc_agent_template_signature_v1"}));
+    let (_, call) = in_call_with(&app, &agent, "tpl-sig", signature()).await;
     let view = agent.call_view().await;
-    let call = view["call"]["id"].as_i64().unwrap();
     assert_eq!(
         view["templates"]["agent"]["name"],
         "vkyc_agent_template_signature_v1"
@@ -322,16 +316,7 @@ async fn templates_an_agent_template_decides_the_checklist_and_the_approval() {
         .await
         .ok();
 
-    let c3 = customer(
-        &app,
-        "tpl-sig2",
-        extra(json!({"agent_template": "vkyc_agent_template_signature_v1"})),
-    )
-    .await;
-    c3.pass_checks().await;
-    queue_and_assign(&c3).await;
-    c3.call(Method::POST, "call/accept", None).await.ok();
-    let call3 = agent.call_view().await["call"]["id"].as_i64().unwrap();
+    let (_, call3) = in_call_with(&app, &agent, "tpl-sig2", signature()).await;
     crate::calls::complete_checks(&agent, call3).await;
     agent
         .post(
@@ -380,17 +365,9 @@ async fn templates_an_agent_template_sets_how_many_bank_questions_are_drawn() {
         .await
         .ok();
     let agent = agent(&app, "agent.few").await;
-    let c = customer(
-        &app,
-        "tpl-few",
-        extra(json!({"agent_template": "few_questions"})),
-    )
-    .await;
-    c.pass_checks().await;
-    queue_and_assign(&c).await;
-    c.call(Method::POST, "call/accept", None).await.ok();
+    let extra = extra(json!({"agent_template": "few_questions"}));
+    let (_, call) = in_call_with(&app, &agent, "tpl-few", extra).await;
     let view = agent.call_view().await;
-    let call = view["call"]["id"].as_i64().unwrap();
     // The merchant's two questions and the bank's mandatory one: none of the others,
     // where the bank alone would draw two.
     let mut asked: Vec<&str> = view["call"]["questions"]

@@ -14,6 +14,7 @@ mod pages;
 mod queue;
 
 use crate::domain::status::{Actor, Event, Status, SubStatus};
+use crate::domain::templates::UserTemplate;
 use crate::error::{Error, ErrorType, Result};
 use crate::state::AppState;
 use crate::store::{Changes, Request, SideWrite};
@@ -142,6 +143,8 @@ pub struct Opened {
     pub step: Step,
     /// Opened through an access token (the embedded journey).
     pub embedded: bool,
+    /// The version of the user template the request was made under.
+    pub user_template: UserTemplate,
 }
 
 /// Why a key opens nothing.
@@ -202,17 +205,25 @@ pub async fn open(state: &AppState, key: &str) -> std::result::Result<Opened, Ke
     if expired || request.sub_status.status() == Status::Expired || request.purged_at.is_some() {
         return Err(KeyError::Expired);
     }
-    let progress = progress(state, &request).await?;
+    // Read once here: the progress and the state body (brand, Aadhaar methods) use it.
+    let (_, user_template) =
+        crate::operations::templates::user_template(&state.store, &request).await?;
+    let progress = progress(state, &request, &user_template).await?;
     let step = current_step(request.sub_status, expired, &progress);
     Ok(Opened {
         request,
         progress,
         step,
         embedded,
+        user_template,
     })
 }
 
-async fn progress(state: &AppState, request: &Request) -> Result<Progress> {
+async fn progress(
+    state: &AppState,
+    request: &Request,
+    user_template: &UserTemplate,
+) -> Result<Progress> {
     let consented = state.store.consent(request.id).await?.is_some();
     let steps = state.store.steps(request.id).await?;
     let aadhaar_done = steps.iter().any(|s| {
@@ -225,11 +236,7 @@ async fn progress(state: &AppState, request: &Request) -> Result<Progress> {
         .map(|s| s.step.clone());
     // The merchant's details replace the customer's Aadhaar step only where the user
     // template takes them (vkyc_user_okyc_template_v1 always asks for the e-KYC file).
-    let takes_details = request.aadhaar_details.is_some()
-        && crate::operations::templates::user_template(&state.store, request)
-            .await?
-            .1
-            .takes_merchant_details();
+    let takes_details = request.aadhaar_details.is_some() && user_template.takes_merchant_details();
     Ok(Progress {
         consented,
         aadhaar_given: takes_details,
@@ -344,10 +351,10 @@ pub async fn describe(state: &AppState, opened: &Opened) -> Result<Value> {
         .find(|s| s.step == opened.step.as_str() && s.ended_at.is_none())
         .map(|s| s.started_at);
     // The bank's own face, and what to keep ready, from the request's templates.
-    let (_, user_template) = crate::operations::templates::user_template(&state.store, r).await?;
+    let user_template = &opened.user_template;
     let (_, agent_template) = crate::operations::templates::agent_template(&state.store, r).await?;
     let name =
-        crate::operations::templates::display_name_under(&state.store, r, &user_template).await?;
+        crate::operations::templates::display_name_under(&state.store, r, user_template).await?;
     let (days, hours) =
         crate::operations::calendar::days_and_hours(&state.store, &state.config).await?;
     let needs = |kind: &str| {
