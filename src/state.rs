@@ -59,6 +59,9 @@ pub struct JourneyServices {
     pub uidai: std::result::Result<std::sync::Arc<UidaiCertificate>, String>,
     pub trusted_proxies: Vec<IpNet>,
     pub board: QueueBoard,
+    /// Sends the mobile OTP as it is made (None where the `[notify]` settings do not
+    /// build; the worker refuses to start then).
+    pub notifier: Option<crate::notify::Notifier>,
 }
 
 impl JourneyServices {
@@ -90,6 +93,7 @@ impl JourneyServices {
             uidai,
             trusted_proxies: crate::config::parse_ip_list(&config.trusted_proxies)?,
             board: QueueBoard::default(),
+            notifier: crate::notify::Notifier::from_config(&config.notify).ok(),
         })
     }
 }

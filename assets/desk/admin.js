@@ -3,7 +3,7 @@
 // Secrets (a new password, TOTP URI or client secret) are shown once, in the page only:
 // the server never lists them again, so a reload no longer shows them.
 
-import { $ } from "./common.js";
+import { $, upload } from "./common.js";
 const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 let api = null;
@@ -120,6 +120,22 @@ async function importTemplate() {
   say(data.added ? `${data.name}: version ${data.version} added.` : `${data.name}: unchanged, still version ${data.version}.`);
   $("template-pick").value = `${data.kind}/${data.name}`;
   await refreshTemplates();
+}
+
+/** A bank's logo for a user template: redrawn by the server, named by its id. */
+async function uploadLogo() {
+  const file = $("logo-file").files[0];
+  if (!file) return;
+  const res = await upload("admin/logos", file);
+  if (!res.ok) {
+    $("admin-status").textContent = "";
+    $("admin-error").textContent = res.data.message || "That did not work.";
+    return;
+  }
+  const { id, width, height, url } = res.data;
+  say(`Logo uploaded (${width}×${height}): in a user template, logo = "${id}"`);
+  $("logo-preview").src = url;
+  $("logo-preview").hidden = false;
 }
 
 // ---- staff ----
@@ -308,6 +324,7 @@ function wire() {
 
   $("template-pick").addEventListener("change", showTemplate);
   $("template-save").addEventListener("click", importTemplate);
+  $("logo-save").addEventListener("click", uploadLogo);
 
   $("staff-create").addEventListener("submit", async (event) => {
     event.preventDefault();

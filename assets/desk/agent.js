@@ -136,9 +136,12 @@ function details(v) {
     row("Mobile on Aadhaar", checks.mobile);
     row("Name on Aadhaar", checks.name);
   }
+  // The personal-details form, as the customer filled it (its user template's labels).
+  for (const d of v.personal_details || []) row(d.label, d.value);
   row("IP address", v.ip && v.ip.ip);
   row("Consent", v.consent && v.consent.time);
-  $("customer").replaceChildren(dl);
+  const logo = v.brand_logo ? el("img", { src: v.brand_logo, alt: `${v.display_name} logo`, class: "brand-logo", id: "case-logo" }) : null;
+  $("customer").replaceChildren(...(logo ? [logo] : []), dl);
   setImage($("aadhaar-photo"), v.aadhaar_photo && v.aadhaar_photo.url);
   $("aadhaar-photo-none").hidden = Boolean(v.aadhaar_photo);
 }

@@ -209,6 +209,7 @@ function details(view) {
 
   const facts = el("div", { class: "facts" });
   const p = (text, id) => facts.append(el("p", { text, id }));
+  if (view.brand_logo) facts.append(el("img", { src: view.brand_logo, alt: `${view.display_name} logo`, class: "brand-logo", id: "case-logo" }));
   if (view.display_name) p(`For ${view.display_name}`, "case-display-name");
   p(`Customer: ${a.name || (view.user && view.user.name) || "?"}; Aadhaar ${a.aadhaar_last4 ? "XXXX XXXX " + a.aadhaar_last4 : "(from the merchant)"}`);
   if (a.aadhaar_last4) {
@@ -218,6 +219,9 @@ function details(view) {
   const gps = view.location || {};
   if (gps.latitude !== undefined) {
     p(`Location: ${gps.latitude}, ${gps.longitude} (${gps.accuracy_m ? `±${gps.accuracy_m} m` : "accuracy not given"})`);
+  }
+  if (view.personal_details) {
+    p(`Personal details: ${view.personal_details.map((d) => `${d.label}: ${d.value}`).join("; ")}`, "case-personal-details");
   }
   if (view.ip) p(`IP address: ${view.ip.ip}`);
   if (view.consent) p(`Consent given ${view.consent.time} from ${view.consent.ip}`);

@@ -73,11 +73,13 @@ function renderCase(view, box, admin, reopen) {
   // The verdict is one of Allowed, OutsideIndia, Proxy, Unavailable, with its details.
   const [verdict, about] = Object.entries(ip.verdict || {})[0] || ["not checked", {}];
   box.replaceChildren(
+    ...(view.brand_logo ? [h("img", { src: view.brand_logo, alt: `${view.display_name} logo`, class: "brand-logo", id: "case-logo" })] : []),
     h("h3", { id: "case-file-title", text: `Case ${view.verification_id}` }),
     h("p", {}, h("a", { id: "case-export", class: "button", href: `/desk/api/cases/${view.reference_id}/export`,
       download: `case-${view.verification_id}.zip`, text: "Export (signed ZIP)" })),
     part("case-summary", "Summary", facts([
-      ["Reference ID", view.reference_id], ["Merchant", view.merchant], ["Status", view.status],
+      ["Reference ID", view.reference_id], ["Merchant", view.merchant], ["Shown to the customer as", view.display_name],
+      ["Status", view.status],
       ["Sub-status", `${view.sub_status} (${view.sub_status_description})`], ["Created", ist(view.created_at)],
       ["Link expiry", ist(view.link_expiry)], ["Agent's remarks", view.agent_remarks],
       ["Auditor's remarks", view.auditor_remarks],
@@ -89,6 +91,8 @@ function renderCase(view, box, admin, reopen) {
       ["User ID", view.user.user_id], ["Name", view.user.name], ["Phone", view.user.phone],
       ["E-mail", view.user.email], ["Address", view.user.address],
     ])),
+    ...(view.personal_details ? [part("case-personal-details", "Personal details",
+      facts(view.personal_details.map((d) => [d.label, d.value])))] : []),
     part("case-aadhaar", "Aadhaar", view.aadhaar ? facts([
       ["Aadhaar number", a.number || "not given (details from the merchant)"], ["Source", a.source],
       ["Name", a.name], ["Date of birth", a.dob], ["Gender", a.gender],

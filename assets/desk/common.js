@@ -25,6 +25,18 @@ export async function api(path, body) {
   return { ok: res.ok, status: res.status, data };
 }
 
+/** A file as the body of a POST (a logo), with the session's CSRF token. */
+export async function upload(path, file) {
+  const res = await fetch(`/desk/api/${path}`, {
+    method: "POST", credentials: "same-origin", body: file,
+    headers: { "content-type": file.type || "application/octet-stream", "x-csrf-token": session.csrf },
+  });
+  let data = {};
+  try { data = await res.json(); } catch { /* not JSON */ }
+  if (res.status === 401) session.onSignedOut();
+  return { ok: res.ok, status: res.status, data };
+}
+
 /** An element with attributes and text or children. */
 export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);

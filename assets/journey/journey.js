@@ -2,11 +2,15 @@
 // step's check in the browser, sends the result, and draws the next step. The server
 // decides every outcome; this page only collects what it needs.
 import { openCall } from "./rtc.js";
+import { drawMobileOtp, drawPersonalDetails } from "./evidence.js";
 
 const key = location.pathname.split("/")[2];
 const api = (path) => `/v/${key}/api/${path}`;
 const app = document.getElementById("app");
-const STEPS = ["consent", "aadhaar", "ip", "location", "devices", "waiting"];
+// The steps before the call, as the request's user template lists them (its state says).
+let steps = ["consent", "aadhaar", "ip", "location", "devices", "waiting"];
+// The languages the template offers, the first being the one it opens in.
+let languages = ["en", "hi"];
 
 let lang = pickLanguage();
 let text = {};
@@ -56,6 +60,19 @@ async function loadText() {
   const toggle = document.getElementById("lang");
   toggle.textContent = t("other_lang");
   toggle.lang = lang === "en" ? "hi" : "en";
+  toggle.hidden = languages.length < 2;
+}
+
+/** Keeps the page in a language the request's template offers. */
+async function followLanguages(state) {
+  if (!Array.isArray(state.languages) || !state.languages.length) return;
+  languages = state.languages;
+  if (!languages.includes(lang)) {
+    lang = languages[0];
+    await loadText();
+  } else {
+    document.getElementById("lang").hidden = languages.length < 2;
+  }
 }
 
 async function call_(method, path, body, headers = {}) {
@@ -74,6 +91,7 @@ async function call_(method, path, body, headers = {}) {
     const error = new Error((data && data.message) || response.statusText);
     error.status = response.status;
     error.code = data && data.code;
+    error.retryAfter = Number(response.headers.get("retry-after")) || 0;
     throw error;
   }
   return data;
@@ -84,8 +102,8 @@ async function call_(method, path, body, headers = {}) {
 function screen(step, heading, ...body) {
   closeSocket();
   app.replaceChildren();
-  const index = STEPS.indexOf(step);
-  if (index >= 0) app.append(el("p", { class: "progress", text: t("step_of", { n: index + 1, total: STEPS.length }) }));
+  const index = steps.indexOf(step);
+  if (index >= 0) app.append(el("p", { class: "progress", text: t("step_of", { n: index + 1, total: steps.length }) }));
   const h1 = el("h1", { id: "heading", tabindex: "-1", text: heading });
   app.append(h1, ...body.filter(Boolean));
   app.dataset.step = step;
@@ -113,6 +131,7 @@ async function refresh(notice) {
     if (error.status === 404 || error.status === 410) return location.reload();
     return screen("error", t("error_generic"), alertBox(error.message));
   }
+  await followLanguages(state);
   draw(state, notice);
 }
 
@@ -142,7 +161,12 @@ const DONE_NEXT = {
 function applyBrand(brand) {
   if (!brand) return;
   const title = brand.name ? t("brand_title", { name: brand.name }) : t("title");
-  document.getElementById("brand").textContent = title;
+  const name = document.getElementById("brand");
+  name.textContent = title;
+  // The bank's logo, served by this server from the template's upload.
+  if (brand.logo && /^\/brand\/[0-9a-f]{64}\.png$/.test(brand.logo)) {
+    name.prepend(el("img", { id: "brand-logo", src: brand.logo, alt: "", class: "logo" }));
+  }
   document.title = title;
   const bar = document.querySelector(".bar");
   const colour = /^#[0-9a-fA-F]{6}$/.test(brand.colour || "") ? brand.colour : "";
@@ -169,8 +193,11 @@ function beforeYouStart(ready) {
 
 function draw(state, reason) {
   const s = state.sub_status;
+  if (Array.isArray(state.steps)) steps = state.steps;
   applyBrand(state.brand);
   switch (state.step) {
+    case "mobile_otp": return drawMobileOtp(ui(), state, reason);
+    case "personal_details": return drawPersonalDetails(ui(), state, reason);
     case "consent": return drawConsent(state);
     case "aadhaar": return drawAadhaar(state, reason);
     case "ip": return drawIp(state);
@@ -196,7 +223,11 @@ async function sha256Hex(value) {
 }
 
 function drawConsent(state) {
-  const paragraphs = (Array.isArray(text.consent_text) ? text.consent_text : [text.consent_text]).map((p) => el("p", { text: p }));
+  // The template's own consent text for this language, else vkyc's; the server keeps
+  // the consent only for the text it holds, by its digest.
+  const own = state.consent_text && state.consent_text[lang];
+  const source = own ? own.trim().split("\n\n") : Array.isArray(text.consent_text) ? text.consent_text : [text.consent_text];
+  const paragraphs = source.map((p) => el("p", { text: p }));
   const box = el("input", { type: "checkbox", id: "agree" });
   const button = el("button", { type: "submit", id: "consent-submit", disabled: true, text: t("consent_submit") });
   box.addEventListener("change", () => (button.disabled = !box.checked));
@@ -207,8 +238,18 @@ function drawConsent(state) {
     const digest = await sha256Hex(shown);
     after(call_("POST", "consent", { lang, agree: box.checked, text_sha256: digest }), button);
   });
-  screen("consent", t("consent_heading"), beforeYouStart(state.before_you_start),
+  screen("consent", t("consent_heading"), firstScreen(state) ? beforeYouStart(state.before_you_start) : null,
     el("div", { class: "consent" }, ...paragraphs), form);
+}
+
+/** Whether this step opens the journey (it then says what to keep ready). */
+function firstScreen(state) {
+  return steps[0] === state.step;
+}
+
+/** What the evidence steps' screens (evidence.js) draw with. */
+function ui() {
+  return { t, el, lang, screen, alertBox, busy, call_, refresh, draw, beforeYouStart, firstScreen };
 }
 
 function drawAadhaar(state, reason) {
@@ -237,11 +278,29 @@ function drawAadhaar(state, reason) {
     if (!file.files[0]) return;
     after(call_("POST", "aadhaar", file.files[0], { "x-share-code": code.value.trim(), "content-type": "application/zip" }), button);
   });
+  // A DigiLocker-style provider, where the template offers one: the customer leaves for
+  // the provider's page and comes back here with the outcome.
+  let digilocker = null;
+  if ((state.aadhaar_methods || []).includes("digilocker")) {
+    const go = el("button", { type: "button", id: "digilocker", text: t("aadhaar_digilocker") });
+    go.addEventListener("click", async () => {
+      busy(go, true);
+      try {
+        location.assign((await call_("POST", "digilocker", {})).url);
+      } catch (error) {
+        busy(go, false);
+        refresh();
+      }
+    });
+    digilocker = el("section", { id: "digilocker-box" }, el("p", { text: t("aadhaar_digilocker_intro") }), go,
+      el("h2", { text: t("aadhaar_or_upload") }));
+  }
+  const lastReason = reason || state.last_reason;
   screen("aadhaar", t("aadhaar_heading"),
-    failed ? alertBox(`${t("aadhaar_failed")} ${reasonText(reason || state.last_reason, "error_generic")}`) : null,
+    failed ? alertBox(lastReason && lastReason.startsWith("digilocker") ? reasonText(lastReason, "error_generic") : `${t("aadhaar_failed")} ${reasonText(lastReason, "error_generic")}`) : null,
     expired ? alertBox(t("aadhaar_expired")) : null,
     state.sub_status === "TECHNICAL_FAILURE" ? alertBox(t("technical_failure")) : null,
-    el("p", { text: t("aadhaar_intro") }), form, clock);
+    digilocker, el("p", { text: t("aadhaar_intro") }), form, clock);
 }
 
 function drawIp(state) {

@@ -3,4 +3,5 @@
 //! files the operator configures, never the database; the journey applies their verdicts.
 
 pub mod aadhaar;
+pub mod digilocker;
 pub mod ipcheck;

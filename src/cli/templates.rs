@@ -26,6 +26,9 @@ pub enum TemplateCommand {
         kind: String,
         file: PathBuf,
     },
+    /// Upload a bank's logo (PNG or JPEG, up to 1 MiB): it is scaled to fit the journey's
+    /// header and kept as a PNG; prints the id a user template's `logo` names.
+    Logo { file: PathBuf },
     /// Write a template's newest version (or --version N) as TOML or JSON (by the
     /// file's extension), ready to edit and import.
     Export {
@@ -110,6 +113,22 @@ pub async fn run(store: &Store, command: TemplateCommand) -> anyhow::Result<()> 
                     kind.as_str()
                 );
             }
+        }
+        TemplateCommand::Logo { file } => {
+            let bytes = std::fs::read(&file)
+                .map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
+            let logo = operations::templates::upload_logo(store, &bytes, "vkyc cli")
+                .await
+                .map_err(for_cli)?
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            Actor::Cli
+                .audit(store, "logo_uploaded", &logo.id, None)
+                .await
+                .map_err(for_cli)?;
+            println!(
+                "logo {} ({}×{} pixels): in a user template, logo = \"{}\"",
+                logo.id, logo.width, logo.height, logo.id
+            );
         }
         TemplateCommand::Export {
             kind: k,

@@ -7,6 +7,8 @@ pub mod approval;
 pub mod chain;
 pub mod events;
 pub mod geo;
+pub mod logo;
+pub mod otp;
 pub mod queue;
 pub mod recording_links;
 pub mod request;

@@ -93,14 +93,18 @@ pub enum Kind {
     SlotBooked,
     SlotReminder,
     SlotCancelled,
+    /// The mobile OTP: sent as it is made, never through the outbox (its code is not
+    /// stored), by SMS or WhatsApp.
+    Otp,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [
+    pub const ALL: [Kind; 5] = [
         Kind::Link,
         Kind::SlotBooked,
         Kind::SlotReminder,
         Kind::SlotCancelled,
+        Kind::Otp,
     ];
 
     /// Same spelling as the serde form; also what `{{kind}}` expands to.
@@ -110,6 +114,7 @@ impl Kind {
             Kind::SlotBooked => "slot_booked",
             Kind::SlotReminder => "slot_reminder",
             Kind::SlotCancelled => "slot_cancelled",
+            Kind::Otp => "otp",
         }
     }
 
@@ -158,6 +163,8 @@ pub struct Params {
     /// Already formatted for the customer, e.g. "2 Dec 2026, 11:30 IST".
     pub slot_start: Option<String>,
     pub merchant: String,
+    /// The one-time code, for [`Kind::Otp`].
+    pub code: String,
 }
 
 /// A rendered message, ready to send (or to record, in sandbox mode).

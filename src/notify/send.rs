@@ -137,6 +137,15 @@ impl fmt::Debug for Notifier {
 }
 
 impl Notifier {
+    /// [`Notifier::new`] from the configuration file's section, where an empty string
+    /// means "not configured".
+    pub fn from_config(settings: &NotifySettings) -> Result<Notifier, NotifyError> {
+        let mut settings = settings.clone();
+        settings.smtp_url = settings.smtp_url.filter(|s| !s.is_empty());
+        settings.email_from = settings.email_from.filter(|s| !s.is_empty());
+        Notifier::new(&settings)
+    }
+
     /// Validates the settings up front, so a typo in the operator's config
     /// fails at startup rather than at the first customer message. Does not
     /// connect anywhere and does not need a tokio runtime.

@@ -27,6 +27,7 @@ pub(super) struct LangTexts {
     slot_booked: KindTexts,
     slot_reminder: KindTexts,
     slot_cancelled: KindTexts,
+    otp: KindTexts,
     slot_note: &'static str,
     slot_fallback: &'static str,
     name_fallback: &'static str,
@@ -75,6 +76,15 @@ pub(super) static EN: LangTexts = LangTexts {
                 Regards,\n{merchant}",
         short: "Dear {name}, your Video KYC slot with {merchant} for {slot} was cancelled. \
                 Book a new slot at {link}",
+    },
+    otp: KindTexts {
+        subject: "Your code for the Video KYC with {merchant}",
+        email:
+            "Hello {name},\n\n{code} is your code to confirm your mobile number for the Video KYC \
+                with {merchant}. It is valid for 5 minutes. Do not share it with anyone.\n\n\
+                Regards,\n{merchant}",
+        short: "{code} is your code to confirm your mobile number for the Video KYC with \
+                {merchant}. Valid for 5 minutes. Do not share it with anyone.",
     },
     slot_note: "Your slot: {slot}. ",
     slot_fallback: "your selected time",
@@ -125,6 +135,14 @@ pub(super) static HI: LangTexts = LangTexts {
         short: "प्रिय {name}, {merchant} के साथ {slot} का आपका वीडियो KYC स्लॉट रद्द हो गया है। \
                 नया स्लॉट बुक करें: {link}",
     },
+    otp: KindTexts {
+        subject: "{merchant} के साथ वीडियो KYC के लिए आपका कोड",
+        email: "नमस्ते {name},\n\n{merchant} के साथ वीडियो KYC के लिए अपना मोबाइल नंबर पुष्टि करने का \
+                आपका कोड {code} है। यह 5 मिनट तक मान्य है। इसे किसी के साथ साझा न करें।\n\n\
+                धन्यवाद,\n{merchant}",
+        short: "{merchant} के साथ वीडियो KYC के लिए आपका कोड {code} है। 5 मिनट तक मान्य। \
+                इसे किसी के साथ साझा न करें।",
+    },
     slot_note: "आपका स्लॉट: {slot}। ",
     slot_fallback: "आपके चुने हुए समय",
     name_fallback: "ग्राहक",
@@ -151,6 +169,7 @@ pub fn render(channel: Channel, kind: Kind, lang: Lang, to: &str, p: &Params) ->
         Kind::SlotBooked => &t.slot_booked,
         Kind::SlotReminder => &t.slot_reminder,
         Kind::SlotCancelled => &t.slot_cancelled,
+        Kind::Otp => &t.otp,
     };
 
     // Customer and merchant names come from merchant API input: a line break
@@ -184,6 +203,14 @@ pub fn render(channel: Channel, kind: Kind, lang: Lang, to: &str, p: &Params) ->
             "link" => Some(link.clone()),
             "slot" => Some(slot.clone()),
             "slot_note" => Some(slot_note.clone()),
+            // Only digits: a code is never text a caller could shape.
+            "code" => Some(
+                p.code
+                    .chars()
+                    .filter(char::is_ascii_digit)
+                    .take(8)
+                    .collect(),
+            ),
             _ => None,
         }
     };

@@ -126,6 +126,9 @@ pub async fn import(
 ) -> anyhow::Result<(String, i64, bool)> {
     let (name, body) = templates::parse(kind, text, json)
         .map_err(|e| anyhow::anyhow!("the {} template is not valid: {e}", kind.as_str()))?;
+    if let Some(e) = unknown_references(store, kind, &body).await? {
+        anyhow::bail!("the {} template is not valid: {e}", kind.as_str());
+    }
     ensure_built_in(store, kind, &name).await?;
     let (version, added) = store
         .add_template_version(kind.as_str(), &name, &body, by)
@@ -169,4 +172,70 @@ pub async fn show(
         Some(v) => store.template_version(kind.as_str(), name, v).await,
         None => store.template_latest(kind.as_str(), name).await,
     }
+}
+
+/// The personal-details form a customer filled, as the agent and the auditor read it:
+/// each answer with its field's label, in the form's order (null when none was filled).
+pub async fn personal_details_view(store: &Store, request: &Request) -> Result<serde_json::Value> {
+    let Some(text) = store.personal_details(request.id).await? else {
+        return Ok(serde_json::Value::Null);
+    };
+    let given: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(&text).unwrap_or_default();
+    let (_, template) = user_template(store, request).await?;
+    let label = |name: &str| {
+        template
+            .personal_details
+            .iter()
+            .find(|f| f.name == name)
+            .map(|f| f.label.clone())
+            .unwrap_or_else(|| name.replace('_', " "))
+    };
+    let mut order: Vec<&String> = given.keys().collect();
+    order.sort_by_key(|k| {
+        template
+            .personal_details
+            .iter()
+            .position(|f| &&f.name == k)
+            .unwrap_or(usize::MAX)
+    });
+    Ok(serde_json::Value::Array(
+        order
+            .into_iter()
+            .map(|k| serde_json::json!({ "name": k, "label": label(k), "value": given[k] }))
+            .collect(),
+    ))
+}
+
+/// What a checked template (canonical JSON) names that this server does not hold: a user
+/// template's logo must have been uploaded. None when everything is there.
+pub async fn unknown_references(store: &Store, kind: Kind, body: &str) -> Result<Option<String>> {
+    if kind != Kind::User {
+        return Ok(None);
+    }
+    let template: UserTemplate = serde_json::from_str(body).map_err(Error::internal)?;
+    if template.logo.is_empty() || store.logo_png(&template.logo).await?.is_some() {
+        return Ok(None);
+    }
+    Ok(Some(
+        "logo: no uploaded logo has this id (upload the picture first: `vkyc template logo FILE` or the admin console)"
+            .into(),
+    ))
+}
+
+/// Re-encodes an uploaded picture and keeps it as a logo.
+pub async fn upload_logo(
+    store: &Store,
+    bytes: &[u8],
+    by: &str,
+) -> Result<std::result::Result<crate::domain::logo::Logo, crate::domain::logo::LogoError>> {
+    let bytes = bytes.to_vec();
+    // Decoding is CPU work: off the I/O threads.
+    let logo = tokio::task::spawn_blocking(move || crate::domain::logo::reencode(&bytes))
+        .await
+        .map_err(|e| Error::internal(anyhow::anyhow!("decoding the logo failed: {e}")))?;
+    if let Ok(logo) = &logo {
+        store.add_logo(logo, by).await?;
+    }
+    Ok(logo)
 }

@@ -34,8 +34,10 @@ mod calls;
 mod captures;
 mod cases;
 mod chain;
+mod evidence;
 mod history;
 mod journey;
+mod logos;
 mod merchants;
 mod metrics;
 mod notifications;
@@ -63,6 +65,7 @@ pub use cases::{
     SigningKeyRow,
 };
 pub use chain::Head;
+pub use evidence::OtpCount;
 pub use history::{Changes, HistoryRow};
 pub use journey::{Booking, ConsentRow, SideWrite, StepRow};
 pub use merchants::{Credential, Merchant, MerchantEnv};

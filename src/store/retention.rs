@@ -177,6 +177,7 @@ impl Store {
         .await?;
         for sql in [
             "DELETE FROM aadhaar_kyc WHERE request_id = $1",
+            "DELETE FROM personal_details WHERE request_id = $1",
             "UPDATE consents SET ip = '', user_agent = '' WHERE request_id = $1",
             "UPDATE journey_steps SET evidence = NULL WHERE request_id = $1",
             "UPDATE audits SET remarks = '' WHERE request_id = $1",

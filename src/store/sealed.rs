@@ -4,7 +4,7 @@
 //! and re-sealing everything under a new key.
 //!
 //! Personal data sealed here: the Aadhaar details (proved in the journey or sent by the
-//! merchant), the Aadhaar photo, the stills captured in calls and the customer's address.
+//! merchant), the Aadhaar photo, the personal-details form, the stills captured in calls and the customer's address.
 //! Images are sealed as their bytes, so a sealed still takes the room its Base64 took.
 //! The user's name and phone stay in clear: the case search looks them up.
 
@@ -48,12 +48,13 @@ const fn column(
 }
 
 /// The personal data sealed at rest (the upgrade's `unsealed_values` names these).
-const PERSONAL: [Column; 5] = [
+const PERSONAL: [Column; 6] = [
     column("users", "id", "address", Form::Text),
     column("requests", "id", "aadhaar_details", Form::Text),
     column("aadhaar_kyc", "request_id", "details", Form::Text),
     column("aadhaar_kyc", "request_id", "photo", Form::Image),
     column("captures", "id", "image", Form::Image),
+    column("personal_details", "request_id", "details", Form::Text),
 ];
 
 /// The secrets sealed since the start (client secrets, signature and signing keys, TOTP).

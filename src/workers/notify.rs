@@ -76,6 +76,7 @@ pub async fn send_notifications(
                 link: format!("{}/v/{}", state.base_url, request.link_token),
                 slot_start: slot,
                 merchant,
+                code: String::new(),
             };
             Ok(render(channel, kind, lang, &to, &params))
         }
@@ -111,11 +112,7 @@ pub fn run_notifications(
     state: AppState,
     shutdown: CancellationToken,
 ) -> anyhow::Result<impl std::future::Future<Output = ()>> {
-    let mut settings = state.config.notify.clone();
-    // An empty string in the file means "not configured".
-    settings.smtp_url = settings.smtp_url.filter(|s| !s.is_empty());
-    settings.email_from = settings.email_from.filter(|s| !s.is_empty());
-    let notifier = crate::notify::Notifier::new(&settings)
+    let notifier = crate::notify::Notifier::from_config(&state.config.notify)
         .map_err(|e| anyhow::anyhow!("notification settings: {e}"))?;
     Ok(async move {
         super::repeat(Duration::from_secs(1), shutdown, || async {

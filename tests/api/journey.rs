@@ -60,7 +60,49 @@ impl Customer<'_> {
             .to_string()
     }
 
+    /// Confirms the mobile number with the sandbox's code.
+    pub async fn confirm_mobile(&self) {
+        let sent = self.call(Method::POST, "otp", Some(json!({}))).await;
+        assert_eq!(sent.status, 200, "{:?}", sent.body);
+        let verified = self
+            .call(Method::POST, "otp/verify", Some(json!({"code": "123456"})))
+            .await;
+        assert_eq!(verified.status, 200, "{:?}", verified.body);
+    }
+
+    /// Fills the personal-details form its state describes: each choice's first option,
+    /// a name for each text.
+    pub async fn give_details(&self) {
+        let state = self.call(Method::GET, "state", None).await.ok();
+        let mut details = serde_json::Map::new();
+        for field in state["personal_details"].as_array().unwrap() {
+            let value = match field["type"].as_str().unwrap() {
+                "choice" => field["choices"][0].clone(),
+                _ => json!("Ramesh Kumar"),
+            };
+            details.insert(field["name"].as_str().unwrap().to_string(), value);
+        }
+        let reply = self
+            .call(Method::POST, "details", Some(json!({ "details": details })))
+            .await;
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+    }
+
+    /// Walks the evidence steps the request's user template puts first (mobile OTP,
+    /// personal details), up to consent.
+    pub async fn reach_consent(&self) {
+        loop {
+            match self.step().await.as_str() {
+                "mobile_otp" => self.confirm_mobile().await,
+                "personal_details" => self.give_details().await,
+                _ => return,
+            }
+        }
+    }
+
+    /// Consent, after the steps before it.
     pub async fn consent(&self) {
+        self.reach_consent().await;
         let text = consent_text("en");
         let digest = hex::encode(Sha256::digest(text.as_bytes()));
         let reply = self
@@ -150,6 +192,14 @@ async fn journey_of(app: &TestApp, id: &str) -> Value {
 async fn steps_run_in_order_with_their_evidence_and_retries() {
     let app = spawn_app_with(always_open).await;
     let c = customer(&app, "j-order", with_aadhaar()).await;
+    // The default template confirms the mobile number first: consent is not open yet.
+    assert_eq!(c.step().await, "mobile_otp");
+    let unverified = json!({"lang": "en", "agree": true,
+                            "text_sha256": hex::encode(Sha256::digest(consent_text("en").as_bytes()))});
+    c.call(Method::POST, "consent", Some(unverified))
+        .await
+        .assert_code(409, "journey_step_invalid");
+    c.reach_consent().await;
     assert_eq!(c.step().await, "consent");
 
     // Out of turn: refused, nothing changes.
@@ -264,6 +314,7 @@ async fn steps_run_in_order_with_their_evidence_and_retries() {
     assert_eq!(
         outcomes,
         [
+            "MOBILE_VERIFIED",
             "CONSENT_GIVEN",
             "USER_IP_VERIFICATION_SUCCESSFUL",
             "USER_LOCATION_OUTSIDE_INDIA",
@@ -287,10 +338,11 @@ async fn steps_run_in_order_with_their_evidence_and_retries() {
     let open = journey["steps"].as_array().unwrap().last().unwrap();
     assert_eq!(open["step"], "waiting");
     assert!(open["ended_at"].is_null());
-    assert_eq!(steps[1]["evidence"]["ip"], "127.0.0.1");
-    assert!(steps[1]["evidence"]["sandbox"].is_string());
-    assert_eq!(steps[2]["evidence"]["inside_india"], false);
-    assert_eq!(steps[7]["evidence"]["bandwidth_kbps"], 3100);
+    assert_eq!(steps[0]["evidence"]["channel"], "sms");
+    assert_eq!(steps[2]["evidence"]["ip"], "127.0.0.1");
+    assert!(steps[2]["evidence"]["sandbox"].is_string());
+    assert_eq!(steps[3]["evidence"]["inside_india"], false);
+    assert_eq!(steps[8]["evidence"]["bandwidth_kbps"], 3100);
 
     // The history carries one row per move, with who made it.
     let history = app
@@ -408,7 +460,7 @@ async fn an_access_token_opens_the_embedded_journey_for_one_request() {
         verification_id: "j-embed".into(),
     };
     let state = embedded.call(Method::GET, "state", None).await;
-    assert_eq!(state.body["step"], "consent");
+    assert_eq!(state.body["step"], "mobile_otp");
     assert_eq!(state.body["embedded"], true);
     embedded.consent().await;
     // The link sees the same request move.

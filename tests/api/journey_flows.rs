@@ -539,11 +539,22 @@ async fn the_ip_step_uses_the_configured_databases_behind_a_trusted_proxy() {
 
 #[tokio::test]
 async fn a_production_deployment_without_an_ip_database_cannot_decide() {
+    let gateway = crate::journey_templates::Gateway::start().await;
     let app = spawn_app_with(|config| {
         config.environment = vkyc::config::Environment::Production;
+        gateway.configure(config);
     })
     .await;
     let c = customer(&app, "fa-ip-prod", with_aadhaar()).await;
+    // A live server sends a real code: the customer types what reached their phone.
+    c.call(Method::POST, "otp", Some(json!({}))).await.ok();
+    c.call(
+        Method::POST,
+        "otp/verify",
+        Some(json!({ "code": gateway.last_code() })),
+    )
+    .await
+    .ok();
     c.consent().await;
     let reply = c.call(Method::POST, "ip", None).await.ok();
     assert_eq!(reply["outcome"], "TECHNICAL_FAILURE", "{reply}");

@@ -29,6 +29,7 @@ mod ipcheck;
 mod journey;
 mod journey_flows;
 mod journey_steps;
+mod journey_templates;
 mod layout;
 mod media_relay;
 mod metrics;

@@ -161,6 +161,7 @@ fn params(slot: Option<&str>) -> Params {
         link: "https://kyc.acme.example/j/AbC123?t=x_y".into(),
         slot_start: slot.map(str::to_string),
         merchant: "Acme Finance".into(),
+        code: "482913".into(),
     }
 }
 
@@ -885,24 +886,27 @@ fn render_every_kind_and_language() {
                 );
                 assert!(!e.subject.trim().is_empty(), "{lang:?} {kind:?}");
                 assert!(!e.subject.contains('\n'));
-                assert!(e.body.contains(&p.link), "{lang:?} {kind:?}: {}", e.body);
+                // The OTP carries its code and never a link (a code next to a link is
+                // what phishing looks like); the others carry the link.
+                let carried = if kind == Kind::Otp { &p.code } else { &p.link };
+                assert!(e.body.contains(carried), "{lang:?} {kind:?}: {}", e.body);
                 assert!(e.body.contains("Asha Verma") && e.body.contains("Acme Finance"));
                 for c in [Channel::Sms, Channel::Whatsapp] {
                     let s = render(c, kind, lang, "9876543210", &p);
                     assert!(s.subject.is_empty());
                     assert!(!s.body.trim().is_empty());
                     assert!(
-                        s.body.contains(&p.link),
+                        s.body.contains(carried) && (kind != Kind::Otp || !s.body.contains("http")),
                         "{lang:?} {kind:?} {c}: {}",
                         s.body
                     );
                     assert!(!s.body.contains('\n'), "{lang:?} {kind:?}: {:?}", s.body);
                     assert!(s.body.chars().count() < 300, "too long: {}", s.body);
-                    if with_slot {
+                    if with_slot && kind != Kind::Otp {
                         assert!(s.body.contains(slot), "{lang:?} {kind:?}: {}", s.body);
                     }
                 }
-                if with_slot {
+                if with_slot && kind != Kind::Otp {
                     assert!(e.body.contains(slot), "{lang:?} {kind:?}: {}", e.body);
                 }
                 // No placeholder may leak into customer text.
@@ -940,20 +944,27 @@ fn render_is_safe_with_odd_params() {
         link: "https://kyc.example/j/1".into(),
         slot_start: Some("\n\n".into()),
         merchant: String::new(),
+        code: "{link}".into(),
     };
     for lang in [Lang::En, Lang::Hi] {
         for kind in Kind::ALL {
             let m = render(Channel::Sms, kind, lang, "x", &p);
             assert!(!m.body.contains('\n') && !m.body.contains('\u{0}'));
             // The name is kept literal (not expanded) and bounded.
+            // (The OTP carries no link at all.)
+            let links = usize::from(kind != Kind::Otp);
             assert!(
-                m.body.matches("https://kyc.example/j/1").count() == 1,
+                m.body.matches("https://kyc.example/j/1").count() == links,
                 "{}",
                 m.body
             );
             assert!(m.body.chars().count() < 400);
             let e = render(Channel::Email, kind, lang, "x", &p);
-            assert!(!e.subject.is_empty() && e.body.contains("https://kyc.example/j/1"));
+            assert!(!e.subject.is_empty());
+            assert_eq!(
+                e.body.contains("https://kyc.example/j/1"),
+                kind != Kind::Otp
+            );
         }
     }
     let empty = render(Channel::Email, Kind::Link, Lang::En, "", &Params::default());

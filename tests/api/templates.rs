@@ -524,7 +524,7 @@ async fn templates_a_user_template_gives_the_journey_the_banks_face() {
     let state = c.call(Method::GET, "state", None).await.ok();
     assert_eq!(
         state["brand"],
-        json!({"name": "Asha Bank", "colour": "#7a1f5c"})
+        json!({"name": "Asha Bank", "colour": "#7a1f5c", "logo": null})
     );
     let ready = &state["before_you_start"];
     assert_eq!(ready["minutes"], 8);
@@ -561,7 +561,10 @@ async fn templates_a_user_template_gives_the_journey_the_banks_face() {
     let plain = customer(&app, "tpl-plain", request_extra()).await;
     let state = plain.call(Method::GET, "state", None).await.ok();
     let merchant = app.store.merchant_name(1).await.unwrap();
-    assert_eq!(state["brand"], json!({"name": merchant, "colour": ""}));
+    assert_eq!(
+        state["brand"],
+        json!({"name": merchant, "colour": "", "logo": null})
+    );
     assert_eq!(state["before_you_start"]["paper_and_pen"], false);
     assert_eq!(state["before_you_start"]["minutes"], 5);
 

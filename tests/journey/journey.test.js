@@ -10,7 +10,7 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const {
   Deployment, AADHAAR_DETAILS, BACKEND, DELHI, LONDON, INDIAN_IP,
-  shot, atStep, consent, uploadAadhaar, passIp, passLocation, passDevices, passChecks, startReceiver,
+  shot, atStep, confirmMobile, consent, uploadAadhaar, passIp, passLocation, passDevices, passChecks, startReceiver,
 } = require('./support.js');
 
 let d, base, fixtures, receiver;
@@ -65,6 +65,10 @@ describe(`customer journey in Chromium (${BACKEND})`, () => {
       const { id, link } = await d.newRequest();
       const { context, page } = await d.customerPage();
       await page.goto(link);
+      // The default template confirms the mobile number first.
+      await atStep(page, 'mobile_otp');
+      await shot(page, '00-mobile-otp');
+      await confirmMobile(page);
       await atStep(page, 'consent');
       await shot(page, '01-consent');
       // Nothing can be skipped: Continue stays disabled until the box is ticked.
@@ -250,6 +254,9 @@ describe(`customer journey in Chromium (${BACKEND})`, () => {
     const { id, link } = await d.newRequest();
     const { context, page } = await d.customerPage({ locale: 'hi-IN' });
     await page.goto(`${link}?lang=hi`);
+    await atStep(page, 'mobile_otp');
+    await page.getByRole('heading', { name: 'अपना मोबाइल नंबर पुष्टि करें' }).waitFor();
+    await confirmMobile(page);
     await atStep(page, 'consent');
     assert.equal(await page.getAttribute('html', 'lang'), 'hi');
     await page.getByRole('heading', { name: 'आपकी सहमति' }).waitFor();

@@ -175,7 +175,7 @@ describe(`the operations story: admin, agent and auditor (${BACKEND})`, () => {
     // Every step shown has ended, the call with the agent's ending it (a queue step is
     // there when the page showed the queue before an agent was given).
     const steps = await page.locator('#case-journey li > strong').allTextContents();
-    assert.deepEqual(steps.filter((s) => !s.startsWith('queue: ')), ['consent: CONSENT_GIVEN',
+    assert.deepEqual(steps.filter((s) => !s.startsWith('queue: ')), ['mobile_otp: MOBILE_VERIFIED', 'consent: CONSENT_GIVEN',
       'aadhaar: AADHAAR_VERIFICATION_SUCCESS', 'ip: USER_IP_VERIFICATION_SUCCESSFUL',
       'location: USER_LOCATION_VERIFICATION_SUCCESS', 'devices: USER_DEVICE_CHECK_SUCCESS', 'waiting: USER_QUEUED',
       'call: AGENT_ENDED_CALL']);

@@ -245,7 +245,34 @@ async function atStep(page, step, timeout = 15_000) {
   await page.waitForSelector(`#app[data-step="${step}"]`, { timeout });
 }
 
+/** The mobile OTP step with the sandbox's code (by ids: the page may speak Hindi). */
+async function confirmMobile(page) {
+  await atStep(page, 'mobile_otp');
+  await page.locator('#otp-send').click();
+  await page.locator('#otp-code').fill('123456');
+  await page.locator('#otp-submit').click();
+}
+
+/** The steps a user template puts before consent (mobile OTP, personal details). */
+async function reachConsent(page) {
+  for (;;) {
+    await page.waitForSelector('#app[data-step="mobile_otp"], #app[data-step="personal_details"], #app[data-step="consent"]', { timeout: 15_000 });
+    const step = await page.getAttribute('#app', 'data-step');
+    if (step === 'consent') return;
+    if (step === 'mobile_otp') {
+      await confirmMobile(page);
+      await page.waitForSelector('#app:not([data-step="mobile_otp"])');
+    } else {
+      for (const select of await page.locator('#details-form select').all()) await select.selectOption({ index: 1 });
+      for (const input of await page.locator('#details-form input').all()) await input.fill('Ramesh Kumar');
+      await page.locator('#details-submit').click();
+      await page.waitForSelector('#app:not([data-step="personal_details"])');
+    }
+  }
+}
+
 async function consent(page) {
+  await reachConsent(page);
   await atStep(page, 'consent');
   await page.getByLabel('I have read this and I agree').check();
   await page.getByRole('button', { name: 'Agree and continue' }).click();
@@ -426,7 +453,7 @@ const tcpOnly = (sdp) => dropLines(sdp, /^a=candidate:\S+ \d+ udp .*$/gim);
 
 module.exports = {
   Deployment, AADHAAR_DETAILS, BACKEND, DELHI, LONDON, INDIAN_IP, SHOTS, startReceiver,
-  shot, atStep, consent, uploadAadhaar, passIp, passLocation, passDevices, passChecks,
+  shot, atStep, confirmMobile, reachConsent, consent, uploadAadhaar, passIp, passLocation, passDevices, passChecks,
   rewriteAnswers, tcpOnly, dropLines, goOnline, playing, completeChecklist, createStaffOnScreen, openCaseFile, downloadExport,
   parseCsv, screenTable, downloadReportCsv, probe, decodesCleanly,
 };

@@ -12,7 +12,7 @@ const AGENT = { username: `tpl-agent-${BACKEND}`, password: 'template agent pass
 const AUDITOR = { username: `tpl-auditor-${BACKEND}`, password: 'template auditor password 1234' };
 const ADMIN = { username: `tpl-admin-${BACKEND}`, password: 'template admin password 1234' };
 
-let d;
+let d, pngFile;
 
 describe(`an agent template that requires a signature (${BACKEND})`, () => {
   before(async () => {
@@ -20,9 +20,15 @@ describe(`an agent template that requires a signature (${BACKEND})`, () => {
     d.createStaff(AGENT.username, 'agent', AGENT.password);
     d.createStaff(AUDITOR.username, 'auditor', AUDITOR.password);
     d.createStaff(ADMIN.username, 'admin', ADMIN.password);
+    // The bank's logo (a 1×1 PNG), uploaded once and named by the template.
+    const png = require('node:path').join(require('node:os').tmpdir(), `asha-bank-${process.pid}.png`);
+    require('node:fs').writeFileSync(png, Buffer.from(
+      'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==', 'base64'));
+    pngFile = png;
+    const logo = d.vkyc(['template', 'logo', png]).split(' ')[1];
     const file = require('node:path').join(require('node:os').tmpdir(), `asha-bank-${process.pid}.toml`);
     require('node:fs').writeFileSync(file,
-      'name = "asha_bank_journey"\ndisplay_name = "Asha Bank"\nprimary_colour = "#7a1f5c"\nminutes = 8\n');
+      `name = "asha_bank_journey"\ndisplay_name = "Asha Bank"\nprimary_colour = "#7a1f5c"\nminutes = 8\nlogo = "${logo}"\n`);
     d.vkyc(['template', 'import', 'user', file]);
   });
 
@@ -42,6 +48,10 @@ describe(`an agent template that requires a signature (${BACKEND})`, () => {
     await customer.page.goto(link);
     // The bank's own face, and what to keep ready: a paper and pen for the signature.
     await customer.page.locator('#brand').filter({ hasText: 'Asha Bank · Video KYC' }).waitFor();
+    await customer.page.waitForFunction(() => {
+      const img = document.querySelector('#brand-logo');
+      return img && img.complete && img.naturalWidth === 1;
+    });
     assert.equal(await customer.page.locator('.bar').evaluate((b) => getComputedStyle(b).backgroundColor), 'rgb(122, 31, 92)');
     const ready = customer.page.locator('#before-you-start');
     await ready.getByText('Before you start').waitFor();
@@ -114,6 +124,10 @@ describe(`an agent template that requires a signature (${BACKEND})`, () => {
     await auditor.page.waitForSelector('#case:not([hidden])');
     await auditor.page.locator('#case-details figcaption').filter({ hasText: 'Signature on paper' }).waitFor();
     assert.equal(await auditor.page.locator('#case-display-name').textContent(), 'For Asha Bank');
+    await auditor.page.waitForFunction(() => {
+      const img = document.querySelector('#case-logo');
+      return img && img.complete && img.naturalWidth === 1;
+    });
     assert.equal(await auditor.page.locator('#case-details .captures img').count(), 3);
     const templates = await auditor.page.locator('#case-templates').textContent();
     assert.match(templates, /checklist vkyc_agent_template_signature_v1 v1/);
@@ -141,6 +155,12 @@ describe(`an agent template that requires a signature (${BACKEND})`, () => {
     await page.locator('#template-text').filter({ hasText: 'bank passbook' }).waitFor();
     await page.getByRole('button', { name: 'Import as a new version' }).click();
     await page.getByText('branch_checklist: unchanged, still version 1.').waitFor();
+
+    // A logo for a user template, uploaded here and shown back as the server drew it.
+    await page.setInputFiles('#logo-file', pngFile);
+    await page.getByRole('button', { name: 'Upload the logo' }).click();
+    await page.locator('#admin-status').filter({ hasText: /Logo uploaded \(1×1\): in a user template, logo = "[0-9a-f]{64}"/ }).waitFor();
+    await page.waitForFunction(() => document.querySelector('#logo-preview').naturalWidth === 1);
 
     // A request may now name it.
     const { id } = await d.newRequest({ agent_template: 'branch_checklist' });

@@ -17,6 +17,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/templates", get(list))
         .route("/admin/templates/{kind}", post(import))
         .route("/admin/templates/{kind}/{name}", get(show))
+        .route("/admin/logos", post(upload_logo))
 }
 
 fn kind(text: &str) -> Result<Kind> {
@@ -95,12 +96,16 @@ async fn import(
         _ => return Err(Error::invalid("format")),
     };
     // Checked first, so that what is wrong with the text is the caller's 400.
-    crate::domain::templates::parse(kind, text, json).map_err(|e| {
+    let invalid = |e: String| {
         Error::validation(
             "template_value_invalid",
             format!("the template is not valid: {e}."),
         )
-    })?;
+    };
+    let (_, canonical) = crate::domain::templates::parse(kind, text, json).map_err(invalid)?;
+    if let Some(e) = templates::unknown_references(&state.store, kind, &canonical).await? {
+        return Err(invalid(e));
+    }
     let by = format!("admin {}", admin.session.username);
     let (name, version, added) = templates::import(&state.store, kind, text, json, &by)
         .await
@@ -119,4 +124,46 @@ async fn import(
     Ok(Json(
         json!({ "kind": kind.as_str(), "name": name, "version": version, "added": added }),
     ))
+}
+
+/// `POST /desk/api/admin/logos`, the picture (PNG or JPEG, up to 1 MiB) as the body: kept
+/// re-encoded as a PNG; answers its id, for a user template's `logo`.
+async fn upload_logo(
+    State(state): State<AppState>,
+    admin: Admin,
+    body: axum::body::Body,
+) -> Result<Json<Value>> {
+    use crate::domain::logo::{LogoError, MAX_UPLOAD_BYTES};
+    use crate::error::ErrorType;
+    use axum::http::StatusCode;
+    let too_large = || {
+        Error::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorType::ValidationError,
+            "logo_too_large",
+            LogoError::TooLarge.to_string(),
+        )
+    };
+    let bytes =
+        http_body_util::BodyExt::collect(http_body_util::Limited::new(body, MAX_UPLOAD_BYTES))
+            .await
+            .map_err(|_| too_large())?
+            .to_bytes();
+    if bytes.is_empty() {
+        return Err(Error::missing("logo"));
+    }
+    let by = format!("admin {}", admin.session.username);
+    let logo = match templates::upload_logo(&state.store, &bytes, &by).await? {
+        Ok(logo) => logo,
+        Err(LogoError::TooLarge) => return Err(too_large()),
+        Err(e) => return Err(Error::validation("logo_value_invalid", e.to_string())),
+    };
+    admin
+        .actor
+        .audit(&state.store, "logo_uploaded", &logo.id, None)
+        .await?;
+    Ok(Json(json!({
+        "id": logo.id, "width": logo.width, "height": logo.height,
+        "url": format!("/brand/{}.png", logo.id),
+    })))
 }

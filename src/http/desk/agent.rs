@@ -5,7 +5,6 @@ use super::{audit, ClientAddr, StaffSession};
 use crate::calls::{conflict, end_call, not_found};
 use crate::domain::approval::{approval_blockers, read_questions, valid_pan, CallRecord};
 use crate::domain::status::{Actor, Event};
-use crate::domain::templates::Kind;
 use crate::error::{Error, Result};
 use crate::http::input::JsonBody;
 use crate::media::Side;
@@ -109,10 +108,16 @@ pub(super) async fn case_view(
     });
     let (row, template) =
         crate::operations::templates::agent_template(&state.store, request).await?;
-    let user_template =
-        crate::operations::templates::of_request(&state.store, Kind::User, request).await?;
-    view["display_name"] =
-        json!(crate::operations::templates::display_name(&state.store, request).await?);
+    let (user_template, journey) =
+        crate::operations::templates::user_template(&state.store, request).await?;
+    view["display_name"] = json!(
+        crate::operations::templates::display_name_under(&state.store, request, &journey).await?
+    );
+    // The bank's logo as the customer saw it, so the agent says the same name.
+    view["brand_logo"] =
+        json!((!journey.logo.is_empty()).then(|| format!("/brand/{}.png", journey.logo)));
+    view["personal_details"] =
+        crate::operations::templates::personal_details_view(&state.store, request).await?;
     view["templates"] = json!({
         "user": { "name": user_template.name, "version": user_template.version },
         "agent": { "name": row.name, "version": row.version },

@@ -248,7 +248,15 @@ pub async fn build(
         templates[kind.as_str()] = json!({ "name": t.name, "version": t.version,
                                            "body": parse(Some(&t.body)) });
     }
+    // The bank as the customer saw it: its name and logo on every journey page.
+    let (_, user_template) = crate::operations::templates::user_template(store, request).await?;
+    let display_name =
+        crate::operations::templates::display_name_under(store, request, &user_template).await?;
+    let brand_logo =
+        (!user_template.logo.is_empty()).then(|| format!("/brand/{}.png", user_template.logo));
     let view = json!({
+        "display_name": display_name,
+        "brand_logo": brand_logo,
         "reference_id": request.id,
         "verification_id": request.verification_id,
         "merchant": merchant,
@@ -272,6 +280,7 @@ pub async fn build(
         "timeline": timeline,
         "journey": journey,
         "consent": consent,
+        "personal_details": crate::operations::templates::personal_details_view(store, request).await?,
         "aadhaar": aadhaar,
         "location": location,
         "ip": evidence_of("ip"),

@@ -29,7 +29,7 @@ async fn outcome(state: &AppState, key: &str, reason: Option<&str>) -> Result<Js
 }
 
 /// One step's move: the events, the step's evidence, and the step's row closed with them.
-async fn finish(
+pub(super) async fn finish(
     state: &AppState,
     opened: &Opened,
     step: Step,
@@ -60,9 +60,19 @@ async fn finish(
 
 // ---- consent ----
 
-/// The consent text shown in `lang`, and its SHA-256 (hex).
-pub fn consent_text(lang: &str) -> Option<(String, String)> {
-    let text = super::pages::string(lang, "consent_text")?;
+/// The consent text shown in `lang` under a user template (its own text for the
+/// language, else vkyc's), and its SHA-256 (hex); None for a language it does not offer.
+pub fn consent_text(
+    template: &crate::domain::templates::UserTemplate,
+    lang: &str,
+) -> Option<(String, String)> {
+    if !template.languages.iter().any(|l| l == lang) {
+        return None;
+    }
+    let text = match template.consent_text.get(lang) {
+        Some(own) => own.trim().to_string(),
+        None => super::pages::string(lang, "consent_text")?,
+    };
     let digest = hex::encode(Sha256::digest(text.as_bytes()));
     Some((text, digest))
 }
@@ -77,8 +87,11 @@ pub async fn consent(
 ) -> Result<Json<Value>> {
     let opened = open(&state, &key).await?;
     expect_step(&opened, &[Step::Consent])?;
-    let lang = body.str("lang")?.unwrap_or("en");
-    let (text, digest) = consent_text(lang).ok_or_else(|| Error::invalid("lang"))?;
+    let lang = body
+        .str("lang")?
+        .unwrap_or(opened.user_template.first_language());
+    let (text, digest) =
+        consent_text(&opened.user_template, lang).ok_or_else(|| Error::invalid("lang"))?;
     if body.get("agree") != Some(&Value::Bool(true)) {
         return Err(Error::validation(
             "agree_value_invalid",
@@ -311,7 +324,7 @@ fn failure_reason(err: &AadhaarError) -> &'static str {
 /// Counts an attempt at `step` before its check runs. Over `[journey] step_attempts` in
 /// the window, 429 `too_many_attempts` with `Retry-After`; otherwise whether this is the
 /// last attempt the window allows.
-async fn attempt(state: &AppState, opened: &Opened, step: Step) -> Result<bool> {
+pub(super) async fn attempt(state: &AppState, opened: &Opened, step: Step) -> Result<bool> {
     let j = &state.config.journey;
     let now = crate::clock::now_ms();
     let window = j.step_attempt_window_minutes as i64 * 60_000;

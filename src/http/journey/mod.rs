@@ -2,14 +2,18 @@
 //!
 //! A key is either the link's token (40 hex digits, from `vkyc_link`) or an access token
 //! from `POST /oauth/token` (64 hex digits, for the journey embedded in a merchant's page);
-//! either opens exactly one request. The journey walks the steps in a fixed order —
-//! consent, Aadhaar (unless the merchant sent `aadhaar_details`), IP, location, devices,
-//! then the queue or a booked slot — and [`current_step`] derives where a customer is from
-//! the request's sub-status, so a step called out of turn is refused and changes nothing.
-//! Every outcome is a status-machine move stored with the step's evidence.
+//! either opens exactly one request. The journey walks the steps its user template lists:
+//! the evidence steps (mobile OTP, personal details, consent) in the template's order,
+//! then Aadhaar (unless the merchant's `aadhaar_details` stand in), IP, location, devices,
+//! then the queue or a booked slot. [`current_step`] derives where a customer is from the
+//! request's sub-status and evidence, so a step called out of turn is refused and changes
+//! nothing. Every checked step's outcome is a status-machine move stored with its
+//! evidence; the evidence steps move no status (the table has none for them).
 
 mod call;
 mod checks;
+mod digilocker;
+mod evidence;
 mod pages;
 mod queue;
 
@@ -30,7 +34,13 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v/{key}", get(pages::journey_page))
         .route("/v/{key}/api/state", get(state_of))
+        .route("/v/{key}/api/otp", post(evidence::send_otp))
+        .route("/v/{key}/api/otp/verify", post(evidence::verify_otp))
+        .route("/v/{key}/api/details", post(evidence::details))
         .route("/v/{key}/api/consent", post(checks::consent))
+        .route("/v/{key}/api/digilocker", post(digilocker::start))
+        .route("/v/{key}/digilocker", get(digilocker::back))
+        .route("/sandbox/digilocker", get(digilocker::sandbox_page))
         // The upload reads its own body, under `aadhaar_max_upload_bytes`, once the link
         // and the step are known to be good.
         .route("/v/{key}/api/aadhaar", post(checks::aadhaar))
@@ -48,12 +58,15 @@ pub fn router() -> Router<AppState> {
         .route("/v/{key}/ws", get(queue::socket))
         .route("/assets/journey/{*file}", get(pages::asset))
         .route("/embed.js", get(pages::embed_script))
+        .route("/brand/{file}", get(pages::brand_logo))
         .merge(call::routes())
 }
 
 /// Where a customer is in the journey.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
+    MobileOtp,
+    PersonalDetails,
     Consent,
     Aadhaar,
     Ip,
@@ -71,6 +84,8 @@ pub enum Step {
 impl Step {
     pub fn as_str(self) -> &'static str {
         match self {
+            Step::MobileOtp => "mobile_otp",
+            Step::PersonalDetails => "personal_details",
             Step::Consent => "consent",
             Step::Aadhaar => "aadhaar",
             Step::Ip => "ip",
@@ -87,8 +102,12 @@ impl Step {
 }
 
 /// What besides the sub-status decides the step.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Progress {
+    /// The evidence steps in the user template's order.
+    pub evidence_steps: Vec<Step>,
+    pub otp_verified: bool,
+    pub details_given: bool,
     pub consented: bool,
     /// The merchant sent `aadhaar_details`, so the Aadhaar step is skipped.
     pub aadhaar_given: bool,
@@ -99,6 +118,32 @@ pub struct Progress {
     pub last_step: Option<String>,
 }
 
+impl Default for Progress {
+    /// The journey before templates had steps: consent first, nothing done.
+    fn default() -> Progress {
+        Progress {
+            evidence_steps: vec![Step::Consent],
+            otp_verified: false,
+            details_given: false,
+            consented: false,
+            aadhaar_given: false,
+            aadhaar_done: false,
+            last_step: None,
+        }
+    }
+}
+
+impl Progress {
+    fn done(&self, step: Step) -> bool {
+        match step {
+            Step::MobileOtp => self.otp_verified,
+            Step::PersonalDetails => self.details_given,
+            Step::Consent => self.consented,
+            _ => true,
+        }
+    }
+}
+
 /// The step a request is at: a pure function of its sub-status and progress.
 pub fn current_step(sub: SubStatus, expired: bool, p: &Progress) -> Step {
     use SubStatus as S;
@@ -106,8 +151,10 @@ pub fn current_step(sub: SubStatus, expired: bool, p: &Progress) -> Step {
         return Step::Expired;
     }
     let before_call = matches!(sub.status(), Status::Received | Status::PreVideoCall);
-    if !p.consented && before_call {
-        return Step::Consent;
+    if before_call {
+        if let Some(step) = p.evidence_steps.iter().find(|s| !p.done(**s)) {
+            return *step;
+        }
     }
     let aadhaar_next = !p.aadhaar_given && !p.aadhaar_done;
     match sub {
@@ -226,6 +273,7 @@ async fn progress(
 ) -> Result<Progress> {
     let consented = state.store.consent(request.id).await?.is_some();
     let steps = state.store.steps(request.id).await?;
+    let ended = |name: &str| steps.iter().any(|s| s.step == name && s.ended_at.is_some());
     let aadhaar_done = steps.iter().any(|s| {
         s.step == "aadhaar" && s.outcome.as_deref() == Some("AADHAAR_VERIFICATION_SUCCESS")
     });
@@ -237,7 +285,19 @@ async fn progress(
     // The merchant's details replace the customer's Aadhaar step only where the user
     // template takes them (vkyc_user_okyc_template_v1 always asks for the e-KYC file).
     let takes_details = request.aadhaar_details.is_some() && user_template.takes_merchant_details();
+    let evidence_steps = user_template
+        .evidence_steps()
+        .filter_map(|s| match s {
+            "mobile_otp" => Some(Step::MobileOtp),
+            "personal_details" => Some(Step::PersonalDetails),
+            "consent" => Some(Step::Consent),
+            _ => None,
+        })
+        .collect();
     Ok(Progress {
+        evidence_steps,
+        otp_verified: ended("mobile_otp"),
+        details_given: ended("personal_details"),
         consented,
         aadhaar_given: takes_details,
         aadhaar_done,
@@ -363,8 +423,28 @@ pub async fn describe(state: &AppState, opened: &Opened) -> Result<Value> {
             .iter()
             .any(|c| c.kind == kind && c.required)
     };
+    let otp = if user_template.has_step("mobile_otp") {
+        Some(otp_state(state, r).await?)
+    } else {
+        None
+    };
+    // The Aadhaar methods the customer can use here: DigiLocker only where a provider is.
+    let methods: Vec<&str> = user_template
+        .aadhaar_methods
+        .iter()
+        .map(String::as_str)
+        .filter(|m| *m != "digilocker" || digilocker::provider(state).is_some())
+        .collect();
+    let logo =
+        (!user_template.logo.is_empty()).then(|| format!("/brand/{}.png", user_template.logo));
     Ok(json!({
-        "brand": { "name": name, "colour": user_template.primary_colour },
+        "brand": { "name": name, "colour": user_template.primary_colour, "logo": logo },
+        "steps": user_template.steps,
+        "languages": user_template.languages,
+        "consent_text": user_template.consent_text,
+        "personal_details": user_template.personal_details,
+        "aadhaar_methods": methods,
+        "otp": otp,
         "before_you_start": {
             "minutes": user_template.minutes,
             "pan_card": needs("pan"),
@@ -392,5 +472,44 @@ pub async fn describe(state: &AppState, opened: &Opened) -> Result<Value> {
         "booking_state": booking.map(|b| b.state),
         "embedded": opened.embedded,
         "sandbox": state.config.environment == crate::config::Environment::Sandbox,
+    }))
+}
+
+/// The mobile OTP as the page shows it: where the code went, what is left, and when.
+async fn otp_state(state: &AppState, r: &Request) -> Result<Value> {
+    use crate::domain::otp;
+    use crate::domain::views::iso_millis;
+    let now = crate::clock::now_ms();
+    let phone = state
+        .store
+        .user_by_ref(r.merchant_id, r.user_ref)
+        .await?
+        .map(|u| otp::masked(&u.phone))
+        .unwrap_or_default();
+    let row = state.store.otp(r.id).await?.unwrap_or_default();
+    let waiting = row.waiting_until(now);
+    // A wait that is over starts the counts again (the next send resets them).
+    let row = if row.locked_until.is_some() && waiting.is_none() {
+        otp::OtpRow {
+            sends: 0,
+            tries: 0,
+            ..row
+        }
+    } else {
+        row
+    };
+    Ok(json!({
+        "to": phone,
+        "sent": row.sends > 0,
+        "channel": (row.sends > 0).then_some(row.channel.as_str()),
+        "expires_at": (row.sends > 0).then(|| iso_millis(row.expires_at)),
+        "tries_left": row.tries_left(),
+        // Before the first code: the resends after it.
+        "resends_left": if row.sends == 0 { otp::MAX_SENDS - 1 } else { row.resends_left() },
+        "resend_at": (row.sends > 0).then(|| iso_millis(row.resend_at())),
+        "waiting_until": waiting.map(iso_millis),
+        "waiting_until_text": waiting.map(crate::domain::slots::format_ist),
+        "sandbox_code": (state.config.environment == crate::config::Environment::Sandbox)
+            .then_some(otp::SANDBOX_CODE),
     }))
 }

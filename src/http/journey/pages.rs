@@ -20,6 +20,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../../assets/journey/journey.js"),
     ),
     (
+        "evidence.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../assets/journey/evidence.js"),
+    ),
+    (
         // The call's connection, shared with the agent's console.
         "rtc.js",
         "text/javascript; charset=utf-8",
@@ -161,4 +166,30 @@ pub async fn embed_script() -> Response {
         EMBED,
     )
         .into_response()
+}
+
+/// `GET /brand/<id>.png`: an uploaded logo, by the SHA-256 of its PNG. A name is its
+/// content, so it is cached for good.
+pub async fn brand_logo(
+    axum::extract::State(state): axum::extract::State<crate::state::AppState>,
+    axum::extract::Path(file): axum::extract::Path<String>,
+) -> crate::error::Result<axum::response::Response> {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let id = file.strip_suffix(".png").unwrap_or("");
+    let well_formed = id.len() == 64 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    let not_found = || crate::error::Error::not_found("logo");
+    if !well_formed {
+        return Err(not_found());
+    }
+    let png = state.store.logo_png(id).await?.ok_or_else(not_found)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/png"),
+            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        png,
+    )
+        .into_response())
 }

@@ -317,10 +317,16 @@ pub(super) async fn vkyc_journey(
             json!({ "source": source,
                     "details": serde_json::from_str::<Value>(&details).unwrap_or(Value::Null) })
         });
+    let personal_details = state
+        .store
+        .personal_details(request.id)
+        .await?
+        .and_then(|d| serde_json::from_str::<Value>(&d).ok());
     Ok(Json(json!({
         "verification_id": request.verification_id,
         "reference_id": request.id,
         "consent": consent,
+        "personal_details": personal_details,
         "aadhaar": aadhaar,
         "steps": steps,
     })))
