@@ -7,9 +7,15 @@
 //! that keeps hammering stays refused until the window ends.
 //!
 //! Where calls are counted depends on the backend:
-//! - PostgreSQL: in the `rate_counters` table, one atomic upsert per call, so several
-//!   `vkyc` processes sharing the database share one count (a per-process count would
-//!   let N processes allow N times the limit).
+//! - PostgreSQL: in the `rate_counters` table, shared by every `vkyc` process on the
+//!   database (a per-process count would let N processes allow N times the limit). A
+//!   process does not write once per call: it leases a block of the window's allowance
+//!   with one atomic upsert ([`lease_block`]: 1 call up to a limit of 199 per minute, 1 %
+//!   of the limit above, at most 1,000) and hands it out from memory. The count in the
+//!   database is therefore never below the calls allowed, so the processes together never
+//!   allow more than the limit; what a process leased and did not use before the window
+//!   ended is lost, so a merchant may be refused up to `processes × (block − 1)` calls
+//!   early in a window (at most 1 % of the limit per process). Limits under 200 are exact.
 //! - SQLite: in memory. A SQLite file is served by one process, and counting in the
 //!   database would put a durable write (an fsync) on every request.
 //!
@@ -91,6 +97,50 @@ pub fn too_many(limit: u32, retry_after: u64) -> Error {
     err
 }
 
+/// How many calls a process leases from the shared count at a time, for a limit of
+/// `per_minute`.
+pub fn lease_block(per_minute: u32) -> u32 {
+    (per_minute / 100).clamp(1, 1000)
+}
+
+/// Calls leased from the shared count and not yet handed out, per merchant.
+#[derive(Debug, Default)]
+struct Leases {
+    /// merchant -> (window start, calls left).
+    left: HashMap<i64, (i64, u32)>,
+    /// merchant -> the lock its leasing takes: a burst of calls finding no lease left
+    /// waits for one lease instead of each taking a block (which would count the burst
+    /// ten to a thousand times over).
+    leasing: HashMap<i64, std::sync::Arc<tokio::sync::Mutex<()>>>,
+}
+
+impl Leases {
+    /// Takes one call of the merchant's lease for `window`, if any is left.
+    fn take(&mut self, merchant: i64, window: i64) -> bool {
+        match self.left.get_mut(&merchant) {
+            Some((start, left)) if *start == window && *left > 0 => {
+                *left -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn leasing(&mut self, merchant: i64) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        self.leasing.entry(merchant).or_default().clone()
+    }
+
+    /// Adds calls leased for `window`; a lease of an older window is dropped.
+    fn add(&mut self, merchant: i64, window: i64, calls: u32) {
+        self.left.retain(|_, (start, _)| *start >= window);
+        let entry = self.left.entry(merchant).or_insert((window, 0));
+        if entry.0 < window {
+            *entry = (window, 0);
+        }
+        entry.1 = entry.1.saturating_add(calls);
+    }
+}
+
 /// Counts calls of one process, per key (a merchant, a client address), for the current
 /// window.
 #[derive(Debug)]
@@ -135,6 +185,7 @@ enum Counter {
     Database {
         /// The latest window this process pruned at (`i64::MIN` before the first).
         pruned: AtomicI64,
+        leases: Mutex<Leases>,
     },
 }
 
@@ -164,6 +215,7 @@ impl RateLimiter {
             store,
             counter: Counter::Database {
                 pruned: AtomicI64::new(i64::MIN),
+                leases: Mutex::new(Leases::default()),
             },
         }
     }
@@ -181,20 +233,43 @@ impl RateLimiter {
             return Ok(());
         }
         let window = window_start(now_ms);
-        let calls: i64 = match &self.counter {
+        let refused = || Err(too_many(per_minute, retry_after(now_ms)));
+        match &self.counter {
             Counter::Memory(windows) => {
                 let mut windows = windows.lock().unwrap_or_else(|e| e.into_inner());
-                windows.count(merchant_id, window) as i64
+                if windows.count(merchant_id, window) > per_minute {
+                    return refused();
+                }
+                Ok(())
             }
-            Counter::Database { pruned } => {
+            Counter::Database { pruned, leases } => {
                 self.prune(pruned, window);
-                self.store.count_call(merchant_id, window).await?
+                let leases_of = || leases.lock().unwrap_or_else(|e| e.into_inner());
+                if leases_of().take(merchant_id, window) {
+                    return Ok(());
+                }
+                let block = i64::from(lease_block(per_minute));
+                // One lease at a time per merchant; a call that waited takes from it.
+                let leasing = (block > 1).then(|| leases_of().leasing(merchant_id));
+                let _leasing = match &leasing {
+                    Some(lock) => Some(lock.lock().await),
+                    None => None,
+                };
+                if block > 1 && leases_of().take(merchant_id, window) {
+                    return Ok(());
+                }
+                // Counted before it is allowed: the block is added to the shared count
+                // first, and only the part of it within the limit is handed out.
+                let total = self.store.count_calls(merchant_id, window, block).await?;
+                let within = (i64::from(per_minute) - (total - block)).clamp(0, block);
+                if within == 0 {
+                    return refused();
+                }
+                if within > 1 {
+                    leases_of().add(merchant_id, window, (within - 1) as u32);
+                }
+                Ok(())
             }
-        };
-        if calls > per_minute as i64 {
-            Err(too_many(per_minute, retry_after(now_ms)))
-        } else {
-            Ok(())
         }
     }
 
@@ -388,6 +463,49 @@ mod tests {
         // Nothing was counted: a limit of 1 still allows one call.
         limiter.check(1, 1, T0).await.unwrap();
         assert!(limiter.check(1, 1, T0).await.is_err());
+    }
+
+    #[test]
+    fn leases_are_one_call_under_200_and_a_hundredth_above() {
+        assert_eq!(lease_block(5), 1);
+        assert_eq!(lease_block(199), 1);
+        assert_eq!(lease_block(1_000), 10);
+        assert_eq!(lease_block(1_000_000_000), 1000);
+        let mut leases = Leases::default();
+        assert!(!leases.take(1, T0));
+        leases.add(1, T0, 2);
+        assert!(leases.take(1, T0) && leases.take(1, T0) && !leases.take(1, T0));
+        leases.add(1, T0, 5);
+        // A new window drops what was left of the old one's lease.
+        assert!(!leases.take(1, T0 + WINDOW_MS));
+        leases.add(2, T0 + WINDOW_MS, 1);
+        assert!(!leases.take(1, T0));
+    }
+
+    #[tokio::test]
+    async fn a_lease_hands_out_only_what_is_within_the_limit() {
+        let (limiter, _dir) = sqlite_limiter().await;
+        let limiter = RateLimiter::shared(limiter.store.clone());
+        // 1,050 per minute: blocks of 10, one database write per 10 calls.
+        for n in 0..1_050 {
+            limiter
+                .check(1, 1_050, T0)
+                .await
+                .unwrap_or_else(|e| panic!("call {n}: {e}"));
+        }
+        assert_eq!(limiter.store.count_call(1, T0).await.unwrap(), 1_051);
+        assert!(limiter.check(1, 1_050, T0).await.is_err());
+        // Another process's count leaves this one only what is within the limit.
+        let other = RateLimiter::shared(limiter.store.clone());
+        limiter.store.count_calls(2, T0, 1_045).await.unwrap();
+        let allowed = {
+            let mut n = 0;
+            while other.check(2, 1_050, T0).await.is_ok() {
+                n += 1;
+            }
+            n
+        };
+        assert_eq!(allowed, 5);
     }
 
     #[tokio::test]

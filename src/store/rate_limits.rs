@@ -15,14 +15,21 @@ impl Store {
     /// One statement, atomic on both backends: on PostgreSQL two racing first calls of a
     /// window cannot both insert; the loser waits on the winner's row and updates it.
     pub async fn count_call(&self, merchant_id: i64, window_start: i64) -> Result<i64> {
+        self.count_calls(merchant_id, window_start, 1).await
+    }
+
+    /// [`Store::count_call`] for `n` calls at once: a process leasing a block of the
+    /// merchant's allowance (`ratelimit`).
+    pub async fn count_calls(&self, merchant_id: i64, window_start: i64, n: i64) -> Result<i64> {
         let row = sqlx::query(
-            "INSERT INTO rate_counters (merchant_id, window_start, calls) VALUES ($1, $2, 1) \
+            "INSERT INTO rate_counters (merchant_id, window_start, calls) VALUES ($1, $2, $3) \
              ON CONFLICT (merchant_id, window_start) \
-             DO UPDATE SET calls = rate_counters.calls + 1 \
+             DO UPDATE SET calls = rate_counters.calls + $3 \
              RETURNING calls",
         )
         .bind(merchant_id)
         .bind(window_start)
+        .bind(n)
         .fetch_one(&self.counters)
         .await?;
         Ok(row.try_get("calls")?)

@@ -74,6 +74,7 @@ describe(`the built-in user templates (${BACKEND})`, () => {
     await page.getByLabel("Father's or guardian's name *").fill('Ramesh Rao');
     await shot(page, 'personal-details');
     await page.getByRole('button', { name: 'Continue' }).click();
+    await atStep(page, 'consent');
     await consent(page);
 
     await atStep(page, 'aadhaar');
