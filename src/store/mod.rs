@@ -114,7 +114,7 @@ pub struct StoreInner {
     link_base: Arc<OnceLock<String>>,
     /// Signs the recording links that webhook events carry; set once at start.
     recording_signer: Arc<OnceLock<crate::domain::recording_links::RecordingSigner>>,
-    /// On SQLite, creates go to one writer task that commits them in groups.
+    /// Creates go to one writer task per process that commits them in groups.
     creates: Option<tokio::sync::mpsc::Sender<CreateJob>>,
     /// Seals personal data as it is written and opens it as it is read (`personal`).
     key: crate::secrets::MasterKey,
@@ -295,17 +295,30 @@ impl Store {
                 .connect(url)
                 .await
                 .context("connecting to PostgreSQL")?;
+            let inner = StoreInner {
+                write: pool.clone(),
+                read: pool,
+                backend: Backend::Postgres,
+                link_base: Arc::default(),
+                recording_signer: Arc::default(),
+                creates: None,
+                key: key.clone(),
+                key_id: key.key_id(),
+                counters,
+            };
+            // Creates are committed in groups here too: one transaction and one WAL
+            // flush for every create waiting, instead of one each.
+            let (sender, receiver) = tokio::sync::mpsc::channel(4 * GROUP_COMMIT_MAX);
+            tokio::spawn(group_commit(
+                Store {
+                    inner: Arc::new(inner.clone()),
+                },
+                receiver,
+            ));
             Store {
                 inner: Arc::new(StoreInner {
-                    write: pool.clone(),
-                    read: pool,
-                    backend: Backend::Postgres,
-                    link_base: Arc::default(),
-                    recording_signer: Arc::default(),
-                    creates: None,
-                    key: key.clone(),
-                    key_id: key.key_id(),
-                    counters,
+                    creates: Some(sender),
+                    ..inner
                 }),
             }
         } else {

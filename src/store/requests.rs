@@ -492,7 +492,7 @@ impl Store {
     }
 }
 
-/// The SQLite writer for creates: takes every create waiting (up to [`GROUP_COMMIT_MAX`]),
+/// The writer for creates: takes every create waiting (up to [`GROUP_COMMIT_MAX`]),
 /// runs them in one transaction and commits once, so one fsync serves many creates. Each
 /// caller hears of its create only after the commit, so an answer still means "on disk".
 /// A repeated `verification_id` fails alone; any other error fails the whole group,
@@ -501,22 +501,25 @@ pub(super) async fn group_commit(store: Store, mut jobs: tokio::sync::mpsc::Rece
     let mut batch = Vec::with_capacity(GROUP_COMMIT_MAX);
     while jobs.recv_many(&mut batch, GROUP_COMMIT_MAX).await > 0 {
         // `Ok(None)`: the master key was rotated since this process started, and the
-        // group has sealed values to write.
-        let outcome: Result<Option<Vec<Option<Request>>>, sqlx::Error> = async {
-            let mut tx = store.write.begin().await?;
-            let sealing = batch.iter().any(|job| job.new.aadhaar_details.is_some());
-            if sealing && !store.key_is_current_in(&mut tx).await? {
-                return Ok(None);
+        // group has sealed values to write. On PostgreSQL another process's group may
+        // deadlock with this one (the database ends one of the two): that group is run
+        // again, up to three times, before its callers hear of a failure.
+        let mut tries = 0;
+        let outcome = loop {
+            tries += 1;
+            let outcome = commit_group(&store, &batch).await;
+            match &outcome {
+                Err(sqlx::Error::Database(e))
+                    if tries < 3 && matches!(e.code().as_deref(), Some("40P01" | "40001")) =>
+                {
+                    tracing::warn!(
+                        creates = batch.len(),
+                        "a group of creates met a deadlock; again"
+                    );
+                }
+                _ => break outcome,
             }
-            let creates: Vec<(i64, &NewRequest, Actor)> = batch
-                .iter()
-                .map(|job| (job.merchant_id, &job.new, job.actor))
-                .collect();
-            let created = store.insert_requests_in(&mut tx, &creates).await?;
-            tx.commit().await?;
-            Ok(Some(created))
-        }
-        .await;
+        };
         match outcome {
             Ok(None) => {
                 for job in batch.drain(..) {
@@ -538,4 +541,23 @@ pub(super) async fn group_commit(store: Store, mut jobs: tokio::sync::mpsc::Rece
             }
         }
     }
+}
+
+/// One try at a group of creates: one transaction, one commit.
+async fn commit_group(
+    store: &Store,
+    batch: &[CreateJob],
+) -> Result<Option<Vec<Option<Request>>>, sqlx::Error> {
+    let mut tx = store.write.begin().await?;
+    let sealing = batch.iter().any(|job| job.new.aadhaar_details.is_some());
+    if sealing && !store.key_is_current_in(&mut tx).await? {
+        return Ok(None);
+    }
+    let creates: Vec<(i64, &NewRequest, Actor)> = batch
+        .iter()
+        .map(|job| (job.merchant_id, &job.new, job.actor))
+        .collect();
+    let created = store.insert_requests_in(&mut tx, &creates).await?;
+    tx.commit().await?;
+    Ok(Some(created))
 }

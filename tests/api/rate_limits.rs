@@ -318,13 +318,15 @@ async fn processes_sharing_a_postgres_database_share_the_count() {
     assert!(a.check(merchant, 5, next + 30_000).await.is_err());
     assert!(b.check(merchant, 5, next + 30_000).await.is_err());
 
-    // A limit of 1,000: each process leases blocks of 10 calls (one write per 10 calls).
-    // 1,200 calls racing over both: never more than the limit, and at most one unused
-    // block's remainder per process (2 × 9 calls) refused early.
+    // A limit of 1,000 over three processes: each leases blocks of 10 calls (one write
+    // per 10 calls). 1,200 calls racing over them: never more than the limit, and at most
+    // one unused block's remainder per process (3 × 9 calls) refused early.
+    let third = Store::open(&url, &key).await.unwrap();
+    let c = std::sync::Arc::new(RateLimiter::new(third));
     let later = window + 2 * WINDOW_MS + 1_000;
     let tasks: Vec<_> = (0..1_200)
         .map(|i| {
-            let limiter = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let limiter = [&a, &b, &c][i % 3].clone();
             tokio::spawn(async move { limiter.check(2, 1_000, later).await.is_ok() })
         })
         .collect();
@@ -332,7 +334,7 @@ async fn processes_sharing_a_postgres_database_share_the_count() {
     for task in tasks {
         allowed += task.await.unwrap() as usize;
     }
-    assert!((982..=1_000).contains(&allowed), "{allowed} allowed");
+    assert!((973..=1_000).contains(&allowed), "{allowed} allowed");
 }
 
 // ---- through HTTP, as a merchant meets the limit ----
