@@ -99,10 +99,28 @@ async function call_(method, path, body, headers = {}) {
 
 // ---- drawing ----
 
+// The queue, a booked slot and the call are all the last step's: the video call.
+const AT_CALL = ["queue", "scheduled", "call"];
+
+/** The bar of steps with their names: done, current, to come. */
+function progressBar(step) {
+  const at = steps.indexOf(AT_CALL.includes(step) ? "waiting" : step);
+  if (at < 0) return null;
+  return el("ol", { class: "steps", id: "steps", "aria-label": t("progress_label") },
+    ...steps.map((s, i) => el("li", {
+      class: i < at ? "done" : i === at ? "current" : null,
+      "aria-current": i === at ? "step" : null,
+      "data-step": s,
+      text: t(`step_name_${s}`),
+    })));
+}
+
 function screen(step, heading, ...body) {
   closeSocket();
   app.replaceChildren();
   const index = steps.indexOf(step);
+  const bar = progressBar(step);
+  if (bar) app.append(bar);
   if (index >= 0) app.append(el("p", { class: "progress", text: t("step_of", { n: index + 1, total: steps.length }) }));
   const h1 = el("h1", { id: "heading", tabindex: "-1", text: heading });
   app.append(h1, ...body.filter(Boolean));
@@ -112,6 +130,12 @@ function screen(step, heading, ...body) {
 
 function alertBox(message) {
   return el("p", { class: "alert", role: "alert", id: "message", text: message });
+}
+
+/** An ordinary state the customer should know of (no agent free now, a booking they
+ * cancelled): said calmly, not as an error. */
+function infoBox(message) {
+  return el("p", { class: "info", role: "status", id: "message", text: message });
 }
 
 function reasonText(reason, fallback) {
@@ -433,10 +457,9 @@ function slotPicker(afterBooking) {
 }
 
 function drawWaiting(state) {
-  const notice = {
-    NO_AGENT_FOUND: t("no_agent"),
+  const calm = { NO_AGENT_FOUND: t("no_agent"), USER_MEETING_CANCELLED: t("meeting_cancelled") }[state.sub_status];
+  const problem = {
     USER_MISSED_MEETING: t("missed_meeting"),
-    USER_MEETING_CANCELLED: t("meeting_cancelled"),
     USER_DROPPED_OFF: t("dropped"),
     AGENT_DROPPED_OFF: t("dropped"),
   }[state.sub_status];
@@ -447,7 +470,8 @@ function drawWaiting(state) {
     book.remove();
     app.append(slotPicker());
   });
-  screen("waiting", t("waiting_heading"), notice ? alertBox(notice) : el("p", { text: t("waiting_intro") }), join,
+  const notice = calm ? infoBox(calm) : problem ? alertBox(problem) : el("p", { text: t("waiting_intro") });
+  screen("waiting", t("waiting_heading"), notice, join,
     state.sub_status === "NO_AGENT_FOUND" ? slotPicker() : book);
 }
 
@@ -491,7 +515,8 @@ function drawQueue(state) {
 function drawScheduled(state) {
   const slot = Date.parse(state.meeting_schedule);
   const open = Date.now() >= slot - 10 * 60 * 1000;
-  const join = el("button", { type: "button", id: "join-slot", disabled: !open, text: t("scheduled_join") });
+  // Not the primary action before the slot opens: there is nothing to join yet.
+  const join = el("button", { type: "button", id: "join-slot", disabled: !open, class: open ? null : "secondary", text: t("scheduled_join") });
   join.addEventListener("click", () => after(call_("POST", "queue"), join));
   const cancel = el("button", { type: "button", id: "cancel-slot", class: "secondary", text: t("scheduled_cancel") });
   cancel.addEventListener("click", () => after(call_("DELETE", "slots"), cancel));
@@ -535,9 +560,20 @@ async function drawCall(state) {
     // The invitation may lapse or be taken back: look again now and then.
     clearInterval(watcher);
     watcher = setInterval(() => app.dataset.step === "call" && app.dataset.callState === "invited" && refresh(), 3000);
+    // A live countdown of the time left to answer.
+    const countdown = el("p", { class: "muted", id: "call-countdown", role: "timer", "aria-live": "off", text: t("call_invite_countdown", { seconds }) });
+    const ends = Date.parse(call.invite_expires_at);
+    const tick = () => {
+      if (!document.body.contains(countdown)) return;
+      const left = Math.max(0, Math.round((ends - Date.now()) / 1000));
+      countdown.textContent = t("call_invite_countdown", { seconds: left });
+      countdown.dataset.seconds = left;
+      if (left > 0) setTimeout(tick, 1000);
+    };
     screen("call", t("call_heading"), el("p", { class: "ok", text: t("call_invite") }),
-      el("p", { class: "muted", text: t("call_invite_time", { seconds }) }), accept, decline);
+      el("p", { class: "muted", text: t("call_invite_time", { seconds }) }), countdown, accept, decline);
     app.dataset.callState = "invited";
+    tick();
     return;
   }
   const remote = el("video", { id: "remote-video", autoplay: true, playsinline: true, "aria-label": t("call_agent_video") });

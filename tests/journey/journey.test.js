@@ -59,6 +59,11 @@ describe(`customer journey in Chromium (${BACKEND})`, () => {
       await d.expectStatus(first.id, 'AGENT_ASSIGNED_TO_USER');
       await atStep(other.page, 'call');
       await other.page.getByRole('button', { name: 'Start the video call' }).waitFor();
+      // The time left to answer counts down.
+      const left = async () => Number(await other.page.locator('#call-countdown').getAttribute('data-seconds'));
+      const shown = await left();
+      await other.page.waitForFunction((s) => Number(document.querySelector('#call-countdown').dataset.seconds) < s, shown, { timeout: 5000 });
+      assert.match(await other.page.locator('#call-countdown').textContent(), /^\d+ seconds left to answer\.$/);
       await shot(other.page, '09-call-invitation');
       await other.context.close();
 
@@ -70,6 +75,11 @@ describe(`customer journey in Chromium (${BACKEND})`, () => {
       await shot(page, '00-mobile-otp');
       await confirmMobile(page);
       await atStep(page, 'consent');
+      // The bar of steps by name: the mobile number done, consent the current step.
+      assert.deepEqual(await page.locator('#steps li').allTextContents(),
+        ['Mobile', 'Consent', 'Aadhaar', 'Network', 'Location', 'Camera', 'Video call']);
+      assert.equal(await page.locator('#steps li[aria-current="step"]').textContent(), 'Consent');
+      assert.equal(await page.locator('#steps li.done').count(), 1);
       await shot(page, '01-consent');
       // Nothing can be skipped: Continue stays disabled until the box is ticked.
       assert.equal(await page.getByRole('button', { name: 'Agree and continue' }).isDisabled(), true);
@@ -106,6 +116,9 @@ describe(`customer journey in Chromium (${BACKEND})`, () => {
       await atStep(page, 'queue');
       await d.expectStatus(id, 'USER_QUEUED');
       await page.waitForSelector('#queue-position[data-position="1"]');
+      // The bar stays on the queue: every check done, the video call to come.
+      assert.equal(await page.locator('#steps li[aria-current="step"]').textContent(), 'Video call');
+      assert.equal(await page.locator('#steps li.done').count(), 6);
       assert.match(await page.locator('#queue-wait').textContent(), /about 5 min/);
       await shot(page, '08-queue');
 
@@ -215,7 +228,9 @@ describe(`customer journey in Chromium (${BACKEND})`, () => {
     await passDevices(page);
     await atStep(page, 'waiting');
     await page.locator('#join-queue').click();
-    await page.getByRole('alert').filter({ hasText: 'No agent is available' }).waitFor();
+    // An ordinary state, said calmly: a status, not a red alert.
+    await page.getByRole('status').filter({ hasText: 'No agent is available' }).waitFor();
+    assert.equal(await page.getByRole('alert').count(), 0);
     await d.expectStatus(id, 'NO_AGENT_FOUND');
     await page.waitForSelector('#slot option', { state: 'attached' });
     await shot(page, '14-no-agent-slots');
