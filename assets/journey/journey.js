@@ -15,6 +15,18 @@ let languages = ["en", "hi"];
 let lang = pickLanguage();
 let text = {};
 let socket = null;
+// The Aadhaar file last chosen: kept for the next attempt after a failed one.
+let aadhaarFile = null;
+// What the browser answered for the camera and the microphone at the last check.
+let lastDevices = null;
+
+/** Where to change a permission, for the customer's own browser. */
+function browserKind() {
+  const ua = navigator.userAgent;
+  if (/iPhone|iPad|iPod/.test(ua)) return "iphone";
+  if (/Android/.test(ua)) return "android";
+  return "desktop";
+}
 let stream = null;
 
 function pickLanguage() {
@@ -106,7 +118,7 @@ const AT_CALL = ["queue", "scheduled", "call"];
 function progressBar(step) {
   const at = steps.indexOf(AT_CALL.includes(step) ? "waiting" : step);
   if (at < 0) return null;
-  return el("ol", { class: "steps", id: "steps", "aria-label": t("progress_label") },
+  return el("ol", { class: steps.length > 6 ? "steps many" : "steps", id: "steps", "aria-label": t("progress_label") },
     ...steps.map((s, i) => el("li", {
       class: i < at ? "done" : i === at ? "current" : null,
       "aria-current": i === at ? "step" : null,
@@ -280,7 +292,13 @@ function drawAadhaar(state, reason) {
   const failed = state.sub_status === "AADHAAR_VERIFICATION_FAILED";
   const expired = state.sub_status === "AADHAAR_VERIFICATION_EXPIRED";
   const file = el("input", { type: "file", id: "aadhaar-file", accept: ".zip,application/zip", required: true });
-  const code = el("input", { type: "text", id: "share-code", autocomplete: "off", required: true, maxlength: "16", inputmode: "text" });
+  if (aadhaarFile) {
+    const kept = new DataTransfer();
+    kept.items.add(aadhaarFile);
+    file.files = kept.files;
+  }
+  file.addEventListener("change", () => (aadhaarFile = file.files[0] || null));
+  const code = el("input", { type: "text", id: "share-code", autocomplete: "off", required: true, maxlength: "16", inputmode: "text", "aria-describedby": "share-code-hint" });
   const button = el("button", { type: "submit", id: "aadhaar-submit", text: t("aadhaar_submit") });
   const clock = el("p", { class: "muted", id: "aadhaar-clock" });
   if (state.step_started_at) {
@@ -296,7 +314,15 @@ function drawAadhaar(state, reason) {
   const form = el("form", {},
     el("label", { for: "aadhaar-file", text: t("aadhaar_file") }), file,
     el("label", { for: "share-code", text: t("aadhaar_share_code") }), code,
+    el("p", { class: "muted", id: "share-code-hint", text: t("aadhaar_share_code_hint") }),
     button);
+  // How to get the file, step by step, for a customer who has never downloaded it.
+  const howto = el("details", { id: "aadhaar-howto" }, el("summary", { text: t("aadhaar_howto_summary") }),
+    el("ol", {}, ...[1, 2, 3].map((n) => el("li", { text: t(`aadhaar_howto_${n}`) }))));
+  const left = state.aadhaar_attempts_left;
+  const attempts = failed && left != null
+    ? el("p", { id: "aadhaar-attempts", text: left > 0 ? t("aadhaar_attempts_left", { n: left }) : t("aadhaar_attempts_none") })
+    : null;
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     if (!file.files[0]) return;
@@ -321,17 +347,19 @@ function drawAadhaar(state, reason) {
   }
   const lastReason = reason || state.last_reason;
   screen("aadhaar", t("aadhaar_heading"),
-    failed ? alertBox(lastReason && lastReason.startsWith("digilocker") ? reasonText(lastReason, "error_generic") : `${t("aadhaar_failed")} ${reasonText(lastReason, "error_generic")}`) : null,
+    // The cause first, then what to do.
+    failed ? alertBox(lastReason && lastReason.startsWith("digilocker") ? reasonText(lastReason, "error_generic") : `${reasonText(lastReason, "error_generic")} ${t("aadhaar_failed")}`) : null,
+    attempts,
     expired ? alertBox(t("aadhaar_expired")) : null,
     state.sub_status === "TECHNICAL_FAILURE" ? alertBox(t("technical_failure")) : null,
-    digilocker, el("p", { text: t("aadhaar_intro") }), form, clock);
+    digilocker, el("p", { text: t("aadhaar_intro") }), howto, form, clock);
 }
 
 function drawIp(state) {
   const button = el("button", { type: "button", id: "ip-submit", text: state.sub_status === "USER_PROXY_DETECTED" || state.sub_status === "USER_LOCATION_OUTSIDE_INDIA" || state.sub_status === "TECHNICAL_FAILURE" ? t("try_again") : t("ip_submit") });
   button.addEventListener("click", () => after(call_("POST", "ip"), button));
   const notice = {
-    USER_PROXY_DETECTED: t("ip_proxy"),
+    USER_PROXY_DETECTED: `${t("ip_proxy")} ${t("ip_proxy_howto")}`,
     USER_LOCATION_OUTSIDE_INDIA: t("ip_outside"),
     TECHNICAL_FAILURE: t("technical_failure"),
   }[state.sub_status];
@@ -354,7 +382,11 @@ function drawLocation(state) {
       { enableHighAccuracy: true, timeout: 20000, maximumAge: 0 },
     );
   });
-  screen("location", t("location_heading"), notice ? alertBox(notice) : null, el("p", { text: t("location_intro") }), button);
+  // Denied: the browser will not ask again by itself, so say where to allow it.
+  const denied = state.sub_status === "USER_LOCATION_PERMISSION_DISABLED";
+  const help = denied ? el("p", { id: "location-help", text: t(`location_denied_${browserKind()}`) }) : null;
+  screen("location", t("location_heading"), notice ? alertBox(notice) : null, help,
+    el("p", { text: denied ? t("location_retry_intro") : t("location_intro") }), button);
 }
 
 function classify(error) {
@@ -410,9 +442,16 @@ function drawDevices(state) {
   const meter = el("meter", { id: "level", min: "0", max: "1", value: "0" });
   const speed = el("p", { class: "muted", id: "bandwidth" });
   const status = el("p", { class: "muted", id: "devices-status" });
+  // Not allowed and not available are told apart: each has its own fix.
+  const why = (device) => {
+    const result = lastDevices && lastDevices[device];
+    if (result === "denied") return t(`devices_${device}_denied`);
+    if (result === "missing" || result === "error") return t(`devices_${device}_missing`);
+    return t(`devices_${device}_failed`);
+  };
   const notice = {
-    USER_VIDEO_CHECK_FAILED: t("devices_camera_failed"),
-    USER_AUDIO_CHECK_FAILED: t("devices_microphone_failed"),
+    USER_VIDEO_CHECK_FAILED: why("camera"),
+    USER_AUDIO_CHECK_FAILED: why("microphone"),
   }[state.sub_status];
   button.addEventListener("click", async () => {
     busy(button, true);
@@ -422,6 +461,7 @@ function drawDevices(state) {
     stopStream();
     stream = new MediaStream([...(camera.stream ? camera.stream.getTracks() : []), ...(microphone.stream ? microphone.stream.getTracks() : [])]);
     const body = { camera: camera.result, microphone: microphone.result };
+    lastDevices = body;
     if (camera.stream) {
       video.srcObject = camera.stream;
       const settings = camera.stream.getVideoTracks()[0].getSettings();

@@ -49,4 +49,24 @@ impl Store {
         tx.commit().await?;
         Ok(Ok(count + 1))
     }
+
+    /// The attempts at `step` of `request_id` made after `since` (what the page says is
+    /// left of the window's tries).
+    pub async fn step_attempts_since(
+        &self,
+        request_id: i64,
+        step: &str,
+        since: i64,
+    ) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM journey_attempts WHERE request_id = $1 AND step = $2 \
+             AND at > $3",
+        )
+        .bind(request_id)
+        .bind(step)
+        .bind(since)
+        .fetch_one(&self.read)
+        .await?;
+        Ok(row.try_get("n")?)
+    }
 }

@@ -89,6 +89,12 @@ describe(`customer journey in Chromium (${BACKEND})`, () => {
       await shot(page, '02-aadhaar');
       await uploadAadhaar(page, fixtures.good, 'ZZ99');
       await page.getByRole('alert').filter({ hasText: 'The share code does not open this file.' }).waitFor();
+      // The cause first; the file kept for the next try; the tries left said.
+      assert.match(await page.getByRole('alert').textContent(), /^The share code does not open this file\./);
+      assert.equal(await page.locator('#aadhaar-file').evaluate((i) => i.files.length && i.files[0].name), 'good.zip');
+      assert.equal(await page.locator('#aadhaar-attempts').textContent(), 'You have 4 more attempts in the next 15 minutes.');
+      await page.getByText('How do I get this file?').click();
+      await page.getByText("UIDAI's myAadhaar website").waitFor();
       await d.expectStatus(id, 'AADHAAR_VERIFICATION_FAILED');
       await shot(page, '03-aadhaar-failed');
       await uploadAadhaar(page, fixtures.tampered);
@@ -152,6 +158,7 @@ describe(`customer journey in Chromium (${BACKEND})`, () => {
     await consent(page);
     await passIp(page);
     await page.getByRole('alert').filter({ hasText: 'VPN or proxy' }).waitFor();
+    assert.match(await page.getByRole('alert').textContent(), /Turn off any VPN app or proxy/);
     await d.expectStatus(id, 'USER_PROXY_DETECTED');
     await shot(page, '10-ip-proxy');
     await context.setExtraHTTPHeaders({ 'x-forwarded-for': '8.8.8.8' });
@@ -179,6 +186,9 @@ describe(`customer journey in Chromium (${BACKEND})`, () => {
     await page.locator('#location-submit').click();
     await page.getByRole('alert').filter({ hasText: 'Location access was not allowed' }).waitFor();
     await d.expectStatus(id, 'USER_LOCATION_PERMISSION_DISABLED');
+    // Where to allow it in this browser; no promise that the browser will ask.
+    assert.match(await page.locator('#location-help').textContent(), /set Location to Allow/);
+    assert.equal(await page.getByText('Your browser will ask for permission').count(), 0);
     await shot(page, '12-location-denied');
     await context.grantPermissions(['geolocation']);
     await context.setGeolocation(DELHI);
@@ -196,7 +206,8 @@ describe(`customer journey in Chromium (${BACKEND})`, () => {
     await passIp(camera.page);
     await passLocation(camera.page);
     await passDevices(camera.page);
-    await camera.page.getByRole('alert').filter({ hasText: 'camera is not available' }).waitFor();
+    // Not allowed (not "not available"): where to allow it.
+    await camera.page.getByRole('alert').filter({ hasText: 'Camera access was not allowed' }).waitFor();
     await d.expectStatus(id, 'USER_VIDEO_CHECK_FAILED');
     await shot(camera.page, '13-camera-failed');
     await camera.context.close();
@@ -204,7 +215,7 @@ describe(`customer journey in Chromium (${BACKEND})`, () => {
     const mic = await d.customerPage({ strict: true, permissions: ['geolocation', 'camera'] });
     await mic.page.goto(link);
     await passDevices(mic.page);
-    await mic.page.getByRole('alert').filter({ hasText: 'microphone is not available' }).waitFor();
+    await mic.page.getByRole('alert').filter({ hasText: 'Microphone access was not allowed' }).waitFor();
     await d.expectStatus(id, 'USER_AUDIO_CHECK_FAILED');
     await mic.context.close();
 

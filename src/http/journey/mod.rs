@@ -437,6 +437,18 @@ pub async fn describe(state: &AppState, opened: &Opened) -> Result<Value> {
         .collect();
     let logo =
         (!user_template.logo.is_empty()).then(|| format!("/brand/{}.png", user_template.logo));
+    // What is left of the Aadhaar step's tries in its window, for the page to say.
+    let aadhaar_attempts_left = if opened.step == Step::Aadhaar {
+        let j = &state.config.journey;
+        let since = crate::clock::now_ms() - j.step_attempt_window_minutes as i64 * 60_000;
+        let made = state
+            .store
+            .step_attempts_since(r.id, "aadhaar", since)
+            .await?;
+        Some((i64::from(j.step_attempts) - made).max(0))
+    } else {
+        None
+    };
     Ok(json!({
         "brand": { "name": name, "colour": user_template.primary_colour, "logo": logo },
         "steps": user_template.steps,
@@ -444,6 +456,7 @@ pub async fn describe(state: &AppState, opened: &Opened) -> Result<Value> {
         "consent_text": user_template.consent_text,
         "personal_details": user_template.personal_details,
         "aadhaar_methods": methods,
+        "aadhaar_attempts_left": aadhaar_attempts_left,
         "otp": otp,
         "before_you_start": {
             "minutes": user_template.minutes,
