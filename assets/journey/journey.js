@@ -610,7 +610,9 @@ async function drawCall(state) {
       countdown.dataset.seconds = left;
       if (left > 0) setTimeout(tick, 1000);
     };
+    // Before joining, the customer is told the call is recorded.
     screen("call", t("call_heading"), el("p", { class: "ok", text: t("call_invite") }),
+      el("p", { id: "call-recording-notice", text: t("call_recording_notice") }),
       el("p", { class: "muted", text: t("call_invite_time", { seconds }) }), countdown, accept, decline);
     app.dataset.callState = "invited";
     tick();
@@ -620,17 +622,44 @@ async function drawCall(state) {
   const local = el("video", { id: "local-video", autoplay: true, playsinline: true, muted: true, "aria-label": t("call_your_video") });
   const status = el("p", { class: "muted", id: "call-status", role: "status", text: t("call_connecting") });
   const quality = el("p", { class: "muted", id: "call-quality", "aria-live": "off" });
-  const end = el("button", { type: "button", id: "call-end", class: "secondary", text: t("call_end") });
+  const end = el("button", { type: "button", id: "call-end", class: "danger", text: t("call_end") });
+  // Mute and camera: the customer's own tracks, switched off without leaving the call.
+  const toggle = (id, kind, on, off) => {
+    const button = el("button", { type: "button", id, class: "secondary", "aria-pressed": "false", text: t(on) });
+    button.addEventListener("click", () => {
+      const muted = button.getAttribute("aria-pressed") !== "true";
+      for (const track of (stream ? stream.getTracks() : []).filter((tr) => tr.kind === kind)) track.enabled = !muted;
+      button.setAttribute("aria-pressed", String(muted));
+      button.textContent = t(muted ? off : on);
+    });
+    return button;
+  };
+  const mute = toggle("call-mute", "audio", "call_mute", "call_unmute");
+  const camera = toggle("call-camera", "video", "call_camera_off", "call_camera_on");
   end.addEventListener("click", () => {
     hangUp();
     after(call_("POST", "call/end").then(() => call_("GET", "state").then((s) => ({ state: s }))), end);
   });
   // The agent large, the customer's own picture small in a corner, and a mark that
   // says the call is recorded (V-CIP: the customer must know).
+  // The REC badge counts the call's time since the customer answered.
+  const timer = el("span", { id: "rec-timer", text: "00:00" });
   const stage = el("div", { class: "stage" }, remote, local,
-    el("span", { class: "rec", id: "recording-mark", text: t("call_recording") }));
-  screen("call", t("call_active_heading"), el("p", { text: t("call_active_intro") }), stage, status, quality, end);
+    el("span", { class: "rec", id: "recording-mark", text: t("call_recording") }),
+    el("span", { class: "rec-time", "aria-hidden": "true" }, `${t("call_rec")} `, timer));
+  const since = Date.parse(call.accepted_at || "") || Date.now();
+  const tickTimer = () => {
+    if (!document.body.contains(timer)) return;
+    const s = Math.max(0, Math.floor((Date.now() - since) / 1000));
+    timer.textContent = `${String(Math.floor(s / 60)).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`;
+    setTimeout(tickTimer, 1000);
+  };
+  const heading = call.official ? t("call_with", { official: call.official }) : t("call_active_heading");
+  // Controls right under the video, so "End call" shows without scrolling on a phone.
+  screen("call", heading, stage, el("div", { class: "controls" }, mute, camera, end), status, quality,
+    el("p", { class: "muted", text: t("call_active_intro") }));
   app.dataset.callState = "active";
+  tickTimer();
   const shown = (state) => {
     app.dataset.media = state;
     status.textContent = t(`call_${state}`);

@@ -53,6 +53,8 @@ describe(`a whole case: customer, agent and auditor (${BACKEND})`, () => {
     await atStep(customer.page, 'call');
     await agent.page.waitForSelector('#call[data-state="invited"]');
 
+    // Told before joining that the call is recorded.
+    assert.match(await customer.page.locator('#call-recording-notice').textContent(), /The call is recorded/);
     const started = Date.now();
     await customer.page.getByRole('button', { name: 'Start the video call' }).click();
     await d.expectStatus(id, 'USER_ACCEPTED_MEETING');
@@ -69,6 +71,19 @@ describe(`a whole case: customer, agent and auditor (${BACKEND})`, () => {
       `own ${JSON.stringify(ownBox)} against the agent's ${JSON.stringify(remoteBox)}`);
     assert.equal(await customer.page.locator('#recording-mark').textContent(), 'Recording');
     assert.ok(await customer.page.locator('#recording-mark').isVisible());
+    // Who is calling, the call's time running, and the controls: "End call" in view on a
+    // 390×844 phone without scrolling.
+    assert.equal(await customer.page.locator('#heading').textContent(), `Video call with ${AGENT.username}`);
+    const timeShown = await customer.page.locator('#rec-timer').textContent();
+    await customer.page.waitForFunction((was) => document.querySelector('#rec-timer').textContent !== was, timeShown, { timeout: 5000 });
+    const endBox = await customer.page.locator('#call-end').boundingBox();
+    assert.ok(endBox.y + endBox.height <= 844, `End call at ${JSON.stringify(endBox)}`);
+    assert.equal(await customer.page.evaluate(() => window.scrollY), 0);
+    await customer.page.locator('#call-mute').click();
+    assert.equal(await customer.page.locator('#call-mute').getAttribute('aria-pressed'), 'true');
+    await customer.page.locator('#call-mute').click();
+    assert.equal(await customer.page.locator('#call-mute').getAttribute('aria-pressed'), 'false');
+    assert.ok(await customer.page.locator('#call-camera').isVisible());
     await shot(customer.page, '20-customer-in-call');
 
     // The agent sees the customer's details, asks the questions, checks liveness,

@@ -42,9 +42,18 @@ async fn customer_call(
 ) -> Result<Json<Value>> {
     let (opened, call) = customer_live_call(&state, &key).await?;
     let invite_ms = state.config.calls.invite_seconds as i64 * 1000;
+    // The official's name, so the customer knows who is calling (their desk username:
+    // staff accounts have no other name).
+    let official = state
+        .store
+        .staff_by_id(call.agent_id)
+        .await?
+        .map(|s| s.username);
     Ok(Json(json!({
         "call_id": call.id,
         "state": call.state,
+        "official": official,
+        "accepted_at": call.accepted_at.map(crate::domain::views::iso_millis),
         "sub_status": opened.request.sub_status.as_str(),
         "invite_expires_at": crate::domain::views::iso_millis(call.invited_at + invite_ms),
         "ice_servers": crate::calls::ice_servers(&state, &call, Side::Customer),
