@@ -302,6 +302,7 @@ describe(`customer journey in Chromium (${BACKEND})`, () => {
     let response = await page.goto(tampered);
     assert.equal(response.status(), 404);
     await page.getByRole('heading', { name: 'Link not found' }).waitFor();
+    await page.getByText('contact the bank or company that sent it').waitFor();
     await shot(page, '18-link-not-found');
     response = await page.goto(`${base}/v/not-a-link`);
     assert.equal(response.status(), 404);
@@ -311,6 +312,11 @@ describe(`customer journey in Chromium (${BACKEND})`, () => {
     response = await page.goto(expiring.link);
     assert.equal(response.status(), 410);
     await page.getByRole('heading', { name: 'Link expired' }).waitFor();
+    // The bank that sent it, whom to ask for a new one, and the same in Hindi.
+    assert.equal(await page.locator('#brand').textContent(), 'Bootstrap test merchant · Video KYC');
+    await page.getByText('contact Bootstrap test merchant the way you usually do').waitFor();
+    await page.locator('h2[lang="hi"]').filter({ hasText: 'लिंक की अवधि समाप्त' }).waitFor();
+    await page.locator('a.lang-link').click();
     await d.expectStatus(expiring.id, 'VKYC_EXPIRED');
     await shot(page, '19-link-expired');
     await context.close();

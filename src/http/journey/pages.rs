@@ -110,20 +110,48 @@ fn with_headers(status: StatusCode, body: String, embedded: bool) -> Response {
     response
 }
 
-/// A page that only explains (unknown or expired link), in both languages.
-fn notice(status: StatusCode, key: &str) -> Response {
-    let title = |lang| string(lang, &format!("{key}_title")).unwrap_or_default();
-    let text = |lang| string(lang, &format!("{key}_text")).unwrap_or_default();
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A page that only explains (unknown or expired link), in both languages (the Hindi
+/// under the English, each marked with its language), with the bank's name when the link
+/// is known: who to ask for a new one.
+fn notice(status: StatusCode, key: &str, bank: Option<&str>) -> Response {
+    let fill = |lang: &str, name: &str| {
+        let text = string(lang, name).unwrap_or_default();
+        let bank = bank
+            .map(str::to_string)
+            .or_else(|| string(lang, "bank_fallback"))
+            .unwrap_or_default();
+        escape(&text.replace("{bank}", &bank))
+    };
+    let header = match bank {
+        Some(bank) => escape(
+            &string("en", "brand_title")
+                .unwrap_or_default()
+                .replace("{name}", bank),
+        ),
+        None => escape(&string("en", "title").unwrap_or_default()),
+    };
     let body = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{t_en}</title><link rel=\"stylesheet\" href=\"/assets/journey/journey.css\">\
-         </head><body><main class=\"card\" id=\"notice\"><h1>{t_en}</h1><p>{x_en}</p>\
-         <h2 lang=\"hi\">{t_hi}</h2><p lang=\"hi\">{x_hi}</p></main></body></html>",
-        t_en = title("en"),
-        x_en = text("en"),
-        t_hi = title("hi"),
-        x_hi = text("hi"),
+         </head><body><header class=\"bar\"><span class=\"brand\" id=\"brand\">{header}</span>\
+         <a class=\"lang-link\" href=\"#hi\" lang=\"hi\">हिन्दी</a></header>\
+         <main class=\"card\" id=\"notice\"><h1>{t_en}</h1><p>{x_en}</p><p>{w_en}</p>\
+         <h2 lang=\"hi\" id=\"hi\">{t_hi}</h2><p lang=\"hi\">{x_hi}</p><p lang=\"hi\">{w_hi}</p>\
+         </main></body></html>",
+        t_en = fill("en", &format!("{key}_title")),
+        x_en = fill("en", &format!("{key}_text")),
+        w_en = fill("en", "link_who_to_ask"),
+        t_hi = fill("hi", &format!("{key}_title")),
+        x_hi = fill("hi", &format!("{key}_text")),
+        w_hi = fill("hi", "link_who_to_ask"),
     );
     with_headers(status, body, false)
 }
@@ -132,8 +160,20 @@ fn notice(status: StatusCode, key: &str) -> Response {
 pub async fn journey_page(State(state): State<AppState>, Path(key): Path<String>) -> Response {
     match open(&state, &key).await {
         Ok(opened) => with_headers(StatusCode::OK, INDEX.to_string(), opened.embedded),
-        Err(KeyError::Unknown) => notice(StatusCode::NOT_FOUND, "not_found"),
-        Err(KeyError::Expired) => notice(StatusCode::GONE, "expired"),
+        Err(KeyError::Unknown) => notice(StatusCode::NOT_FOUND, "not_found", None),
+        Err(KeyError::Expired) => {
+            // The link is known: name the bank that sent it, so the customer knows whom
+            // to ask for a new one.
+            let bank = match state.store.request_by_token(&key).await {
+                Ok(Some(request)) => {
+                    crate::operations::templates::display_name(&state.store, &request)
+                        .await
+                        .ok()
+                }
+                _ => None,
+            };
+            notice(StatusCode::GONE, "expired", bank.as_deref())
+        }
         Err(KeyError::Failed(err)) => err.into_response(),
     }
 }
