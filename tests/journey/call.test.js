@@ -11,7 +11,7 @@ const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const {
-  Deployment, AADHAAR_DETAILS, BACKEND, shot, atStep, passChecks, startReceiver, goOnline, playing, probe, decodesCleanly,
+  Deployment, AADHAAR_DETAILS, BACKEND, shot, atStep, axeViolations, passChecks, startReceiver, goOnline, playing, probe, decodesCleanly,
 } = require('./support.js');
 
 const AGENT = { username: `agent-${BACKEND}`, password: 'agent password 1234' };
@@ -45,7 +45,7 @@ describe(`a whole case: customer, agent and auditor (${BACKEND})`, () => {
 
     // The merchant's Aadhaar details link a photo, which the server fetches for the desk.
     const { id, link } = await d.newRequest({ aadhaar_details: { ...AADHAAR_DETAILS, photo_link: receiver.photoUrl }, security_questions: QUESTIONS });
-    const customer = await d.customerPage();
+    const customer = await d.customerPage({ axe: true });
     await customer.page.goto(link);
     await passChecks(customer.page);
     await customer.page.locator('#join-queue').click();
@@ -55,6 +55,7 @@ describe(`a whole case: customer, agent and auditor (${BACKEND})`, () => {
 
     // Told before joining that the call is recorded.
     assert.match(await customer.page.locator('#call-recording-notice').textContent(), /The call is recorded/);
+    assert.deepEqual(await axeViolations(customer.page), [], 'the invitation passes axe-core');
     const started = Date.now();
     await customer.page.getByRole('button', { name: 'Start the video call' }).click();
     await d.expectStatus(id, 'USER_ACCEPTED_MEETING');
@@ -84,6 +85,7 @@ describe(`a whole case: customer, agent and auditor (${BACKEND})`, () => {
     await customer.page.locator('#call-mute').click();
     assert.equal(await customer.page.locator('#call-mute').getAttribute('aria-pressed'), 'false');
     assert.ok(await customer.page.locator('#call-camera').isVisible());
+    assert.deepEqual(await axeViolations(customer.page), [], 'the call page passes axe-core');
     await shot(customer.page, '20-customer-in-call');
 
     // The agent sees the customer's details, asks the questions, checks liveness,

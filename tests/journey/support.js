@@ -168,10 +168,12 @@ class Deployment {
 
   /** A phone-size page for one customer. */
   async customerPage(options = {}) {
-    const { ip = INDIAN_IP, geo = DELHI, permissions = ['geolocation', 'camera', 'microphone'], strict = false, locale = 'en-IN' } = options;
+    const { ip = INDIAN_IP, geo = DELHI, permissions = ['geolocation', 'camera', 'microphone'], strict = false, locale = 'en-IN', axe = false } = options;
     const context = await (strict ? this.strictBrowser : this.browser).newContext({
       viewport: PHONE, deviceScaleFactor: 1, isMobile: true, hasTouch: true, locale,
       geolocation: geo, permissions, extraHTTPHeaders: { 'x-forwarded-for': ip },
+      // axe-core is injected as a script, which the pages' CSP would refuse.
+      bypassCSP: axe,
     });
     const page = await context.newPage();
     page.on('pageerror', (e) => console.error('page error:', e.message));
@@ -298,6 +300,23 @@ async function passLocation(page) {
 async function passDevices(page) {
   await atStep(page, 'devices');
   await page.locator('#devices-submit').click();
+}
+
+/** The serious and critical WCAG 2.1 A/AA violations axe-core finds on the page now,
+ *  as "rule: target" lines (empty when clean). The page needs `axe: true`. */
+async function axeViolations(page) {
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) {
+    await page.addScriptTag({ path: require.resolve('axe-core/axe.min.js') });
+  }
+  const result = await page.evaluate(() => window.axe.run(document, {
+    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+  }));
+  // A run that checked nothing would pass anything.
+  if (result.passes.length < 5) throw new Error(`axe-core checked only ${result.passes.length} rules`);
+  if (process.env.VKYC_AXE_VERBOSE) console.log(`axe: ${result.passes.length} rules passed, ${result.violations.length} violations (${result.violations.map((v) => `${v.id}/${v.impact}`).join(', ')})`);
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .flatMap((v) => v.nodes.map((n) => `${v.id}: ${n.target.join(' ')} (${n.failureSummary.split('\n').slice(1).join(' ')})`));
 }
 
 /** Consent through devices, for a request whose merchant sent aadhaar_details. */
@@ -453,7 +472,7 @@ const tcpOnly = (sdp) => dropLines(sdp, /^a=candidate:\S+ \d+ udp .*$/gim);
 
 module.exports = {
   Deployment, AADHAAR_DETAILS, BACKEND, DELHI, LONDON, INDIAN_IP, SHOTS, startReceiver,
-  shot, atStep, confirmMobile, reachConsent, consent, uploadAadhaar, passIp, passLocation, passDevices, passChecks,
+  shot, atStep, axeViolations, confirmMobile, reachConsent, consent, uploadAadhaar, passIp, passLocation, passDevices, passChecks,
   rewriteAnswers, tcpOnly, dropLines, goOnline, playing, completeChecklist, createStaffOnScreen, openCaseFile, downloadExport,
   parseCsv, screenTable, downloadReportCsv, probe, decodesCleanly,
 };
