@@ -367,7 +367,11 @@ function drawIp(state) {
 }
 
 function drawLocation(state) {
-  const button = el("button", { type: "button", id: "location-submit", text: t("location_submit") });
+  // Outside India is an end for now, not a retry: what to do next, and a quiet way to
+  // check again once the customer is in India.
+  const outside = state.sub_status === "USER_LOCATION_OUTSIDE_INDIA";
+  const button = el("button", { type: "button", id: "location-submit", class: outside ? "secondary" : null,
+    text: outside ? t("location_outside_again") : t("location_submit") });
   const notice = {
     USER_LOCATION_PERMISSION_DISABLED: t("location_denied"),
     USER_LOCATION_OUTSIDE_INDIA: t("location_outside"),
@@ -385,8 +389,12 @@ function drawLocation(state) {
   // Denied: the browser will not ask again by itself, so say where to allow it.
   const denied = state.sub_status === "USER_LOCATION_PERMISSION_DISABLED";
   const help = denied ? el("p", { id: "location-help", text: t(`location_denied_${browserKind()}`) }) : null;
-  screen("location", t("location_heading"), notice ? alertBox(notice) : null, help,
-    el("p", { text: denied ? t("location_retry_intro") : t("location_intro") }), button);
+  const until = new Date(state.link_expiry).toLocaleString(lang === "hi" ? "hi-IN" : "en-IN",
+    { dateStyle: "medium", timeStyle: "short", timeZone: "Asia/Kolkata" });
+  const next = outside
+    ? el("p", { id: "location-next", text: t("location_outside_next", { expiry: `${until} IST` }) })
+    : el("p", { text: denied ? t("location_retry_intro") : t("location_intro") });
+  screen("location", t("location_heading"), notice ? alertBox(notice) : null, help, next, button);
 }
 
 function classify(error) {

@@ -181,6 +181,10 @@ describe(`customer journey in Chromium (${BACKEND})`, () => {
     await passLocation(page);
     await page.getByRole('alert').filter({ hasText: 'outside India' }).waitFor();
     await d.expectStatus(id, 'USER_LOCATION_OUTSIDE_INDIA');
+    // An end for now: what to do next, and only a quiet way to check again.
+    assert.match(await page.locator('#location-next').textContent(), /When you are in India, open this link again: it works until .* IST\./);
+    assert.equal(await page.locator('#location-submit').textContent(), 'I am in India now: check again');
+    assert.match(await page.locator('#location-submit').getAttribute('class'), /secondary/);
     await shot(page, '11-location-outside');
     await context.clearPermissions();
     await page.locator('#location-submit').click();
