@@ -278,20 +278,7 @@ pub async fn aadhaar(
                 "mobile": mobile,
                 "name": name,
             });
-            let photo = (!kyc.photo_jpeg.is_empty()).then(|| kyc.photo_jpeg.clone());
-            finish(
-                &state,
-                &opened,
-                Step::Aadhaar,
-                Event::AadhaarVerified,
-                evidence,
-                vec![SideWrite::Aadhaar {
-                    source: "offline_ekyc",
-                    details: details.to_string(),
-                    photo,
-                }],
-            )
-            .await?;
+            aadhaar_verified(&state, &opened, "offline_ekyc", &kyc, details, evidence).await?;
             outcome(&state, &key, None).await
         }
         Err(err) => {
@@ -315,6 +302,32 @@ pub async fn aadhaar(
             outcome(&state, &key, Some(reason)).await
         }
     }
+}
+
+/// The Aadhaar step's success, whichever way the Aadhaar came (`source`): the move, its
+/// evidence, and the details and photo kept sealed.
+pub(super) async fn aadhaar_verified(
+    state: &AppState,
+    opened: &Opened,
+    source: &'static str,
+    kyc: &aadhaar::OfflineKyc,
+    details: Value,
+    evidence: Value,
+) -> Result<Request> {
+    let photo = (!kyc.photo_jpeg.is_empty()).then(|| kyc.photo_jpeg.clone());
+    finish(
+        state,
+        opened,
+        Step::Aadhaar,
+        Event::AadhaarVerified,
+        evidence,
+        vec![SideWrite::Aadhaar {
+            source,
+            details: details.to_string(),
+            photo,
+        }],
+    )
+    .await
 }
 
 fn failure_reason(err: &AadhaarError) -> &'static str {

@@ -5,14 +5,13 @@
 //! Only the sandbox provider exists (checks::digilocker), so the method is offered on a
 //! sandbox server only; a live server's journey shows the offline e-KYC upload alone.
 
-use super::checks::{attempt, expire_aadhaar_session, finish};
+use super::checks::{aadhaar_verified, attempt, expire_aadhaar_session, finish};
 use super::{expect_step, open, Opened, Step};
 use crate::checks::digilocker::{AadhaarProvider, ProviderError, Sandbox};
 use crate::domain::status::Event;
 use crate::error::{Error, ErrorType, Result};
 use crate::http::input::Query;
 use crate::state::AppState;
-use crate::store::SideWrite;
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -112,20 +111,7 @@ pub async fn back(
                 "method": "digilocker", "provider": provider.name(),
                 "reference_id": kyc.reference_id, "aadhaar_last4": kyc.aadhaar_last4,
             });
-            let photo = (!kyc.photo_jpeg.is_empty()).then(|| kyc.photo_jpeg.clone());
-            finish(
-                &state,
-                &opened,
-                Step::Aadhaar,
-                Event::AadhaarVerified,
-                evidence,
-                vec![SideWrite::Aadhaar {
-                    source: "digilocker",
-                    details: details.to_string(),
-                    photo,
-                }],
-            )
-            .await?;
+            aadhaar_verified(&state, &opened, "digilocker", &kyc, details, evidence).await?;
         }
         Err(ProviderError::BadCode) => {
             finish(
