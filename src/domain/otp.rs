@@ -37,13 +37,12 @@ pub fn hash(key: &[u8; 32], request_id: i64, code: &str) -> String {
 
 /// Whether `given` is `stored`'s code, in constant time.
 pub fn matches(key: &[u8; 32], request_id: i64, given: &str, stored: &str) -> bool {
-    let given = hash(key, request_id, given);
-    given.len() == stored.len()
-        && given
-            .bytes()
-            .zip(stored.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+    use subtle::ConstantTimeEq;
+    bool::from(
+        hash(key, request_id, given)
+            .as_bytes()
+            .ct_eq(stored.as_bytes()),
+    )
 }
 
 /// A code's form: exactly six ASCII digits.

@@ -404,14 +404,7 @@ async fn admin_manages_staff_as_the_cli_does_and_each_change_is_audited() {
     assert_eq!(role_row.4.as_deref(), Some("agent -> auditor"));
     // The command line does the same through the same code: refused alike, and its
     // rows carry no staff id or address.
-    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_vkyc"))
-        .args(["staff", "unlock", "--username", "nadia"])
-        .env("VKYC_DATA_DIR", app._dir.path())
-        .env("VKYC_DATABASE_URL", &app.database_url)
-        .env_remove("VKYC_CONFIG")
-        .env_remove("VKYC_MASTER_KEY")
-        .output()
-        .unwrap();
+    let refused = app.cli_output(&["staff", "unlock", "--username", "nadia"]);
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("nadia is not locked"), "{stderr}");

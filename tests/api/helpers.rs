@@ -236,19 +236,24 @@ impl TestApp {
     /// Runs the `vkyc` command line on this app's data directory and database, as an
     /// operator would beside the running server.
     pub fn cli(&self, args: &[&str]) -> String {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_vkyc"))
-            .args(args)
-            .env("VKYC_DATA_DIR", self._dir.path())
-            .env("VKYC_DATABASE_URL", &self.database_url)
-            .env_remove("VKYC_CONFIG")
-            .env_remove("VKYC_MASTER_KEY")
-            .output()
-            .expect("vkyc runs");
+        let out = self.cli_output(args);
         assert!(
             out.status.success(),
             "vkyc {args:?} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// [`TestApp::cli`] for a command that may fail: its whole output.
+    pub fn cli_output(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_vkyc"))
+            .args(args)
+            .env("VKYC_DATA_DIR", self._dir.path())
+            .env("VKYC_DATABASE_URL", &self.database_url)
+            .env_remove("VKYC_CONFIG")
+            .env_remove("VKYC_MASTER_KEY")
+            .output()
+            .expect("vkyc runs")
     }
 }

@@ -604,14 +604,7 @@ async fn a_logo_is_uploaded_redrawn_served_and_shown_for_its_template() {
         path
     };
     let missing = write("no_logo_yet", &"a".repeat(64));
-    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_vkyc"))
-        .args(["template", "import", "user", missing.to_str().unwrap()])
-        .env("VKYC_DATA_DIR", app._dir.path())
-        .env("VKYC_DATABASE_URL", &app.database_url)
-        .env_remove("VKYC_CONFIG")
-        .env_remove("VKYC_MASTER_KEY")
-        .output()
-        .unwrap();
+    let refused = app.cli_output(&["template", "import", "user", missing.to_str().unwrap()]);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("logo: no uploaded logo"));
     let good = write("asha_logo", &id);

@@ -204,14 +204,7 @@ label = "face"
         "bad.toml",
         "name = \"bank_checklist\"\ncaptures = [{ kind = \"Face!\", label = \"x\" }]\n",
     );
-    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_vkyc"))
-        .args(["template", "import", "agent", &bad])
-        .env("VKYC_DATA_DIR", app._dir.path())
-        .env("VKYC_DATABASE_URL", &app.database_url)
-        .env_remove("VKYC_CONFIG")
-        .env_remove("VKYC_MASTER_KEY")
-        .output()
-        .unwrap();
+    let refused = app.cli_output(&["template", "import", "agent", &bad]);
     assert!(!refused.status.success());
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(err.contains("captures[0].kind"), "{err}");

@@ -157,6 +157,11 @@ impl UserTemplate {
         self.steps.iter().any(|s| s == step)
     }
 
+    /// Where the template's logo is served (`/brand/<id>.png`), when it has one.
+    pub fn logo_url(&self) -> Option<String> {
+        (!self.logo.is_empty()).then(|| format!("/brand/{}.png", self.logo))
+    }
+
     /// The steps before the checks, in the template's order.
     pub fn evidence_steps(&self) -> impl Iterator<Item = &str> {
         self.steps

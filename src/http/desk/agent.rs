@@ -114,8 +114,7 @@ pub(super) async fn case_view(
         crate::operations::templates::display_name_under(&state.store, request, &journey).await?
     );
     // The bank's logo as the customer saw it, so the agent says the same name.
-    view["brand_logo"] =
-        json!((!journey.logo.is_empty()).then(|| format!("/brand/{}.png", journey.logo)));
+    view["brand_logo"] = json!(journey.logo_url());
     view["personal_details"] =
         crate::operations::templates::personal_details_view(&state.store, request).await?;
     view["templates"] = json!({

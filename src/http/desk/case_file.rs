@@ -252,8 +252,7 @@ pub async fn build(
     let (_, user_template) = crate::operations::templates::user_template(store, request).await?;
     let display_name =
         crate::operations::templates::display_name_under(store, request, &user_template).await?;
-    let brand_logo =
-        (!user_template.logo.is_empty()).then(|| format!("/brand/{}.png", user_template.logo));
+    let brand_logo = user_template.logo_url();
     let view = json!({
         "display_name": display_name,
         "brand_logo": brand_logo,

@@ -255,8 +255,6 @@ pub async fn aadhaar(
     };
     match verified {
         Ok(kyc) => {
-            let details =
-                serde_json::to_value(&kyc).map_err(|e| Error::internal(anyhow::anyhow!(e)))?;
             // Tie the file to this customer: the mobile it was made for, and the name. A
             // mismatch does not fail the step (numbers change, names are spelt
             // differently); the agent and the auditor see it and judge.
@@ -278,7 +276,7 @@ pub async fn aadhaar(
                 "mobile": mobile,
                 "name": name,
             });
-            aadhaar_verified(&state, &opened, "offline_ekyc", &kyc, details, evidence).await?;
+            aadhaar_verified(&state, &opened, "offline_ekyc", &kyc, evidence).await?;
             outcome(&state, &key, None).await
         }
         Err(err) => {
@@ -311,9 +309,9 @@ pub(super) async fn aadhaar_verified(
     opened: &Opened,
     source: &'static str,
     kyc: &aadhaar::OfflineKyc,
-    details: Value,
     evidence: Value,
 ) -> Result<Request> {
+    let details = serde_json::to_value(kyc).map_err(|e| Error::internal(anyhow::anyhow!(e)))?;
     let photo = (!kyc.photo_jpeg.is_empty()).then(|| kyc.photo_jpeg.clone());
     finish(
         state,

@@ -6,7 +6,8 @@
 //! sandbox server only; a live server's journey shows the offline e-KYC upload alone.
 
 use super::checks::{aadhaar_verified, attempt, expire_aadhaar_session, finish};
-use super::{expect_step, open, Opened, Step};
+use super::pages::escape;
+use super::{expect_step, is_hex, open, Opened, Step};
 use crate::checks::digilocker::{AadhaarProvider, ProviderError, Sandbox};
 use crate::domain::status::Event;
 use crate::error::{Error, ErrorType, Result};
@@ -19,6 +20,7 @@ use axum::Json;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
+use subtle::ConstantTimeEq;
 
 /// The provider this server uses, if any.
 pub fn provider(state: &AppState) -> Option<Box<dyn AadhaarProvider>> {
@@ -80,72 +82,48 @@ pub async fn back(
         return Ok(journey);
     }
     let provider = provider_for(&state, &opened)?;
-    if query.get("state") != Some(round_trip_state(&state, opened.request.id).as_str()) {
+    let expected = round_trip_state(&state, opened.request.id);
+    let given = query.get("state").unwrap_or("");
+    if !bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
         return Err(Error::invalid("state"));
     }
     if expire_aadhaar_session(&state, &opened).await?.is_some() {
         return Ok(journey);
     }
     attempt(&state, &opened, Step::Aadhaar).await?;
-    let failed = |reason: &str| json!({ "method": "digilocker", "provider": provider.name(), "reason": reason });
-    let code = match (query.get("code"), query.get("error")) {
-        (Some(code), None) if !code.is_empty() && code.len() <= 512 => code,
-        _ => {
-            finish(
-                &state,
-                &opened,
-                Step::Aadhaar,
-                Event::AadhaarFailed,
-                failed("digilocker_not_allowed"),
-                vec![],
-            )
-            .await?;
-            return Ok(journey);
+    let fetched = match (query.get("code"), query.get("error")) {
+        (Some(code), None) if !code.is_empty() && code.len() <= 512 => {
+            Some(provider.fetch(code).await)
         }
+        _ => None,
     };
-    match provider.fetch(code).await {
-        Ok(kyc) => {
-            let details =
-                serde_json::to_value(&kyc).map_err(|e| Error::internal(anyhow::anyhow!(e)))?;
+    // A failure ends the step as a failed (or, provider down, technical) attempt.
+    let (event, reason, detail) = match fetched {
+        Some(Ok(kyc)) => {
             let evidence = json!({
                 "method": "digilocker", "provider": provider.name(),
                 "reference_id": kyc.reference_id, "aadhaar_last4": kyc.aadhaar_last4,
             });
-            aadhaar_verified(&state, &opened, "digilocker", &kyc, details, evidence).await?;
+            aadhaar_verified(&state, &opened, "digilocker", &kyc, evidence).await?;
+            return Ok(journey);
         }
-        Err(ProviderError::BadCode) => {
-            finish(
-                &state,
-                &opened,
-                Step::Aadhaar,
-                Event::AadhaarFailed,
-                failed("digilocker_code_invalid"),
-                vec![],
-            )
-            .await?;
+        None => (Event::AadhaarFailed, "digilocker_not_allowed", None),
+        Some(Err(ProviderError::BadCode)) => {
+            (Event::AadhaarFailed, "digilocker_code_invalid", None)
         }
-        Err(err @ ProviderError::Unavailable(_)) => {
-            let mut evidence = failed("digilocker_unavailable");
-            evidence["detail"] = err.to_string().into();
-            finish(
-                &state,
-                &opened,
-                Step::Aadhaar,
-                Event::CheckTechnicalFailure,
-                evidence,
-                vec![],
-            )
-            .await?;
-        }
+        Some(Err(err @ ProviderError::Unavailable(_))) => (
+            Event::CheckTechnicalFailure,
+            "digilocker_unavailable",
+            Some(err.to_string()),
+        ),
+    };
+    let mut evidence =
+        json!({ "method": "digilocker", "provider": provider.name(), "reason": reason });
+    if let Some(detail) = detail {
+        evidence["detail"] = detail.into();
     }
+    finish(&state, &opened, Step::Aadhaar, event, evidence, vec![]).await?;
     Ok(journey)
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// `GET /sandbox/digilocker?state&return_to`: the sandbox provider's consent page (a
@@ -159,8 +137,8 @@ pub async fn sandbox_page(State(state): State<AppState>, query: Query) -> Result
     let ours = return_to
         .strip_prefix(&format!("{}/v/", state.base_url))
         .and_then(|rest| rest.strip_suffix("/digilocker"))
-        .is_some_and(|key| key.len() <= 64 && key.bytes().all(|b| b.is_ascii_hexdigit()));
-    let well_formed = round_trip.len() == 64 && round_trip.bytes().all(|b| b.is_ascii_hexdigit());
+        .is_some_and(|key| key.len() <= 64 && is_hex(key, key.len()));
+    let well_formed = is_hex(round_trip, 64);
     if !ours || !well_formed {
         return Err(Error::validation(
             "return_to_value_invalid",

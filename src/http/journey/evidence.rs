@@ -100,7 +100,11 @@ pub async fn send_otp(
             )
             .with_retry_after(seconds));
         }
-        OtpCount::NotSent => unreachable!("a send is never NotSent"),
+        OtpCount::NotSent => {
+            return Err(Error::internal(anyhow::anyhow!(
+                "an OTP send was counted as no send"
+            )))
+        }
     }
     let user = state
         .store

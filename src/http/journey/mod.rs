@@ -227,7 +227,7 @@ impl From<KeyError> for Error {
     }
 }
 
-fn is_hex(s: &str, len: usize) -> bool {
+pub(super) fn is_hex(s: &str, len: usize) -> bool {
     s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
@@ -435,8 +435,7 @@ pub async fn describe(state: &AppState, opened: &Opened) -> Result<Value> {
         .map(String::as_str)
         .filter(|m| *m != "digilocker" || digilocker::provider(state).is_some())
         .collect();
-    let logo =
-        (!user_template.logo.is_empty()).then(|| format!("/brand/{}.png", user_template.logo));
+    let logo = user_template.logo_url();
     // What is left of the Aadhaar step's tries in its window, for the page to say.
     let aadhaar_attempts_left = if opened.step == Step::Aadhaar {
         let j = &state.config.journey;

@@ -110,7 +110,7 @@ fn with_headers(status: StatusCode, body: String, embedded: bool) -> Response {
     response
 }
 
-fn escape(s: &str) -> String {
+pub(super) fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -217,9 +217,8 @@ pub async fn brand_logo(
     use axum::http::header;
     use axum::response::IntoResponse;
     let id = file.strip_suffix(".png").unwrap_or("");
-    let well_formed = id.len() == 64 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     let not_found = || crate::error::Error::not_found("logo");
-    if !well_formed {
+    if !super::is_hex(id, 64) {
         return Err(not_found());
     }
     let png = state.store.logo_png(id).await?.ok_or_else(not_found)?;
