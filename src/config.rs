@@ -129,6 +129,25 @@ pub struct MediaSettings {
     /// Seal each finished recording under a key of its own ([`crate::storage::sealing`]).
     #[serde(default)]
     pub encrypt_recordings: bool,
+    /// Where the other `vkyc` processes reach this one's HTTP port for a call's
+    /// signalling; empty: `http://<listen address>`.
+    #[serde(default)]
+    pub internal_url: String,
+    /// At most this many live calls are placed on this node.
+    #[serde(default = "default_relay_capacity")]
+    pub capacity: u32,
+    /// A relay node whose heartbeat is older than this is dead: no new call is placed
+    /// on it, and its calls drop.
+    #[serde(default = "default_node_timeout")]
+    pub node_timeout_seconds: u64,
+}
+
+fn default_relay_capacity() -> u32 {
+    200
+}
+
+fn default_node_timeout() -> u64 {
+    10
 }
 
 /// `name must be between lo and hi` unless `value` is.
@@ -293,6 +312,20 @@ impl Config {
         self.journey.hours().context("journey working hours")?;
         self.media.tcp_bind().context("media.tcp_bind")?;
         anyhow::ensure!(self.media.shards <= 256, "media.shards must be at most 256");
+        in_range("media.capacity", self.media.capacity, 1..=100_000)?;
+        in_range(
+            "media.node_timeout_seconds",
+            self.media.node_timeout_seconds,
+            3..=3600,
+        )?;
+        if !self.media.internal_url.is_empty() {
+            let url = url::Url::parse(&self.media.internal_url)
+                .context("media.internal_url is not a URL")?;
+            anyhow::ensure!(
+                matches!(url.scheme(), "http" | "https"),
+                "media.internal_url must be an http:// or https:// URL"
+            );
+        }
         for url in &self.media.turn_urls {
             anyhow::ensure!(
                 ["turn:", "turns:"].iter().any(|p| url.starts_with(p)),

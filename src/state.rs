@@ -50,6 +50,37 @@ pub struct Shared {
     pub signer: crate::domain::recording_links::RecordingSigner,
     /// This server's counters and gauges, served by `/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Who this process is among the relay nodes, and how it reaches the others.
+    pub node: NodeIdentity,
+}
+
+/// This process as a relay node (see `calls::nodes`): a fresh id at every start, so a
+/// restarted process is a new node and its predecessor's calls are seen to be gone.
+pub struct NodeIdentity {
+    pub id: String,
+    pub started_at: i64,
+    /// Where the other processes reach this one's HTTP port.
+    pub internal_url: String,
+    /// The bearer token between processes, derived from the master key they share.
+    pub token: String,
+    /// The client for calls to other nodes (no proxy, short timeouts).
+    pub client: reqwest::Client,
+}
+
+impl NodeIdentity {
+    pub fn new(key: &MasterKey, internal_url: String) -> anyhow::Result<NodeIdentity> {
+        Ok(NodeIdentity {
+            id: hex::encode(rand::random::<[u8; 8]>()),
+            started_at: crate::clock::now_ms(),
+            internal_url,
+            token: hex::encode(key.derive("vkyc relay node signalling")),
+            client: reqwest::Client::builder()
+                .no_proxy()
+                .connect_timeout(std::time::Duration::from_secs(3))
+                .timeout(std::time::Duration::from_secs(120))
+                .build()?,
+        })
+    }
 }
 
 /// What the journey needs beside the store, built once at start.

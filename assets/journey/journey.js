@@ -1,8 +1,8 @@
 // The customer journey: draws the step the server says the customer is at, runs that
 // step's check in the browser, sends the result, and draws the next step. The server
 // decides every outcome; this page only collects what it needs.
-import { openCall } from "./rtc.js";
 import { drawMobileOtp, drawPersonalDetails } from "./evidence.js";
+import { drawCall, hangUp } from "./call.js";
 
 const key = location.pathname.split("/")[2];
 const api = (path) => `/v/${key}/api/${path}`;
@@ -242,7 +242,7 @@ function draw(state, reason) {
     case "waiting": return drawWaiting(state);
     case "queue": return drawQueue(state);
     case "scheduled": return drawScheduled(state);
-    case "call": return drawCall(state);
+    case "call": return drawCall(ui(), state);
     case "expired": return location.reload();
     // What happens next, in words: never a raw status code.
     default: return screen("done", t("done_heading"), el("p", { text: t("done_intro") }),
@@ -285,7 +285,7 @@ function firstScreen(state) {
 
 /** What the evidence steps' screens (evidence.js) draw with. */
 function ui() {
-  return { t, el, lang, screen, alertBox, busy, call_, refresh, draw, beforeYouStart, firstScreen };
+  return { t, el, lang, app, screen, alertBox, busy, call_, refresh, draw, after, stopStream, beforeYouStart, firstScreen };
 }
 
 function drawAadhaar(state, reason) {
@@ -330,8 +330,10 @@ function drawAadhaar(state, reason) {
   });
   // A DigiLocker-style provider, where the template offers one: the customer leaves for
   // the provider's page and comes back here with the outcome.
+  // One primary action: DigiLocker when it is offered (fewer steps), the upload else.
   let digilocker = null;
   if ((state.aadhaar_methods || []).includes("digilocker")) {
+    button.classList.add("secondary");
     const go = el("button", { type: "button", id: "digilocker", text: t("aadhaar_digilocker") });
     go.addEventListener("click", async () => {
       busy(go, true);
@@ -558,7 +560,19 @@ function drawQueue(state) {
     }
   };
   socket.onclose = () => setTimeout(() => app.dataset.step === "queue" && refresh(), 2000);
+  // A proxy may hold a WebSocket open and pass nothing: look at the state now and then
+  // all the same, so an invitation is never missed.
+  clearInterval(queueWatch);
+  queueWatch = setInterval(async () => {
+    if (app.dataset.step !== "queue") return clearInterval(queueWatch);
+    const now = await call_("GET", "state").catch(() => null);
+    if (now && now.step !== "queue" && app.dataset.step === "queue") {
+      closeSocket();
+      draw(now);
+    }
+  }, 5000);
 }
+let queueWatch = null;
 
 function drawScheduled(state) {
   const slot = Date.parse(state.meeting_schedule);
@@ -579,137 +593,6 @@ function drawScheduled(state) {
     join, move, cancel);
 }
 
-// ---- the call ----
-
-let peer = null;
-let watcher = null;
-
-function hangUp() {
-  clearInterval(watcher);
-  watcher = null;
-  if (peer) peer.close();
-  peer = null;
-  stopStream();
-}
-
-async function drawCall(state) {
-  let call;
-  try {
-    call = await call_("GET", "call");
-  } catch (_) {
-    return screen("call", t("call_heading"), el("p", { text: t("call_waiting") }));
-  }
-  if (call.state === "invited") {
-    const accept = el("button", { type: "button", id: "call-accept", text: t("call_accept") });
-    const decline = el("button", { type: "button", id: "call-decline", class: "secondary", text: t("call_decline") });
-    const seconds = Math.max(0, Math.round((Date.parse(call.invite_expires_at) - Date.now()) / 1000));
-    accept.addEventListener("click", () => after(call_("POST", "call/accept").then(() => call_("GET", "state").then((s) => ({ state: s }))), accept));
-    decline.addEventListener("click", () => after(call_("POST", "call/decline").then(() => call_("GET", "state").then((s) => ({ state: s }))), decline));
-    // The invitation may lapse or be taken back: look again now and then.
-    clearInterval(watcher);
-    watcher = setInterval(() => app.dataset.step === "call" && app.dataset.callState === "invited" && refresh(), 3000);
-    // A live countdown of the time left to answer.
-    const countdown = el("p", { class: "muted", id: "call-countdown", role: "timer", "aria-live": "off", text: t("call_invite_countdown", { seconds }) });
-    const ends = Date.parse(call.invite_expires_at);
-    const tick = () => {
-      if (!document.body.contains(countdown)) return;
-      const left = Math.max(0, Math.round((ends - Date.now()) / 1000));
-      countdown.textContent = t("call_invite_countdown", { seconds: left });
-      countdown.dataset.seconds = left;
-      if (left > 0) setTimeout(tick, 1000);
-    };
-    // Before joining, the customer is told the call is recorded.
-    screen("call", t("call_heading"), el("p", { class: "ok", text: t("call_invite") }),
-      el("p", { id: "call-recording-notice", text: t("call_recording_notice") }),
-      el("p", { class: "muted", text: t("call_invite_time", { seconds }) }), countdown, accept, decline);
-    app.dataset.callState = "invited";
-    tick();
-    return;
-  }
-  const remote = el("video", { id: "remote-video", autoplay: true, playsinline: true, "aria-label": t("call_agent_video") });
-  const local = el("video", { id: "local-video", autoplay: true, playsinline: true, muted: true, "aria-label": t("call_your_video") });
-  const status = el("p", { class: "muted", id: "call-status", role: "status", text: t("call_connecting") });
-  const quality = el("p", { class: "muted", id: "call-quality", "aria-live": "off" });
-  const end = el("button", { type: "button", id: "call-end", class: "danger", text: t("call_end") });
-  // Mute and camera: the customer's own tracks, switched off without leaving the call.
-  const toggle = (id, kind, on, off) => {
-    const button = el("button", { type: "button", id, class: "secondary", "aria-pressed": "false", text: t(on) });
-    button.addEventListener("click", () => {
-      const muted = button.getAttribute("aria-pressed") !== "true";
-      for (const track of (stream ? stream.getTracks() : []).filter((tr) => tr.kind === kind)) track.enabled = !muted;
-      button.setAttribute("aria-pressed", String(muted));
-      button.textContent = t(muted ? off : on);
-    });
-    return button;
-  };
-  const mute = toggle("call-mute", "audio", "call_mute", "call_unmute");
-  const camera = toggle("call-camera", "video", "call_camera_off", "call_camera_on");
-  end.addEventListener("click", () => {
-    hangUp();
-    after(call_("POST", "call/end").then(() => call_("GET", "state").then((s) => ({ state: s }))), end);
-  });
-  // The agent large, the customer's own picture small in a corner, and a mark that
-  // says the call is recorded (V-CIP: the customer must know).
-  // The REC badge counts the call's time since the customer answered.
-  const timer = el("span", { id: "rec-timer", text: "00:00" });
-  const stage = el("div", { class: "stage" }, remote, local,
-    el("span", { class: "rec", id: "recording-mark", text: t("call_recording") }),
-    el("span", { class: "rec-time", "aria-hidden": "true" }, `${t("call_rec")} `, timer));
-  const since = Date.parse(call.accepted_at || "") || Date.now();
-  const tickTimer = () => {
-    if (!document.body.contains(timer)) return;
-    const s = Math.max(0, Math.floor((Date.now() - since) / 1000));
-    timer.textContent = `${String(Math.floor(s / 60)).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`;
-    setTimeout(tickTimer, 1000);
-  };
-  const heading = call.official ? t("call_with", { official: call.official }) : t("call_active_heading");
-  // Controls right under the video, so "End call" shows without scrolling on a phone.
-  screen("call", heading, stage, el("div", { class: "controls" }, mute, camera, end), status, quality,
-    el("p", { class: "muted", text: t("call_active_intro") }));
-  app.dataset.callState = "active";
-  tickTimer();
-  const shown = (state) => {
-    app.dataset.media = state;
-    status.textContent = t(`call_${state}`);
-  };
-  const showQuality = (q) => {
-    quality.classList.toggle("error", q.poor);
-    quality.textContent = t(q.poor ? "call_quality_poor" : "call_quality_good", {
-      up: q.upKbps, down: q.downKbps, rtt: q.rttMs ?? "–", loss: q.lossPct,
-    });
-  };
-  try {
-    await startMedia(call, remote, local, shown, showQuality);
-  } catch (error) {
-    status.textContent = error.message;
-  }
-  // The agent may end the call: follow the request's status.
-  clearInterval(watcher);
-  watcher = setInterval(async () => {
-    try {
-      const now = await call_("GET", "state");
-      if (now.step !== "call") {
-        hangUp();
-        draw(now);
-      }
-    } catch (_) {}
-  }, 2000);
-}
-
-async function startMedia(call, remote, local, onState, onQuality) {
-  hangUp();
-  stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
-  local.srcObject = stream;
-  peer = await openCall({
-    stream,
-    remote,
-    iceServers: call.ice_servers || [],
-    send: async (sdp) => (await call_("POST", "call/offer", { sdp })).sdp,
-    onState,
-    onQuality,
-  });
-}
-
 // ---- start ----
 
 document.getElementById("lang").addEventListener("click", async () => {
@@ -720,6 +603,7 @@ document.getElementById("lang").addEventListener("click", async () => {
 });
 
 window.addEventListener("pagehide", () => {
+  hangUp();
   stopStream();
   closeSocket();
 });

@@ -3,12 +3,10 @@
 
 use super::{assign, conflict, not_found};
 use crate::domain::status::{Actor, Event};
-use crate::error::ErrorType;
 use crate::error::{Error, Result};
 use crate::media::{MediaEvent, Side};
 use crate::state::AppState;
-use crate::store::{Call, CallUpdate, Changes, KeptRecording, MoveError, Request, SideWrite};
-use axum::http::StatusCode;
+use crate::store::{Call, CallUpdate, Changes, MoveError, Request, SideWrite};
 use serde_json::{json, Value};
 
 /// What one sweep did.
@@ -62,15 +60,22 @@ pub async fn sweep(state: &AppState, now: i64) -> Result<CallSweep> {
             Err(_) => {}
         }
     }
+    // A dead node's calls drop as soon as it is called dead (`node_timeout_seconds`,
+    // within the grace period by default): their media was on it.
     for call in state
         .store
-        .lost_calls(now - c.drop_grace_seconds as i64 * 1000)
+        .lost_calls(
+            now - c.drop_grace_seconds as i64 * 1000,
+            super::nodes::alive_since(state, now),
+        )
         .await?
     {
+        // Neither side lost but the call's node gone: the customer is asked to join
+        // again, as after their own drop.
         let customer_first = match (call.customer_lost_at, call.agent_lost_at) {
             (Some(a), Some(b)) => a <= b,
-            (Some(_), None) => true,
-            _ => false,
+            (Some(_), None) | (None, None) => true,
+            (None, Some(_)) => false,
         };
         let (event, by) = if customer_first {
             (Event::UserDroppedOff, "customer")
@@ -127,40 +132,17 @@ pub async fn end_call(
     // Check the move first: a refused end must not stop the recording.
     crate::domain::status::next(request.sub_status, event)
         .map_err(|e| Error::from(MoveError::from(e)))?;
-    let recording = match &state.media {
-        Some(relay) => relay
-            .end_call(&call.id.to_string())
-            .await
-            .map_err(Error::internal)?,
-        None => None,
-    };
+    let finished = super::nodes::finish(state, call).await?;
     let changes = Changes {
-        recording_link: recording
+        recording_link: finished
             .as_ref()
             .map(|_| crate::domain::recording_links::reference(call.id)),
         ..Changes::default()
     };
-    // Kept where `[media]` says: sealed or not, the local path or the uploaded object's
-    // s3:// URL (a failed upload keeps the local file and its path).
-    let kept = match &recording {
-        Some(r) => Some((
-            crate::storage::keep(&state.config.media, call.id, r).await,
-            r,
-        )),
-        None => None,
-    };
-    if let Some((kept, _)) = &kept {
-        let to_bucket = !state.config.media.recordings_store.is_empty();
-        state
-            .metrics
-            .recording_kept(to_bucket && !kept.location.starts_with("s3://"));
+    if let Some(f) = &finished {
+        state.metrics.recording_kept(f.upload_failed);
     }
-    let stored = kept.as_ref().map(|(kept, r)| KeptRecording {
-        location: kept.location.clone(),
-        key: kept.key.clone(),
-        bytes: r.bytes as i64,
-        duration_ms: r.duration_ms,
-    });
+    let stored = finished.as_ref().map(|f| f.kept(state)).transpose()?;
     let moved = state
         .store
         .apply_journey(
@@ -168,7 +150,7 @@ pub async fn end_call(
             &[event],
             actor,
             Some(&json!({ "call_id": call.id, "ended_by": by,
-                          "recording_ms": recording.as_ref().map(|r| r.duration_ms) })),
+                          "recording_ms": finished.as_ref().map(|r| r.duration_ms) })),
             &changes,
             &[SideWrite::Call {
                 call_id: call.id,
@@ -176,17 +158,15 @@ pub async fn end_call(
                     state: call_state,
                     by,
                     recording: stored,
-                    quality: recording
-                        .as_ref()
-                        .and_then(|r| serde_json::to_string(&r.quality).ok()),
+                    quality: finished.as_ref().and_then(|r| r.quality.clone()),
                 },
             }],
         )
         .await
         .map_err(Error::from)?;
     // The row points at the kept copy: the clear or uploaded local files can go.
-    if let Some((kept, _)) = &kept {
-        crate::storage::remove_local(&kept.leftovers).await;
+    if let Some(f) = &finished {
+        super::nodes::remove_leftovers(state, call, f).await;
     }
     Ok(moved)
 }
@@ -216,19 +196,6 @@ pub async fn offer(state: &AppState, call: &Call, side: Side, sdp: &str) -> Resu
     if sdp.len() > 20_000 {
         return Err(Error::invalid("sdp"));
     }
-    let relay = state.media.as_ref().ok_or_else(|| {
-        Error::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorType::InternalError,
-            "media_unavailable",
-            "the media relay is not running.",
-        )
-    })?;
-    let answer = relay
-        .join(&call.id.to_string(), side, sdp)
-        .await
-        .map_err(|e| {
-            Error::validation("sdp_value_invalid", format!("the offer was refused: {e}"))
-        })?;
+    let answer = super::nodes::join(state, call, side, sdp).await?;
     Ok(json!({ "type": "answer", "sdp": answer }))
 }

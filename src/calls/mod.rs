@@ -12,6 +12,7 @@
 
 pub mod assign;
 pub mod lifecycle;
+pub mod nodes;
 pub mod photo;
 
 use crate::error::{Error, ErrorType};
@@ -56,10 +57,8 @@ pub async fn quality(
     call: &crate::store::Call,
 ) -> serde_json::Value {
     if call.state == "active" {
-        if let Some(relay) = &state.media {
-            if let Ok(Some(q)) = relay.quality(&call.id.to_string()).await {
-                return serde_json::to_value(q).unwrap_or_default();
-            }
+        if let Some(q) = nodes::quality(state, call).await {
+            return q;
         }
     }
     call.quality

@@ -46,6 +46,7 @@ pub fn router(state: AppState) -> Router {
             "/recordings/{file}",
             get(crate::http::recordings::serve_link),
         )
+        .merge(crate::http::internal::router(state.clone()))
         .route("/", get(home))
         .route("/healthz", get(live))
         .route("/readyz", get(ready));
@@ -317,7 +318,21 @@ impl Application {
             None
         };
         let metrics = Arc::new(crate::metrics::Metrics::new(media.as_ref()));
+        let internal_url = if config.media.internal_url.is_empty() {
+            // Bound to every interface: the others reach it at the relay's address.
+            let mut bound = listener.local_addr()?;
+            if bound.ip().is_unspecified() {
+                if let Ok(ip) = config.media.advertised_ip.parse() {
+                    bound.set_ip(ip);
+                }
+            }
+            format!("http://{bound}")
+        } else {
+            config.media.internal_url.trim_end_matches('/').to_string()
+        };
+        let node = crate::state::NodeIdentity::new(&key, internal_url)?;
         let state = AppState::new(Shared {
+            node,
             metrics,
             journey,
             media,
@@ -411,6 +426,11 @@ impl Application {
         ));
         let board = tokio::spawn(workers::queue::run_board(state.clone(), shutdown.clone()));
         let sweeper = tokio::spawn(workers::queue::run_sweep(state.clone(), shutdown.clone()));
+        // Registered before the first request, so that a call can be placed at once.
+        if let Err(err) = workers::relay_nodes::beat(&state, crate::clock::now_ms()).await {
+            tracing::warn!(error = %err, "registering the relay node failed; retrying");
+        }
+        let heartbeat = tokio::spawn(workers::relay_nodes::run(state.clone(), shutdown.clone()));
         let calls = tokio::spawn(workers::calls::run(state.clone(), shutdown.clone()));
         let anchors = tokio::spawn(workers::anchor::run(state.clone(), shutdown.clone()));
         let notifier = tokio::spawn(workers::notify::run_notifications(
@@ -449,6 +469,7 @@ impl Application {
         let _ = sweeper.await;
         let _ = notifier.await;
         let _ = calls.await;
+        let _ = heartbeat.await;
         let _ = anchors.await;
         if let Some(scrapes) = scrapes {
             let _ = scrapes.await;

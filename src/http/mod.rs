@@ -6,6 +6,7 @@
 pub mod app;
 pub mod desk;
 pub mod input;
+pub mod internal;
 pub mod journey;
 pub mod merchant_api;
 pub mod metrics;

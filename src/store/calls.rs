@@ -35,6 +35,8 @@ pub struct Call {
     pub decided_at: Option<i64>,
     /// JSON: both sides' quality summary, written when the call ends.
     pub quality: Option<String>,
+    /// The relay node the call's media runs on (see `store::relay_nodes`).
+    pub relay_node: Option<String>,
 }
 
 impl Call {
@@ -71,8 +73,9 @@ pub struct KeptRecording {
 /// A change to a call, written in the transaction of the status move it goes with.
 #[derive(Debug, Clone)]
 pub enum CallUpdate {
-    /// The customer accepted: the call is live; neither side's media is connected yet.
-    Accept,
+    /// The customer accepted: the call is live on this relay node (None: no relay);
+    /// neither side's media is connected yet.
+    Accept { relay_node: Option<String> },
     /// The call is over (`declined`, `missed`, `ended` or `dropped`).
     End {
         state: &'static str,
@@ -90,7 +93,7 @@ pub enum CallUpdate {
 const CALL_COLUMNS: &str = "id, request_id, agent_id, state, invited_at, accepted_at, ended_at, \
      ended_by, liveness_code, liveness_result, questions, pan, customer_lost_at, agent_lost_at, \
      recording_path, recording_key, recording_bytes, duration_ms, decision, remarks, decided_at, \
-     quality";
+     quality, relay_node";
 
 fn call_from_row(r: &sqlx::any::AnyRow) -> Result<Call, sqlx::Error> {
     Ok(Call {
@@ -116,6 +119,7 @@ fn call_from_row(r: &sqlx::any::AnyRow) -> Result<Call, sqlx::Error> {
         remarks: r.try_get("remarks")?,
         decided_at: r.try_get("decided_at")?,
         quality: r.try_get("quality")?,
+        relay_node: r.try_get("relay_node")?,
     })
 }
 
@@ -216,13 +220,14 @@ impl Store {
         now: i64,
     ) -> Result<(), sqlx::Error> {
         match update {
-            CallUpdate::Accept => {
+            CallUpdate::Accept { relay_node } => {
                 sqlx::query(
                     "UPDATE calls SET state = 'active', accepted_at = $1, customer_lost_at = $1, \
-                     agent_lost_at = $1 WHERE id = $2",
+                     agent_lost_at = $1, relay_node = $3 WHERE id = $2",
                 )
                 .bind(now)
                 .bind(call_id)
+                .bind(relay_node)
                 .execute(&mut **tx)
                 .await?;
                 call_events::insert_in(tx, call_id, now, "started", None).await?;
@@ -402,13 +407,25 @@ impl Store {
         self.fetch_calls(&sql, before).await
     }
 
-    /// Live calls where one side's media has been lost since before `before`.
-    pub async fn lost_calls(&self, before: i64) -> Result<Vec<Call>> {
+    /// Live calls where one side's media has been lost since before `before`, or whose
+    /// relay node has beaten no heartbeat since before `node_dead_before` (the node is
+    /// gone, and its media with it).
+    pub async fn lost_calls(&self, before: i64, node_dead_before: i64) -> Result<Vec<Call>> {
         let sql = format!(
-            "SELECT {CALL_COLUMNS} FROM calls WHERE state = 'active' \
-             AND (customer_lost_at < $1 OR agent_lost_at < $1)"
+            "SELECT {CALL_COLUMNS} FROM calls c WHERE state = 'active' \
+             AND (customer_lost_at < $1 OR agent_lost_at < $1 OR (relay_node IS NOT NULL \
+             AND NOT EXISTS (SELECT 1 FROM relay_nodes n WHERE n.id = c.relay_node \
+             AND n.heartbeat_at >= $2)))"
         );
-        self.fetch_calls(&sql, before).await
+        let rows = sqlx::query(&sql)
+            .bind(before)
+            .bind(node_dead_before)
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(call_from_row)
+            .collect::<std::result::Result<_, _>>()?)
     }
 
     /// Ends a call whose request has moved on without it.

@@ -8,6 +8,7 @@ pub mod expiry;
 pub mod notify;
 pub mod purge;
 pub mod queue;
+pub mod relay_nodes;
 pub mod webhooks;
 
 use std::future::Future;

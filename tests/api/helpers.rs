@@ -17,6 +17,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// `http://<address>` of the metrics listener, where `metrics_listen` is set.
     pub metrics: Option<String>,
+    /// Stops the server (a clean stop: workers finish their step).
+    pub shutdown: tokio_util::sync::CancellationToken,
     pub _dir: tempfile::TempDir,
 }
 
@@ -47,10 +49,29 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
+    let database_url = test_database(dir.path()).await;
+    spawn_app_in(dir, database_url, None, adjust).await
+}
+
+/// A second server on `first`'s database with its master key, as a second `vkyc`
+/// process of one deployment would be; its own data directory.
+pub async fn spawn_app_beside(first: &TestApp, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    first.key.write(&dir.path().join("master.key")).unwrap();
+    let merchant = (first.client_id.clone(), first.secret.clone());
+    spawn_app_in(dir, first.database_url.clone(), Some(merchant), adjust).await
+}
+
+async fn spawn_app_in(
+    dir: tempfile::TempDir,
+    database_url: String,
+    merchant: Option<(String, String)>,
+    adjust: impl FnOnce(&mut Config),
+) -> TestApp {
     let mut config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().to_path_buf(),
-        database_url: test_database(dir.path()).await,
+        database_url,
         environment: Environment::Sandbox,
         // Tests make many calls quickly; the rate-limit tests set their own limits.
         default_rate_limit_per_minute: 0,
@@ -65,9 +86,10 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         .expect("the app builds");
     // A sandbox creates a test merchant on first start; a production deployment gets a
     // live merchant as an operator would make one.
-    let (client_id, secret) = match &app.bootstrap {
-        Some(boot) => (boot.client_id.clone(), boot.secret.clone()),
-        None => {
+    let (client_id, secret) = match (&app.bootstrap, merchant) {
+        (_, Some(merchant)) => merchant,
+        (Some(boot), None) => (boot.client_id.clone(), boot.secret.clone()),
+        (None, None) => {
             let live = vkyc::auth::NewCredential::generate(vkyc::store::MerchantEnv::Live);
             app.store()
                 .create_merchant(
@@ -86,6 +108,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let store = app.store().clone();
     let key = app.master_key().clone();
     let metrics = app.metrics_addr().map(|a| format!("http://{a}"));
+    let shutdown = app.shutdown_token();
     tokio::spawn(app.run());
     TestApp {
         base,
@@ -97,6 +120,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         database_url,
         client: reqwest::Client::new(),
         metrics,
+        shutdown,
         _dir: dir,
     }
 }

@@ -39,6 +39,7 @@ mod openapi;
 mod rate_limits;
 mod recording_sides;
 mod recordings_s3;
+mod relay_nodes;
 mod report_rollups;
 mod reports;
 mod retention;

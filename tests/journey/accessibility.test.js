@@ -76,6 +76,9 @@ describe(`accessibility of the journey (${BACKEND})`, () => {
     await page.goto(`${d.base}/v/${'0'.repeat(40)}`);
     await page.locator('#notice').waitFor();
     assert.deepEqual(await axeViolations(page), []);
+    await page.goto(`${d.base}/v/${'0'.repeat(40)}?lang=hi`);
+    await page.locator('#notice').waitFor();
+    assert.deepEqual(await axeViolations(page), [], 'in Hindi');
     await context.close();
   });
 });

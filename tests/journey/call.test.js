@@ -71,6 +71,11 @@ describe(`a whole case: customer, agent and auditor (${BACKEND})`, () => {
     assert.ok(ownBox.width * ownBox.height < remoteBox.width * remoteBox.height / 4,
       `own ${JSON.stringify(ownBox)} against the agent's ${JSON.stringify(remoteBox)}`);
     assert.equal(await customer.page.locator('#recording-mark').textContent(), 'Recording');
+    // The customer's own picture is labelled on screen, over its corner.
+    assert.equal(await customer.page.locator('#local-label').textContent(), 'You');
+    const label = await customer.page.locator('#local-label').boundingBox();
+    assert.ok(label.x >= ownBox.x && label.y >= ownBox.y && label.x + label.width <= ownBox.x + ownBox.width
+      && label.y + label.height <= ownBox.y + ownBox.height, `label ${JSON.stringify(label)} on ${JSON.stringify(ownBox)}`);
     assert.ok(await customer.page.locator('#recording-mark').isVisible());
     // Who is calling, the call's time running, and the controls: "End call" in view on a
     // 390×844 phone without scrolling.
@@ -311,5 +316,25 @@ describe(`a whole case: customer, agent and auditor (${BACKEND})`, () => {
     await customer.page.getByRole('alert').filter({ hasText: 'Your call was interrupted' }).waitFor();
     await shot(customer.page, '23-agent-dropped');
     await customer.context.close();
+  });
+
+  it('a queue socket that a proxy holds open and silent does not hide the invitation', async () => {
+    // An agent of their own: the one above is in wrap-up with the dropped call.
+    d.createStaff(`${AGENT.username}-2`, 'agent', AGENT.password);
+    const agent = await d.staffPage(`${AGENT.username}-2`, AGENT.password);
+    const { id, link } = await d.newRequest({ aadhaar_details: AADHAAR_DETAILS });
+    const customer = await d.customerPage();
+    // The page's WebSocket "connects" but nothing ever comes through it.
+    let held = 0;
+    await customer.page.routeWebSocket(/\/ws$/, () => { held += 1; });
+    await customer.page.goto(link);
+    await passChecks(customer.page);
+    await goOnline(agent.page);
+    await customer.page.locator('#join-queue').click();
+    await d.expectStatus(id, 'AGENT_ASSIGNED_TO_USER');
+    await atStep(customer.page, 'call', 10_000);
+    assert.ok(held >= 1, 'the socket was held');
+    await customer.context.close();
+    await agent.context.close();
   });
 });

@@ -316,11 +316,17 @@ describe(`customer journey in Chromium (${BACKEND})`, () => {
     response = await page.goto(expiring.link);
     assert.equal(response.status(), 410);
     await page.getByRole('heading', { name: 'Link expired' }).waitFor();
-    // The bank that sent it, whom to ask for a new one, and the same in Hindi.
+    // The bank that sent it and whom to ask for a new one; a switch to Hindi, and back.
     assert.equal(await page.locator('#brand').textContent(), 'Bootstrap test merchant · Video KYC');
     await page.getByText('contact Bootstrap test merchant the way you usually do').waitFor();
-    await page.locator('h2[lang="hi"]').filter({ hasText: 'लिंक की अवधि समाप्त' }).waitFor();
+    assert.equal(await page.locator('html').getAttribute('lang'), 'en');
     await page.locator('a.lang-link').click();
+    await page.getByRole('heading', { name: 'लिंक की अवधि समाप्त' }).waitFor();
+    assert.equal(await page.locator('html').getAttribute('lang'), 'hi');
+    assert.equal(await page.getByText('Link expired').count(), 0, 'one language at a time');
+    await shot(page, '19-link-expired-hi');
+    await page.getByRole('link', { name: 'English' }).click();
+    await page.getByRole('heading', { name: 'Link expired' }).waitFor();
     await d.expectStatus(expiring.id, 'VKYC_EXPIRED');
     await shot(page, '19-link-expired');
     await context.close();

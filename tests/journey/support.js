@@ -471,7 +471,7 @@ async function rewriteAnswers(page, rewrite) {
 const tcpOnly = (sdp) => dropLines(sdp, /^a=candidate:\S+ \d+ udp .*$/gim);
 
 module.exports = {
-  Deployment, AADHAAR_DETAILS, BACKEND, DELHI, LONDON, INDIAN_IP, SHOTS, startReceiver,
+  Deployment, makeFixtures, CHROMIUM_FLAGS, PG_URL, AADHAAR_DETAILS, BACKEND, DELHI, LONDON, INDIAN_IP, SHOTS, startReceiver,
   shot, atStep, axeViolations, confirmMobile, reachConsent, consent, uploadAadhaar, passIp, passLocation, passDevices, passChecks,
   rewriteAnswers, tcpOnly, dropLines, goOnline, playing, completeChecklist, createStaffOnScreen, openCaseFile, downloadExport,
   parseCsv, screenTable, downloadReportCsv, probe, decodesCleanly,

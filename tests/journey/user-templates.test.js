@@ -79,6 +79,9 @@ describe(`the built-in user templates (${BACKEND})`, () => {
 
     await atStep(page, 'aadhaar');
     await page.getByText('share your Aadhaar from DigiLocker').waitFor();
+    // One primary action on the screen: DigiLocker; the upload is the secondary way.
+    const primaries = await page.locator('#app button:not(.secondary):not(.danger):visible').evaluateAll((bs) => bs.map((b) => b.id));
+    assert.deepEqual(primaries, ['digilocker']);
     await shot(page, 'aadhaar-digilocker');
     await page.getByRole('button', { name: 'Share from DigiLocker' }).click();
     await page.getByRole('heading', { name: 'DigiLocker (sandbox)' }).waitFor();

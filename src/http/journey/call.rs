@@ -97,20 +97,23 @@ async fn customer_accept(
     State(state): State<AppState>,
     Path(key): Path<String>,
 ) -> Result<Json<Value>> {
-    let (opened, call) =
-        answer_invitation(&state, &key, Event::InviteAccepted, CallUpdate::Accept).await?;
-    if let Some(relay) = &state.media {
-        let gps = customer_position(&state, opened.request.id).await?;
-        relay
-            .open_call(
-                &call.id.to_string(),
-                json!({ "call_id": call.id, "verification_id": opened.request.verification_id,
-                        "started_at": crate::domain::views::iso_millis(crate::clock::now_ms()),
-                        "customer_gps": gps }),
-            )
-            .await
-            .map_err(Error::internal)?;
-    }
+    // Placed before the move, so that a call no relay can take stays an invitation the
+    // customer may accept again.
+    let node = crate::calls::nodes::place(&state, crate::clock::now_ms()).await?;
+    let accept = CallUpdate::Accept {
+        relay_node: Some(node.clone()),
+    };
+    let (opened, mut call) = answer_invitation(&state, &key, Event::InviteAccepted, accept).await?;
+    call.relay_node = Some(node);
+    let gps = customer_position(&state, opened.request.id).await?;
+    crate::calls::nodes::open(
+        &state,
+        &call,
+        json!({ "call_id": call.id, "verification_id": opened.request.verification_id,
+                "started_at": crate::domain::views::iso_millis(crate::clock::now_ms()),
+                "customer_gps": gps }),
+    )
+    .await?;
     Ok(Json(json!({ "call_id": call.id, "state": "active" })))
 }
 

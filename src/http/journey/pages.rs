@@ -6,7 +6,7 @@
 use super::{open, KeyError};
 use crate::error::Error;
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::Value;
@@ -23,6 +23,11 @@ const FILES: &[(&str, &str, &str)] = &[
         "evidence.js",
         "text/javascript; charset=utf-8",
         include_str!("../../../assets/journey/evidence.js"),
+    ),
+    (
+        "call.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../assets/journey/call.js"),
     ),
     (
         // The call's connection, shared with the agent's console.
@@ -117,11 +122,11 @@ pub(super) fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// A page that only explains (unknown or expired link), in both languages (the Hindi
-/// under the English, each marked with its language), with the bank's name when the link
-/// is known: who to ask for a new one.
-fn notice(status: StatusCode, key: &str, bank: Option<&str>) -> Response {
-    let fill = |lang: &str, name: &str| {
+/// A page that only explains (unknown or expired link), in the language asked for
+/// (`?lang=hi`, else English) with a link to the other, and with the bank's name when
+/// the link is known: who to ask for a new one.
+fn notice(status: StatusCode, key: &str, bank: Option<&str>, lang: &str) -> Response {
+    let fill = |name: &str| {
         let text = string(lang, name).unwrap_or_default();
         let bank = bank
             .map(str::to_string)
@@ -131,36 +136,47 @@ fn notice(status: StatusCode, key: &str, bank: Option<&str>) -> Response {
     };
     let header = match bank {
         Some(bank) => escape(
-            &string("en", "brand_title")
+            &string(lang, "brand_title")
                 .unwrap_or_default()
                 .replace("{name}", bank),
         ),
-        None => escape(&string("en", "title").unwrap_or_default()),
+        None => escape(&string(lang, "title").unwrap_or_default()),
+    };
+    // The switch names the other language in that language.
+    let (other, other_name) = if lang == "hi" {
+        ("en", "English")
+    } else {
+        ("hi", "हिन्दी")
     };
     let body = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+        "<!doctype html><html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{t_en}</title><link rel=\"stylesheet\" href=\"/assets/journey/journey.css\">\
+         <title>{title}</title><link rel=\"stylesheet\" href=\"/assets/journey/journey.css\">\
          </head><body><header class=\"bar\"><span class=\"brand\" id=\"brand\">{header}</span>\
-         <a class=\"lang-link\" href=\"#hi\" lang=\"hi\">हिन्दी</a></header>\
-         <main class=\"card\" id=\"notice\"><h1>{t_en}</h1><p>{x_en}</p><p>{w_en}</p>\
-         <h2 lang=\"hi\" id=\"hi\">{t_hi}</h2><p lang=\"hi\">{x_hi}</p><p lang=\"hi\">{w_hi}</p>\
+         <a class=\"lang-link\" id=\"lang\" href=\"?lang={other}\" lang=\"{other}\" \
+         hreflang=\"{other}\">{other_name}</a></header>\
+         <main class=\"card\" id=\"notice\"><h1>{title}</h1><p>{text}</p><p>{who}</p>\
          </main></body></html>",
-        t_en = fill("en", &format!("{key}_title")),
-        x_en = fill("en", &format!("{key}_text")),
-        w_en = fill("en", "link_who_to_ask"),
-        t_hi = fill("hi", &format!("{key}_title")),
-        x_hi = fill("hi", &format!("{key}_text")),
-        w_hi = fill("hi", "link_who_to_ask"),
+        title = fill(&format!("{key}_title")),
+        text = fill(&format!("{key}_text")),
+        who = fill("link_who_to_ask"),
     );
     with_headers(status, body, false)
 }
 
 /// `GET /v/<key>`: the journey page, or a clear page for an unknown or expired link.
-pub async fn journey_page(State(state): State<AppState>, Path(key): Path<String>) -> Response {
+pub async fn journey_page(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let lang = match query.as_deref() {
+        Some("lang=hi") => "hi",
+        _ => "en",
+    };
     match open(&state, &key).await {
         Ok(opened) => with_headers(StatusCode::OK, INDEX.to_string(), opened.embedded),
-        Err(KeyError::Unknown) => notice(StatusCode::NOT_FOUND, "not_found", None),
+        Err(KeyError::Unknown) => notice(StatusCode::NOT_FOUND, "not_found", None, lang),
         Err(KeyError::Expired) => {
             // The link is known: name the bank that sent it, so the customer knows whom
             // to ask for a new one.
@@ -172,7 +188,7 @@ pub async fn journey_page(State(state): State<AppState>, Path(key): Path<String>
                 }
                 _ => None,
             };
-            notice(StatusCode::GONE, "expired", bank.as_deref())
+            notice(StatusCode::GONE, "expired", bank.as_deref(), lang)
         }
         Err(KeyError::Failed(err)) => err.into_response(),
     }
