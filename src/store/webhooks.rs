@@ -257,29 +257,53 @@ impl Store {
     }
 
     /// Records attempts and settles their deliveries (delivered, due again at `next`, or
-    /// failed for good when `next` is `None` after a failure), all in one transaction: a
-    /// worker's whole pass costs one commit.
+    /// failed for good when `next` is `None` after a failure), all in one transaction of
+    /// two statements however many there are: a worker's whole pass costs one commit and
+    /// three round trips.
     pub async fn record_attempts(
         &self,
         results: &[(ClaimedDelivery, Outcome, Option<i64>)],
     ) -> Result<()> {
+        if results.is_empty() {
+            return Ok(());
+        }
         let now = now_ms();
-        let mut tx = self.write.begin().await?;
+        let rows = |width: usize| -> String {
+            (0..results.len())
+                .map(|r| {
+                    let cols: Vec<String> =
+                        (1..=width).map(|c| format!("${}", r * width + c)).collect();
+                    format!("({})", cols.join(", "))
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let insert = format!(
+            "INSERT INTO webhook_attempts (delivery_id, attempt, at, latency_ms, status_code, \
+             response_snippet, error) VALUES {}",
+            rows(7)
+        );
+        let mut attempts = sqlx::query(&insert);
+        for (delivery, outcome, _) in results {
+            attempts = attempts
+                .bind(delivery.id)
+                .bind(delivery.attempts + 1)
+                .bind(now)
+                .bind(outcome.latency_ms)
+                .bind(outcome.status_code.map(i64::from))
+                .bind(&outcome.snippet)
+                .bind(&outcome.error);
+        }
+        // VALUES' columns are column1..column7 on both backends.
+        let update = format!(
+            "UPDATE webhook_deliveries SET status = v.column2, attempts = v.column3, \
+             next_attempt_at = v.column4, lease_until = NULL, delivered_at = v.column5, \
+             last_status_code = v.column6, last_error = v.column7 \
+             FROM (VALUES {}) AS v WHERE webhook_deliveries.id = v.column1",
+            rows(7)
+        );
+        let mut settle = sqlx::query(&update);
         for (delivery, outcome, next) in results {
-            let attempt = delivery.attempts + 1;
-            sqlx::query(
-                "INSERT INTO webhook_attempts (delivery_id, attempt, at, latency_ms, status_code, \
-                 response_snippet, error) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(delivery.id)
-            .bind(attempt)
-            .bind(now)
-            .bind(outcome.latency_ms)
-            .bind(outcome.status_code.map(i64::from))
-            .bind(&outcome.snippet)
-            .bind(&outcome.error)
-            .execute(&mut *tx)
-            .await?;
             let status = if outcome.succeeded() {
                 "delivered"
             } else if next.is_some() {
@@ -287,21 +311,18 @@ impl Store {
             } else {
                 "failed"
             };
-            sqlx::query(
-                "UPDATE webhook_deliveries SET status = $1, attempts = $2, next_attempt_at = $3, \
-                 lease_until = NULL, delivered_at = $4, last_status_code = $5, last_error = $6 \
-                 WHERE id = $7",
-            )
-            .bind(status)
-            .bind(attempt)
-            .bind(next.unwrap_or(now))
-            .bind(outcome.succeeded().then_some(now))
-            .bind(outcome.status_code.map(i64::from))
-            .bind(&outcome.error)
-            .bind(delivery.id)
-            .execute(&mut *tx)
-            .await?;
+            settle = settle
+                .bind(delivery.id)
+                .bind(status)
+                .bind(delivery.attempts + 1)
+                .bind(next.unwrap_or(now))
+                .bind(outcome.succeeded().then_some(now))
+                .bind(outcome.status_code.map(i64::from))
+                .bind(&outcome.error);
         }
+        let mut tx = self.write.begin().await?;
+        attempts.execute(&mut *tx).await?;
+        settle.execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
     }
