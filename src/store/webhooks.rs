@@ -1,7 +1,7 @@
 //! The webhook outbox: events written with their status moves, deliveries claimed with a
 //! lease, and the record of every attempt.
 
-use super::{Backend, Request, Store};
+use super::{Backend, Request, Store, ROWS_PER_STATEMENT};
 use crate::clock::now_ms;
 use crate::domain::events::{envelope, new_event_id};
 use crate::error::Result;
@@ -257,72 +257,63 @@ impl Store {
     }
 
     /// Records attempts and settles their deliveries (delivered, due again at `next`, or
-    /// failed for good when `next` is `None` after a failure), all in one transaction of
-    /// two statements however many there are: a worker's whole pass costs one commit and
-    /// three round trips.
+    /// failed for good when `next` is `None` after a failure), all in one transaction: a
+    /// worker's whole pass costs one commit, and two statements per
+    /// [`ROWS_PER_STATEMENT`] deliveries.
     pub async fn record_attempts(
         &self,
         results: &[(ClaimedDelivery, Outcome, Option<i64>)],
     ) -> Result<()> {
-        if results.is_empty() {
-            return Ok(());
-        }
         let now = now_ms();
-        let rows = |width: usize| -> String {
-            (0..results.len())
-                .map(|r| {
-                    let cols: Vec<String> =
-                        (1..=width).map(|c| format!("${}", r * width + c)).collect();
-                    format!("({})", cols.join(", "))
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let insert = format!(
-            "INSERT INTO webhook_attempts (delivery_id, attempt, at, latency_ms, status_code, \
-             response_snippet, error) VALUES {}",
-            rows(7)
-        );
-        let mut attempts = sqlx::query(&insert);
-        for (delivery, outcome, _) in results {
-            attempts = attempts
-                .bind(delivery.id)
-                .bind(delivery.attempts + 1)
-                .bind(now)
-                .bind(outcome.latency_ms)
-                .bind(outcome.status_code.map(i64::from))
-                .bind(&outcome.snippet)
-                .bind(&outcome.error);
-        }
-        // VALUES' columns are column1..column7 on both backends.
-        let update = format!(
-            "UPDATE webhook_deliveries SET status = v.column2, attempts = v.column3, \
-             next_attempt_at = v.column4, lease_until = NULL, delivered_at = v.column5, \
-             last_status_code = v.column6, last_error = v.column7 \
-             FROM (VALUES {}) AS v WHERE webhook_deliveries.id = v.column1",
-            rows(7)
-        );
-        let mut settle = sqlx::query(&update);
-        for (delivery, outcome, next) in results {
-            let status = if outcome.succeeded() {
-                "delivered"
-            } else if next.is_some() {
-                "pending"
-            } else {
-                "failed"
-            };
-            settle = settle
-                .bind(delivery.id)
-                .bind(status)
-                .bind(delivery.attempts + 1)
-                .bind(next.unwrap_or(now))
-                .bind(outcome.succeeded().then_some(now))
-                .bind(outcome.status_code.map(i64::from))
-                .bind(&outcome.error);
-        }
         let mut tx = self.write.begin().await?;
-        attempts.execute(&mut *tx).await?;
-        settle.execute(&mut *tx).await?;
+        for chunk in results.chunks(ROWS_PER_STATEMENT) {
+            // Only full chunks share a text worth keeping prepared.
+            let keep = chunk.len() == ROWS_PER_STATEMENT;
+            let insert = format!(
+                "INSERT INTO webhook_attempts (delivery_id, attempt, at, latency_ms, \
+                 status_code, response_snippet, error) VALUES {}",
+                value_rows(chunk.len(), 7)
+            );
+            let mut attempts = sqlx::query(&insert).persistent(keep);
+            for (delivery, outcome, _) in chunk {
+                attempts = attempts
+                    .bind(delivery.id)
+                    .bind(delivery.attempts + 1)
+                    .bind(now)
+                    .bind(outcome.latency_ms)
+                    .bind(outcome.status_code.map(i64::from))
+                    .bind(&outcome.snippet)
+                    .bind(&outcome.error);
+            }
+            attempts.execute(&mut *tx).await?;
+            // VALUES' columns are column1..column7 on both backends.
+            let update = format!(
+                "UPDATE webhook_deliveries SET status = v.column2, attempts = v.column3, \
+                 next_attempt_at = v.column4, lease_until = NULL, delivered_at = v.column5, \
+                 last_status_code = v.column6, last_error = v.column7 \
+                 FROM (VALUES {}) AS v WHERE webhook_deliveries.id = v.column1",
+                value_rows(chunk.len(), 7)
+            );
+            let mut settle = sqlx::query(&update).persistent(keep);
+            for (delivery, outcome, next) in chunk {
+                let status = if outcome.succeeded() {
+                    "delivered"
+                } else if next.is_some() {
+                    "pending"
+                } else {
+                    "failed"
+                };
+                settle = settle
+                    .bind(delivery.id)
+                    .bind(status)
+                    .bind(delivery.attempts + 1)
+                    .bind(next.unwrap_or(now))
+                    .bind(outcome.succeeded().then_some(now))
+                    .bind(outcome.status_code.map(i64::from))
+                    .bind(&outcome.error);
+            }
+            settle.execute(&mut *tx).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -426,4 +417,13 @@ impl Outcome {
     pub fn succeeded(&self) -> bool {
         self.status_code.is_some_and(|c| (200..300).contains(&c))
     }
+}
+
+/// `($1, .., $width), ($width+1, ..), ..` for `rows` rows.
+fn value_rows(rows: usize, width: usize) -> String {
+    let row = |r: usize| {
+        let cols: Vec<String> = (1..=width).map(|c| format!("${}", r * width + c)).collect();
+        format!("({})", cols.join(", "))
+    };
+    (0..rows).map(row).collect::<Vec<_>>().join(", ")
 }
