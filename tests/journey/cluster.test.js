@@ -20,7 +20,7 @@ const path = require('node:path');
 const { chromium } = require('playwright-core');
 const { serverBinary, serverEnv, startServer, stopServer, MERCHANT_API_LINE, CLIENT_ID_LINE, CLIENT_SECRET_LINE, REPO_ROOT } = require('../sdk/server.js');
 const {
-  Deployment, makeFixtures, CHROMIUM_FLAGS, PG_URL, AADHAAR_DETAILS, atStep, passChecks, goOnline, playing, completeChecklist, probe, shot,
+  Deployment, makeFixtures, configText, CHROMIUM_FLAGS, PG_URL, AADHAAR_DETAILS, atStep, passChecks, goOnline, playing, completeChecklist, probe, shot,
 } = require('./support.js');
 
 const AGENT = { username: 'agent-cluster', password: 'agent password 1234' };
@@ -134,30 +134,17 @@ class Cluster extends Deployment {
     const dir = path.join(this.dataDir, name);
     fs.mkdirSync(dir, { mode: 0o700 });
     const config = path.join(dir, 'vkyc.toml');
-    fs.writeFileSync(config, [
-      'trusted_proxies = ["127.0.0.1/32"]',
-      'default_rate_limit_per_minute = 0',
-      `public_base_url = "${this.balancer.url}"`,
-      '[journey]',
-      `uidai_certificate = ${JSON.stringify(this.fixtures.cert)}`,
-      `ip_country_db = ${JSON.stringify(this.fixtures.country)}`,
-      `ip_anonymous_db = ${JSON.stringify(this.fixtures.anonymous)}`,
-      'working_days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]',
-      'working_hours = "00:00-24:00"',
-      'queue_interval_ms = 200',
-      '[calls]',
-      `drop_grace_seconds = ${GRACE_SECONDS}`,
-      '[media]',
-      `enabled = ${relay}`,
-      'udp_bind = "127.0.0.1:0"',
-      'advertised_ip = "127.0.0.1"',
-      `node_timeout_seconds = ${NODE_TIMEOUT_SECONDS}`,
-      `recordings_store = "s3://${BUCKET}/recordings"`,
-      `recordings_s3_endpoint = "${this.s3.url}"`,
-      'recordings_s3_access_key = "testing"',
-      'recordings_s3_secret_key = "testing"',
-      '',
-    ].join('\n'));
+    fs.writeFileSync(config, configText(this.fixtures, [`public_base_url = "${this.balancer.url}"`], {
+      calls: [`drop_grace_seconds = ${GRACE_SECONDS}`],
+      media: [
+        `enabled = ${relay}`,
+        `node_timeout_seconds = ${NODE_TIMEOUT_SECONDS}`,
+        `recordings_store = "s3://${BUCKET}/recordings"`,
+        `recordings_s3_endpoint = "${this.s3.url}"`,
+        'recordings_s3_access_key = "testing"',
+        'recordings_s3_secret_key = "testing"',
+      ],
+    }));
     const extra = { VKYC_CONFIG: config, VKYC_DATABASE_URL: this.databaseUrl, VKYC_MASTER_KEY: this.masterKey };
     const wanted = { listen: LISTENING, apiUrl: /^merchant API: (\S+)$/m };
     if (name === 'A') Object.assign(wanted, { clientId: CLIENT_ID_LINE, clientSecret: CLIENT_SECRET_LINE });

@@ -70,6 +70,28 @@ function makeFixtures(dir) {
   };
 }
 
+/** A server's vkyc.toml for the test fixtures: the desk open all day, a free UDP port.
+ * `extraConfig`: more top-level lines; `tables`: more lines per table. */
+function configText(fixtures, extraConfig = [], tables = {}) {
+  const table = (name, lines) => [`[${name}]`, ...lines, ...(tables[name] || [])];
+  return [
+    'trusted_proxies = ["127.0.0.1/32"]',
+    'default_rate_limit_per_minute = 0',
+    ...extraConfig,
+    ...table('journey', [
+      `uidai_certificate = ${JSON.stringify(fixtures.cert)}`,
+      `ip_country_db = ${JSON.stringify(fixtures.country)}`,
+      `ip_anonymous_db = ${JSON.stringify(fixtures.anonymous)}`,
+      'working_days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]',
+      'working_hours = "00:00-24:00"',
+      'queue_interval_ms = 200',
+    ]),
+    ...table('calls', []),
+    ...table('media', ['udp_bind = "127.0.0.1:0"', 'advertised_ip = "127.0.0.1"']),
+    '',
+  ].join('\n');
+}
+
 /** A running server with its fixtures and browsers. `extraConfig`: more TOML lines. */
 class Deployment {
   async start(extraConfig = [], tables = {}) {
@@ -77,23 +99,7 @@ class Deployment {
     this.dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vkyc-journey-'));
     this.fixtures = makeFixtures(this.dataDir);
     const config = path.join(this.dataDir, 'vkyc.toml');
-    const table = (name, lines) => [`[${name}]`, ...lines, ...(tables[name] || [])];
-    fs.writeFileSync(config, [
-      'trusted_proxies = ["127.0.0.1/32"]',
-      'default_rate_limit_per_minute = 0',
-      ...extraConfig,
-      ...table('journey', [
-        `uidai_certificate = ${JSON.stringify(this.fixtures.cert)}`,
-        `ip_country_db = ${JSON.stringify(this.fixtures.country)}`,
-        `ip_anonymous_db = ${JSON.stringify(this.fixtures.anonymous)}`,
-        'working_days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]',
-        'working_hours = "00:00-24:00"',
-        'queue_interval_ms = 200',
-      ]),
-      ...table('calls', []),
-      ...table('media', ['udp_bind = "127.0.0.1:0"', 'advertised_ip = "127.0.0.1"']),
-      '',
-    ].join('\n'));
+    fs.writeFileSync(config, configText(this.fixtures, extraConfig, tables));
     const extra = { VKYC_CONFIG: config };
     if (PG_URL) {
       this.pgDatabase = `vkyc_test_journey_${process.pid}_${Math.floor(Math.random() * 1e6)}`;
@@ -471,7 +477,7 @@ async function rewriteAnswers(page, rewrite) {
 const tcpOnly = (sdp) => dropLines(sdp, /^a=candidate:\S+ \d+ udp .*$/gim);
 
 module.exports = {
-  Deployment, makeFixtures, CHROMIUM_FLAGS, PG_URL, AADHAAR_DETAILS, BACKEND, DELHI, LONDON, INDIAN_IP, SHOTS, startReceiver,
+  Deployment, makeFixtures, configText, CHROMIUM_FLAGS, PG_URL, AADHAAR_DETAILS, BACKEND, DELHI, LONDON, INDIAN_IP, SHOTS, startReceiver,
   shot, atStep, axeViolations, confirmMobile, reachConsent, consent, uploadAadhaar, passIp, passLocation, passDevices, passChecks,
   rewriteAnswers, tcpOnly, dropLines, goOnline, playing, completeChecklist, createStaffOnScreen, openCaseFile, downloadExport,
   parseCsv, screenTable, downloadReportCsv, probe, decodesCleanly,
