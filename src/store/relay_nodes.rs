@@ -42,7 +42,7 @@ fn node_from_row(r: &sqlx::any::AnyRow) -> std::result::Result<RelayNode, sqlx::
 const FORGET_AFTER_MS: i64 = 24 * 3600 * 1000;
 
 impl Store {
-    /// Registers the node or beats its heartbeat; old rows of dead nodes go.
+    /// Registers the node or beats its heartbeat.
     pub async fn beat_relay_node(&self, node: &RelayNode) -> Result<()> {
         sqlx::query(
             "INSERT INTO relay_nodes (id, internal_url, udp_addr, tcp_addr, capacity, \
@@ -62,8 +62,14 @@ impl Store {
         .bind(node.heartbeat_at)
         .execute(&self.write)
         .await?;
+        Ok(())
+    }
+
+    /// Removes the rows of nodes dead for a day (done as a node starts: every new node
+    /// tidies up, and a heartbeat stays one statement).
+    pub async fn forget_dead_relay_nodes(&self, now: i64) -> Result<()> {
         sqlx::query("DELETE FROM relay_nodes WHERE heartbeat_at < $1")
-            .bind(node.heartbeat_at - FORGET_AFTER_MS)
+            .bind(now - FORGET_AFTER_MS)
             .execute(&self.write)
             .await?;
         Ok(())

@@ -1,6 +1,7 @@
 //! The relay node's heartbeat: every 2 s this process's row in `relay_nodes` says it is
 //! alive, with its addresses, capacity and live calls (see `calls::nodes`). On a clean
-//! stop the row says the node is gone, so its calls drop at once.
+//! stop the row says the node is gone, so its calls drop at once; at start, rows of
+//! nodes dead for a day are removed.
 
 use crate::state::AppState;
 use crate::store::RelayNode;
@@ -32,6 +33,13 @@ pub async fn beat(state: &AppState, now: i64) -> crate::error::Result<()> {
 pub async fn run(state: AppState, shutdown: CancellationToken) {
     if state.media.is_none() {
         return;
+    }
+    if let Err(err) = state
+        .store
+        .forget_dead_relay_nodes(crate::clock::now_ms())
+        .await
+    {
+        tracing::warn!(error = %err, "removing long-dead relay nodes failed");
     }
     crate::workers::repeat(HEARTBEAT, shutdown, || async {
         if let Err(err) = beat(&state, crate::clock::now_ms()).await {
