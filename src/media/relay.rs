@@ -235,6 +235,13 @@ impl Relay {
         self.shared.shards[0].local_addr
     }
 
+    /// What browsers are told to reach: the first shard's UDP candidate and, when TCP
+    /// is on, its ICE-TCP candidate (shard `i` is on these ports + `i`).
+    pub fn advertised(&self) -> (SocketAddr, Option<SocketAddr>) {
+        let first = &self.shared.shards[0];
+        (first.candidate_addr, first.tcp_addr)
+    }
+
     /// The ICE-TCP candidate's address of the shard `call_id` lives on, when TCP is on.
     pub fn tcp_addr(&self, call_id: &str) -> Option<SocketAddr> {
         self.shard(call_id).tcp_addr

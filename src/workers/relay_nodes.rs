@@ -16,11 +16,12 @@ pub async fn beat(state: &AppState, now: i64) -> crate::error::Result<()> {
         return Ok(());
     };
     let stats = relay.stats();
+    let (udp, tcp) = relay.advertised();
     let node = RelayNode {
         id: state.node.id.clone(),
         internal_url: state.node.internal_url.clone(),
-        udp_addr: relay.local_addr().to_string(),
-        tcp_addr: relay.tcp_addr("0").map(|a| a.to_string()),
+        udp_addr: udp.to_string(),
+        tcp_addr: tcp.map(|a| a.to_string()),
         capacity: i64::from(state.config.media.capacity),
         live_calls: stats.calls as i64,
         started_at: state.node.started_at,
