@@ -10,7 +10,7 @@
 //! dropped by the call sweep, with no recording (it was on the node).
 
 use crate::error::{Error, ErrorType, Result};
-use crate::media::{Recording, Side};
+use crate::media::{Recording, Relay, Side};
 use crate::state::AppState;
 use crate::store::{Call, KeptRecording, RelayNode};
 use axum::http::StatusCode;
@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 /// Where one call's relay is, seen from this process.
 pub enum Route {
     /// On this process's own relay.
-    Local(crate::media::Relay),
+    Local(Relay),
     /// On another live node.
     Remote(RelayNode),
     /// On no live node (it died, or there never was a relay for the call).
@@ -158,10 +158,7 @@ async fn forward(
 /// Opens the call's recording on its node.
 pub async fn open(state: &AppState, call: &Call, metadata: Value) -> Result<()> {
     match route(state, call).await? {
-        Route::Local(relay) => relay
-            .open_call(&call.id.to_string(), metadata)
-            .await
-            .map_err(Error::internal),
+        Route::Local(relay) => open_here(&relay, call.id, metadata).await,
         Route::Remote(node) => {
             forward(
                 state,
@@ -180,12 +177,7 @@ pub async fn open(state: &AppState, call: &Call, metadata: Value) -> Result<()> 
 /// One side's SDP offer to the call's node: its answer.
 pub async fn join(state: &AppState, call: &Call, side: Side, sdp: &str) -> Result<String> {
     match route(state, call).await? {
-        Route::Local(relay) => relay
-            .join(&call.id.to_string(), side, sdp)
-            .await
-            .map_err(|e| {
-                Error::validation("sdp_value_invalid", format!("the offer was refused: {e}"))
-            }),
+        Route::Local(relay) => join_here(&relay, call.id, side, sdp).await,
         Route::Remote(node) => {
             let answer = forward(
                 state,
@@ -204,12 +196,7 @@ pub async fn join(state: &AppState, call: &Call, side: Side, sdp: &str) -> Resul
 /// Both sides' quality now, from the call's node (None when it has no such call).
 pub async fn quality(state: &AppState, call: &Call) -> Option<Value> {
     match route(state, call).await.ok()? {
-        Route::Local(relay) => relay
-            .quality(&call.id.to_string())
-            .await
-            .ok()
-            .flatten()
-            .and_then(|q| serde_json::to_value(q).ok()),
+        Route::Local(relay) => quality_here(&relay, call.id).await.ok().flatten(),
         Route::Remote(node) => forward(state, &node, call.id, "quality", json!({}))
             .await
             .ok()
@@ -238,10 +225,35 @@ pub async fn finish(state: &AppState, call: &Call) -> Result<Option<Finished>> {
     }
 }
 
+/// [`open`] on this process's relay (also what another node's request runs).
+pub async fn open_here(relay: &Relay, call_id: i64, metadata: Value) -> Result<()> {
+    relay
+        .open_call(&call_id.to_string(), metadata)
+        .await
+        .map_err(Error::internal)
+}
+
+/// [`join`] on this process's relay.
+pub async fn join_here(relay: &Relay, call_id: i64, side: Side, sdp: &str) -> Result<String> {
+    relay
+        .join(&call_id.to_string(), side, sdp)
+        .await
+        .map_err(|e| Error::validation("sdp_value_invalid", format!("the offer was refused: {e}")))
+}
+
+/// [`quality`] on this process's relay.
+pub async fn quality_here(relay: &Relay, call_id: i64) -> Result<Option<Value>> {
+    let quality = relay
+        .quality(&call_id.to_string())
+        .await
+        .map_err(Error::internal)?;
+    Ok(quality.and_then(|q| serde_json::to_value(q).ok()))
+}
+
 /// [`finish`] on this process's relay (also what another node's request runs).
 pub async fn finish_here(
     state: &AppState,
-    relay: &crate::media::Relay,
+    relay: &Relay,
     call_id: i64,
 ) -> Result<Option<Finished>> {
     let Some(recording) = relay

@@ -5,7 +5,7 @@
 //! share; it is checked before the body is read, so a stranger costs a header
 //! comparison. Keep `/internal` off the public load balancer all the same.
 
-use crate::calls::nodes::{finish_here, remove_here};
+use crate::calls::nodes::{finish_here, join_here, open_here, quality_here, remove_here};
 use crate::error::{Error, ErrorType, Result};
 use crate::http::input::JsonBody;
 use crate::media::{Relay, Side};
@@ -72,10 +72,7 @@ async fn open(
     body: JsonBody,
 ) -> Result<Json<Value>> {
     let metadata = body.get("metadata").cloned().unwrap_or(Value::Null);
-    relay(&state)?
-        .open_call(&call_id(&id)?.to_string(), metadata)
-        .await
-        .map_err(Error::internal)?;
+    open_here(relay(&state)?, call_id(&id)?, metadata).await?;
     Ok(Json(json!({})))
 }
 
@@ -90,26 +87,17 @@ async fn join(
         _ => return Err(Error::invalid("side")),
     };
     let sdp = body.str("sdp")?.ok_or_else(|| Error::missing("sdp"))?;
-    let answer = relay(&state)?
-        .join(&call_id(&id)?.to_string(), side, sdp)
-        .await
-        .map_err(|e| {
-            Error::validation("sdp_value_invalid", format!("the offer was refused: {e}"))
-        })?;
+    let answer = join_here(relay(&state)?, call_id(&id)?, side, sdp).await?;
     Ok(Json(json!({ "sdp": answer })))
 }
 
 async fn quality(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>> {
-    let quality = relay(&state)?
-        .quality(&call_id(&id)?.to_string())
-        .await
-        .map_err(Error::internal)?;
+    let quality = quality_here(relay(&state)?, call_id(&id)?).await?;
     Ok(Json(json!({ "quality": quality })))
 }
 
 async fn end(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>> {
-    let relay = relay(&state)?.clone();
-    let finished = finish_here(&state, &relay, call_id(&id)?).await?;
+    let finished = finish_here(&state, relay(&state)?, call_id(&id)?).await?;
     Ok(Json(json!({ "recording": finished })))
 }
 
