@@ -323,8 +323,12 @@ impl Store {
         super::rollups::work::reviewed(tx, row.try_get("id")?).await
     }
 
-    async fn fetch_calls(&self, sql: &str, bind: i64) -> Result<Vec<Call>> {
-        let rows = sqlx::query(sql).bind(bind).fetch_all(&self.read).await?;
+    async fn fetch_calls(&self, sql: &str, binds: &[i64]) -> Result<Vec<Call>> {
+        let mut query = sqlx::query(sql);
+        for bind in binds {
+            query = query.bind(*bind);
+        }
+        let rows = query.fetch_all(&self.read).await?;
         Ok(rows.iter().map(call_from_row).collect::<Result<_, _>>()?)
     }
 
@@ -350,13 +354,13 @@ impl Store {
 
     pub async fn call(&self, id: i64) -> Result<Option<Call>> {
         let sql = format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = $1");
-        Ok(self.fetch_calls(&sql, id).await?.pop())
+        Ok(self.fetch_calls(&sql, &[id]).await?.pop())
     }
 
     /// The request's calls, oldest first.
     pub async fn calls_for_request(&self, request_id: i64) -> Result<Vec<Call>> {
         let sql = format!("SELECT {CALL_COLUMNS} FROM calls WHERE request_id = $1 ORDER BY id");
-        self.fetch_calls(&sql, request_id).await
+        self.fetch_calls(&sql, &[request_id]).await
     }
 
     /// The agent's invited or active call.
@@ -365,7 +369,7 @@ impl Store {
             "SELECT {CALL_COLUMNS} FROM calls WHERE agent_id = $1 \
              AND state IN ('invited', 'active')"
         );
-        Ok(self.fetch_calls(&sql, agent_id).await?.pop())
+        Ok(self.fetch_calls(&sql, &[agent_id]).await?.pop())
     }
 
     /// The agent's most recent call that ended and still waits for a decision. A dropped
@@ -375,7 +379,7 @@ impl Store {
             "SELECT {CALL_COLUMNS} FROM calls c WHERE agent_id = $1 AND {UNDECIDED} \
              ORDER BY id DESC LIMIT 1"
         );
-        Ok(self.fetch_calls(&sql, agent_id).await?.pop())
+        Ok(self.fetch_calls(&sql, &[agent_id]).await?.pop())
     }
 
     /// Agents in wrap-up and the request each is wrapping up: their latest undecided
@@ -397,14 +401,14 @@ impl Store {
              AND NOT EXISTS (SELECT 1 FROM staff_audit a WHERE a.action = 'wrap_up_expired' \
              AND a.target = CAST(c.id AS TEXT))"
         );
-        self.fetch_calls(&sql, before).await
+        self.fetch_calls(&sql, &[before]).await
     }
 
     /// Invitations sent before `before` that nobody answered.
     pub async fn unanswered_invites(&self, before: i64) -> Result<Vec<Call>> {
         let sql =
             format!("SELECT {CALL_COLUMNS} FROM calls WHERE state = 'invited' AND invited_at < $1");
-        self.fetch_calls(&sql, before).await
+        self.fetch_calls(&sql, &[before]).await
     }
 
     /// Live calls where one side's media has been lost since before `before`, or whose
@@ -417,15 +421,7 @@ impl Store {
              AND NOT EXISTS (SELECT 1 FROM relay_nodes n WHERE n.id = c.relay_node \
              AND n.heartbeat_at >= $2)))"
         );
-        let rows = sqlx::query(&sql)
-            .bind(before)
-            .bind(node_dead_before)
-            .fetch_all(&self.read)
-            .await?;
-        Ok(rows
-            .iter()
-            .map(call_from_row)
-            .collect::<std::result::Result<_, _>>()?)
+        self.fetch_calls(&sql, &[before, node_dead_before]).await
     }
 
     /// Ends a call whose request has moved on without it.
