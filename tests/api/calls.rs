@@ -23,18 +23,24 @@ pub(crate) fn jpeg() -> Vec<u8> {
 /// The desk open all day, agents never stale, invitations and drops as given, webhooks
 /// to local receivers.
 pub(crate) async fn calls_app(invite_seconds: u64, drop_grace_seconds: u64) -> TestApp {
-    spawn_app_with(|c| {
-        c.journey.working_days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-            .map(String::from)
-            .to_vec();
-        c.journey.working_hours = "00:00-24:00".into();
-        c.agent_stale_seconds = 3600;
-        c.calls.invite_seconds = invite_seconds;
-        c.calls.drop_grace_seconds = drop_grace_seconds;
-        c.webhook_allow_private_addresses = true;
-        c.webhook_interval_ms = 50;
-    })
-    .await
+    spawn_app_with(|c| calls_config(c, invite_seconds, drop_grace_seconds)).await
+}
+
+/// [`calls_app`]'s settings, for a server started otherwise.
+pub(crate) fn calls_config(
+    c: &mut vkyc::config::Config,
+    invite_seconds: u64,
+    drop_grace_seconds: u64,
+) {
+    c.journey.working_days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        .map(String::from)
+        .to_vec();
+    c.journey.working_hours = "00:00-24:00".into();
+    c.agent_stale_seconds = 3600;
+    c.calls.invite_seconds = invite_seconds;
+    c.calls.drop_grace_seconds = drop_grace_seconds;
+    c.webhook_allow_private_addresses = true;
+    c.webhook_interval_ms = 50;
 }
 
 /// The merchant's details: Aadhaar given (no Aadhaar step) and two security questions.

@@ -3,7 +3,7 @@
 //! and a node that goes away drops its calls while new ones go elsewhere. (The same with
 //! real browsers and a killed process: tests/journey/cluster.test.js.)
 
-use crate::calls::{agent, queue_and_assign, request_extra, wait_for, Desk};
+use crate::calls::{agent, calls_config, queue_and_assign, request_extra, wait_for, Desk};
 use crate::helpers::*;
 use crate::journey::{customer, Customer};
 use reqwest::Method;
@@ -14,13 +14,7 @@ use vkyc::config::Config;
 /// Calls as in `calls.rs`, with a grace period long enough that a call without media
 /// outlives the test, and nodes dead after 3 s.
 fn cluster(c: &mut Config) {
-    c.journey.working_days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-        .map(String::from)
-        .to_vec();
-    c.journey.working_hours = "00:00-24:00".into();
-    c.agent_stale_seconds = 3600;
-    c.calls.invite_seconds = 120;
-    c.calls.drop_grace_seconds = 120;
+    calls_config(c, 120, 120);
     c.media.node_timeout_seconds = 3;
 }
 
