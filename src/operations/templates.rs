@@ -27,8 +27,8 @@ async fn ensure_built_in(store: &Store, kind: Kind, name: &str) -> Result<()> {
 /// request records it; `<field>_value_invalid` when there is no such template.
 pub async fn resolve(store: &Store, kind: Kind, name: Option<&str>) -> Result<(String, i64)> {
     let name = name.unwrap_or(kind.default_name());
-    if let Some(row) = store.template_latest(kind.as_str(), name).await? {
-        return Ok((row.name, row.version));
+    if let Some(version) = store.template_newest_version(kind.as_str(), name).await? {
+        return Ok((name.to_string(), version));
     }
     ensure_built_in(store, kind, name).await?;
     match store.template_latest(kind.as_str(), name).await? {

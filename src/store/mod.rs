@@ -41,6 +41,7 @@ mod logos;
 mod merchants;
 mod metrics;
 mod notifications;
+mod point_reads;
 mod rate_limits;
 mod relay_nodes;
 mod reports;
@@ -75,7 +76,12 @@ pub use notifications::NotificationRow;
 pub use relay_nodes::RelayNode;
 pub use reports::{AgentRow, FailureRow, FunnelRow, LiveRow, Range, TimesRow};
 pub use requests::NewRequest;
-use requests::{group_commit, request_from_row, CreateJob, GROUP_COMMIT_MAX, REQUEST_COLUMNS};
+use requests::{
+    group_commit, request_from_row, CreateJob, CreateQueue, GROUP_COMMIT_MAX, REQUEST_COLUMNS,
+};
+
+/// Group-commit writers per process on PostgreSQL (SQLite has one writer).
+const PG_WRITERS: usize = 2;
 pub use retention::{By, CaseChange, Hold, RetentionRow};
 pub use staff::{AuditRow, Presence, Role, SessionRow, Staff};
 pub use users::{NewUser, User};
@@ -127,6 +133,9 @@ pub struct StoreInner {
     /// waiting for the disk: a count lost in a crash costs nothing, and a durable write
     /// on every call would cost a disk flush per request.
     counters: AnyPool,
+    /// On PostgreSQL, the readers that gather the merchant API's point reads
+    /// (`point_reads`).
+    reads: Option<Arc<point_reads::Readers>>,
 }
 /// The most rows one multi-row `INSERT` writes. sqlx looks up each `$N` parameter of a
 /// SQLite statement by name, a search through all of them, so a statement's binding
@@ -250,6 +259,7 @@ impl Store {
                 creates: None,
                 key: key.clone(),
                 key_id: key.key_id(),
+                reads: None,
             };
             // The writer holds a store without the sender, so it ends when the last
             // handle that can send is dropped.
@@ -258,7 +268,7 @@ impl Store {
                 Store {
                     inner: Arc::new(inner.clone()),
                 },
-                receiver,
+                Arc::new(receiver.into()),
             ));
             Store {
                 inner: Arc::new(StoreInner {
@@ -272,9 +282,22 @@ impl Store {
             // its locks stall every later call. No statement waits forever.
             const TIMEOUTS: &str = "SET idle_in_transaction_session_timeout = '10s'; \
                                     SET lock_timeout = '10s'; SET statement_timeout = '30s';";
+            // sqlx pings a connection as it leaves the pool and as it comes back: one more
+            // round trip per query than the query. A connection that was in use within
+            // the last second is taken as alive and not pinged on the way out; a query
+            // on one the server has since closed fails once, and the pool drops it.
             let pool = AnyPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(5))
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for > Duration::from_secs(1) {
+                            sqlx::Connection::ping(conn).await?;
+                        }
+                        Ok(true)
+                    })
+                })
                 .after_connect(|conn, _| {
                     Box::pin(async move {
                         conn.execute(TIMEOUTS).await?;
@@ -307,19 +330,30 @@ impl Store {
                 key: key.clone(),
                 key_id: key.key_id(),
                 counters,
+                reads: None,
             };
             // Creates are committed in groups here too: one transaction and one WAL
             // flush for every create waiting, instead of one each.
+            // Two writers: one builds its group while the other waits for its commit.
             let (sender, receiver) = tokio::sync::mpsc::channel(4 * GROUP_COMMIT_MAX);
-            tokio::spawn(group_commit(
-                Store {
-                    inner: Arc::new(inner.clone()),
-                },
-                receiver,
-            ));
+            let queue: CreateQueue = Arc::new(receiver.into());
+            for _ in 0..PG_WRITERS {
+                tokio::spawn(group_commit(
+                    Store {
+                        inner: Arc::new(inner.clone()),
+                    },
+                    queue.clone(),
+                ));
+            }
+            // The readers, like the writer, hold a store without a way to reach them.
+            let store = Store {
+                inner: Arc::new(inner.clone()),
+            };
+            let reads = point_reads::Readers::start(store, url, TIMEOUTS);
             Store {
                 inner: Arc::new(StoreInner {
                     creates: Some(sender),
+                    reads: Some(Arc::new(reads)),
                     ..inner
                 }),
             }
@@ -410,6 +444,9 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Some(reads) = &self.reads {
+            reads.close();
+        }
         self.write.close().await;
         self.read.close().await;
         self.counters.close().await;

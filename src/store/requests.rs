@@ -1,7 +1,7 @@
 //! Video KYC requests: create (on SQLite through one writer that commits creates in
 //! groups), point reads, the links due to expire, and the journey's access tokens.
 
-use super::{notifications, Backend, Store, ROWS_PER_STATEMENT};
+use super::{notifications, point_reads, Backend, Store, ROWS_PER_STATEMENT};
 use crate::clock::now_ms;
 use crate::domain::request::Request;
 use crate::domain::status::{self, Actor, SubStatus};
@@ -18,6 +18,10 @@ pub(super) struct CreateJob {
     actor: Actor,
     reply: tokio::sync::oneshot::Sender<Result<Option<Request>>>,
 }
+
+/// The creates waiting, shared by the writers that take them.
+pub(super) type CreateQueue =
+    std::sync::Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<CreateJob>>>;
 
 /// The most creates one group commit takes.
 pub(super) const GROUP_COMMIT_MAX: usize = 256;
@@ -388,6 +392,11 @@ impl Store {
     }
 
     pub async fn request_by_ref(&self, merchant_id: i64, id: i64) -> Result<Option<Request>> {
+        if let Some(reads) = &self.reads {
+            return reads
+                .request(point_reads::Key::RequestRef(merchant_id, id))
+                .await;
+        }
         use Key::Int;
         self.fetch_request("merchant_id = $1 AND id = $2", &[Int(merchant_id), Int(id)])
             .await
@@ -398,6 +407,10 @@ impl Store {
         merchant_id: i64,
         verification_id: &str,
     ) -> Result<Option<Request>> {
+        if let Some(reads) = &self.reads {
+            let key = point_reads::Key::RequestId(merchant_id, verification_id.to_string());
+            return reads.request(key).await;
+        }
         use Key::{Int, Text};
         self.fetch_request(
             "merchant_id = $1 AND verification_id = $2",
@@ -497,9 +510,15 @@ impl Store {
 /// caller hears of its create only after the commit, so an answer still means "on disk".
 /// A repeated `verification_id` fails alone; any other error fails the whole group,
 /// which is rolled back (nothing of it is stored).
-pub(super) async fn group_commit(store: Store, mut jobs: tokio::sync::mpsc::Receiver<CreateJob>) {
+pub(super) async fn group_commit(store: Store, jobs: CreateQueue) {
     let mut batch = Vec::with_capacity(GROUP_COMMIT_MAX);
-    while jobs.recv_many(&mut batch, GROUP_COMMIT_MAX).await > 0 {
+    while jobs
+        .lock()
+        .await
+        .recv_many(&mut batch, GROUP_COMMIT_MAX)
+        .await
+        > 0
+    {
         // `Ok(None)`: the master key was rotated since this process started, and the
         // group has sealed values to write. On PostgreSQL another process's group may
         // deadlock with this one (the database ends one of the two): that group is run

@@ -45,6 +45,23 @@ impl Store {
         Ok(row.as_ref().map(template_from_row).transpose()?)
     }
 
+    /// The newest version number of a template; None when the name has none. On
+    /// PostgreSQL gathered with other lookups waiting (`point_reads`).
+    pub async fn template_newest_version(
+        &self,
+        kind: &'static str,
+        name: &str,
+    ) -> Result<Option<i64>> {
+        if let Some(reads) = &self.reads {
+            let key = super::point_reads::Key::Template(kind, name.to_string());
+            return reads.version(key).await;
+        }
+        Ok(self
+            .template_latest(kind, name)
+            .await?
+            .map(|row| row.version))
+    }
+
     /// One version of a template.
     pub async fn template_version(
         &self,

@@ -2,6 +2,7 @@
 //! The address is sealed under the master key (`sealed`); the name and phone are not,
 //! because the case search looks them up.
 
+use super::point_reads::Key;
 use super::{is_unique_violation, Store};
 use crate::clock::now_ms;
 use crate::error::Result;
@@ -28,7 +29,7 @@ pub struct NewUser {
     pub address: Option<String>,
 }
 impl Store {
-    fn user_from_row(&self, row: &AnyRow) -> Result<User> {
+    pub(super) fn user_from_row(&self, row: &AnyRow) -> Result<User> {
         let address: Option<String> = row.try_get("address")?;
         Ok(User {
             id: row.try_get("id")?,
@@ -80,6 +81,9 @@ impl Store {
     }
 
     pub async fn user_by_ref(&self, merchant_id: i64, id: i64) -> Result<Option<User>> {
+        if let Some(reads) = &self.reads {
+            return reads.user(Key::UserRef(merchant_id, id)).await;
+        }
         let row = sqlx::query("SELECT * FROM users WHERE merchant_id = $1 AND id = $2")
             .bind(merchant_id)
             .bind(id)
@@ -89,6 +93,11 @@ impl Store {
     }
 
     pub async fn user_by_user_id(&self, merchant_id: i64, user_id: &str) -> Result<Option<User>> {
+        if let Some(reads) = &self.reads {
+            return reads
+                .user(Key::UserId(merchant_id, user_id.to_string()))
+                .await;
+        }
         let row = sqlx::query("SELECT * FROM users WHERE merchant_id = $1 AND user_id = $2")
             .bind(merchant_id)
             .bind(user_id)

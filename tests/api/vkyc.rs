@@ -513,3 +513,112 @@ async fn reads_racing_commits_never_go_back_in_time() {
     assert!(reads > 0);
     assert_eq!(app.status("race_1").await["agent_remarks"], "299");
 }
+
+/// Many reads at once (on PostgreSQL they share statements): each caller gets the request
+/// it named, by either key, and only its own merchant's; a name the merchant does not
+/// have is a 404 even when another merchant's request of that name is read beside it.
+#[tokio::test]
+async fn reads_at_once_each_get_their_own_merchants_request() {
+    let app = spawn_app().await;
+    let (other_id, other_secret) = app.other_merchant().await;
+    app.create_user("u").await;
+    app.call_as(
+        &other_id,
+        &other_secret,
+        Method::POST,
+        "/user",
+        Some(json!({"user_id": "u", "phone": "9876543210", "name": "Ravi Iyer"})),
+    )
+    .await
+    .ok();
+    // The same names at both merchants, plus names only the first has.
+    let mut mine = Vec::new();
+    let mut theirs = Vec::new();
+    for i in 0..24 {
+        mine.push(app.create_vkyc(&format!("n{i}"), "u").await);
+        if i % 2 == 0 {
+            let body = json!({"verification_id": format!("n{i}"), "user_id": "u"});
+            let created = app
+                .call_as(&other_id, &other_secret, Method::POST, "/vkyc", Some(body))
+                .await
+                .ok();
+            theirs.push((i, created));
+        }
+    }
+    let asks = (0..240).map(|k| {
+        let (app, mine, theirs) = (&app, &mine, &theirs);
+        let (other_id, other_secret) = (&other_id, &other_secret);
+        async move {
+            let i = k % 24;
+            let as_other = k % 3 == 0;
+            let by_ref = k % 2 == 0;
+            let path = if by_ref {
+                let source = if as_other && i % 2 == 0 {
+                    &theirs[i / 2].1
+                } else {
+                    &mine[i]
+                };
+                format!("/vkyc?reference_id={}", source["reference_id"])
+            } else {
+                format!("/vkyc?verification_id=n{i}")
+            };
+            let reply = if as_other {
+                app.call_as(other_id, other_secret, Method::GET, &path, None)
+                    .await
+            } else {
+                app.call(Method::GET, &path, None).await
+            };
+            (i, as_other, reply)
+        }
+    });
+    for (i, as_other, reply) in futures::future::join_all(asks).await {
+        let want = match (as_other, i % 2 == 0) {
+            (false, _) => Some(&mine[i]),
+            (true, true) => Some(&theirs[i / 2].1),
+            (true, false) => None,
+        };
+        match want {
+            Some(want) => {
+                let got = reply.ok();
+                assert_eq!(got["verification_id"], format!("n{i}"));
+                assert_eq!(got["reference_id"], want["reference_id"], "n{i}");
+                assert_eq!(got["vkyc_link"], want["vkyc_link"], "n{i}");
+            }
+            None => assert_eq!(reply.status, 404, "n{i} read by the other merchant"),
+        }
+    }
+}
+
+/// On PostgreSQL the server's connections can be ended under it (a failover, an operator's
+/// `pg_terminate_backend`): the next read still answers, on a new connection.
+#[tokio::test]
+async fn a_read_after_the_database_ended_the_servers_connections_still_answers() {
+    let app = spawn_app().await;
+    if !app.database_url.starts_with("postgres") {
+        return;
+    }
+    app.create_user("u").await;
+    let created = app.create_vkyc("survivor", "u").await;
+    assert_eq!(
+        app.status("survivor").await["reference_id"],
+        created["reference_id"]
+    );
+    let pool = app.pool().await;
+    let ended = sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(!ended.is_empty(), "the server had connections to end");
+    assert_eq!(
+        app.status("survivor").await["reference_id"],
+        created["reference_id"]
+    );
+    let by_ref = format!("/vkyc?reference_id={}", created["reference_id"]);
+    assert_eq!(
+        app.call(Method::GET, &by_ref, None).await.ok()["verification_id"],
+        "survivor"
+    );
+}
