@@ -301,13 +301,10 @@ async fn link_rows(
     }
     for chunk in moved.chunks(ROWS_PER_STATEMENT) {
         let sql = if new_heads {
-            let mut sql = String::from("INSERT INTO audit_heads (chain, seq, hash) VALUES ");
-            for i in 0..chunk.len() {
-                let p = 3 * i;
-                let sep = if i == 0 { "" } else { ", " };
-                let _ = write!(sql, "{sep}(${}, ${}, ${})", p + 1, p + 2, p + 3);
-            }
-            sql
+            format!(
+                "INSERT INTO audit_heads (chain, seq, hash) VALUES {}",
+                super::value_rows(chunk.len(), 3)
+            )
         } else {
             update_by_key("audit_heads", "chain", &["seq", "hash"], chunk.len())
         };

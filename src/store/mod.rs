@@ -135,7 +135,7 @@ pub struct StoreInner {
     counters: AnyPool,
     /// On PostgreSQL, the readers that gather the merchant API's point reads
     /// (`point_reads`).
-    reads: Option<Arc<point_reads::Readers>>,
+    reads: Option<point_reads::Readers>,
 }
 /// The most rows one multi-row `INSERT` writes. sqlx looks up each `$N` parameter of a
 /// SQLite statement by name, a search through all of them, so a statement's binding
@@ -189,6 +189,22 @@ impl From<MoveError> for Error {
         }
     }
 }
+/// The tuples of a multi-row `VALUES`: `rows` rows of `per_row` parameters each, numbered
+/// from `$1` (`($1, $2), ($3, $4)` for 2 rows of 2).
+pub(super) fn value_rows(rows: usize, per_row: usize) -> String {
+    use std::fmt::Write;
+    let mut list = String::new();
+    for r in 0..rows {
+        list.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..per_row {
+            let sep = if c == 0 { "" } else { ", " };
+            let _ = write!(list, "{sep}${}", r * per_row + c + 1);
+        }
+        list.push(')');
+    }
+    list
+}
+
 fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
 }
@@ -353,7 +369,7 @@ impl Store {
             Store {
                 inner: Arc::new(StoreInner {
                     creates: Some(sender),
-                    reads: Some(Arc::new(reads)),
+                    reads: Some(reads),
                     ..inner
                 }),
             }

@@ -1,6 +1,6 @@
-//! The merchant API's reads of one request on PostgreSQL (`GET /vkyc` and its siblings),
-//! gathered: every lookup waiting when a reader is free goes to the database in one
-//! statement.
+//! The merchant API's point reads on PostgreSQL (a request, a user, a template's newest
+//! version), gathered: every lookup waiting when a reader is free goes to the database in
+//! one statement per table.
 //!
 //! Why: a query on a pooled sqlx connection costs three round trips, because sqlx pings
 //! the connection as it leaves the pool and again as it goes back; every round trip wakes
@@ -56,6 +56,7 @@ pub(super) struct Lookup {
 }
 
 /// Where lookups are sent, and the signal that ends the readers.
+#[derive(Clone)]
 pub(super) struct Readers {
     lookups: mpsc::Sender<Lookup>,
     closed: CancellationToken,
@@ -63,8 +64,8 @@ pub(super) struct Readers {
 
 impl Readers {
     /// Starts the readers over `store` (a handle without readers of its own, so they end
-    /// when the last [`Readers`] is dropped).
-    /// Each reader connects to `url` itself and runs `setup` on every new connection.
+    /// when the last [`Readers`] is dropped). Each reader connects to `url` itself and
+    /// runs `setup` on every new connection.
     pub(super) fn start(store: Store, url: &str, setup: &'static str) -> Readers {
         let (lookups, receiver) = mpsc::channel(4 * LOOKUPS_MAX);
         let receiver = Arc::new(Mutex::new(receiver));
@@ -125,8 +126,8 @@ impl Readers {
     }
 }
 
-/// One reader: takes every lookup waiting (up to [`LOOKUPS_MAX`]) and answers them with
-/// one statement on its own connection, opened when first needed.
+/// One reader: takes every lookup waiting (up to [`LOOKUPS_MAX`]) and answers them on its
+/// own connection, opened when first needed.
 async fn reader(
     store: Store,
     connect: Connect,
@@ -226,7 +227,7 @@ const TEMPLATES: &str = "SELECT k.n AS lookup, t.version \
      CROSS JOIN LATERAL (SELECT version FROM templates \
          WHERE kind = k.k AND name = k.v ORDER BY version DESC LIMIT 1) t";
 
-/// The keys of one statement, as its JSON parameters.
+/// The keys of one statement by either id: by number (`$1`) and by text (`$2`).
 #[derive(Default)]
 struct Params<'a> {
     by_number: Vec<KeyRow<'a>>,
@@ -253,8 +254,8 @@ impl Store {
         conn: &mut Option<AnyConnection>,
         keys: &[&Key],
     ) -> Result<Vec<Result<Option<Found>>>, sqlx::Error> {
-        let (mut requests, mut users, mut templates) =
-            (Params::default(), Params::default(), Params::default());
+        let (mut requests, mut users) = (Params::default(), Params::default());
+        let mut templates = Vec::new();
         for (n, key) in keys.iter().enumerate() {
             let row = |m: &i64, i, v| KeyRow::of(n, *m, i, v);
             match key {
@@ -262,7 +263,7 @@ impl Store {
                 Key::RequestId(m, id) => requests.by_text.push(row(m, None, Some(id))),
                 Key::UserRef(m, id) => users.by_number.push(row(m, Some(*id), None)),
                 Key::UserId(m, id) => users.by_text.push(row(m, None, Some(id))),
-                Key::Template(kind, name) => templates.by_number.push(KeyRow {
+                Key::Template(kind, name) => templates.push(KeyRow {
                     n,
                     m: None,
                     i: None,
@@ -291,7 +292,7 @@ impl Store {
             }
         }
         if !templates.is_empty() {
-            let [json, _] = templates.json();
+            let json = serde_json::to_string(&templates).unwrap_or_default();
             for row in run(connect, conn, TEMPLATES, &[json]).await? {
                 let version = row.try_get("version").map_err(Error::from);
                 place(&row, version.map(Found::Version))?;

@@ -219,31 +219,19 @@ async fn add_funnel(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     counts: &BTreeMap<(i64, i64, &str, i64), i64>,
 ) -> Result<(), sqlx::Error> {
-    // One statement for every counter row (a create touches up to SLOTS of them); the
-    // keys are distinct and in order, so one upsert may touch each row once.
+    // One statement for all the counter rows; the keys are distinct and in order, so one
+    // upsert may touch each row once.
     let counts: Vec<_> = counts.iter().collect();
     for chunk in counts.chunks(super::ROWS_PER_STATEMENT) {
-        let mut sql = String::from(
-            "INSERT INTO report_funnel_daily (day, merchant_id, stage, slot, n) VALUES ",
-        );
-        for i in 0..chunk.len() {
-            let p = 5 * i;
-            let sep = if i == 0 { "" } else { ", " };
-            let _ = write!(
-                sql,
-                "{sep}(${}, ${}, ${}, ${}, ${})",
-                p + 1,
-                p + 2,
-                p + 3,
-                p + 4,
-                p + 5
-            );
-        }
-        sql.push_str(
-            " ON CONFLICT (day, merchant_id, stage, slot) \
+        let sql = format!(
+            "INSERT INTO report_funnel_daily (day, merchant_id, stage, slot, n) VALUES {} \
+             ON CONFLICT (day, merchant_id, stage, slot) \
              DO UPDATE SET n = report_funnel_daily.n + excluded.n",
+            super::value_rows(chunk.len(), 5)
         );
-        let mut query = sqlx::query(&sql).persistent(chunk.len() <= 2 || chunk.len() == 8);
+        // Creates of one merchant and day touch at most SLOTS rows: so few statement texts
+        // that each can stay prepared.
+        let mut query = sqlx::query(&sql).persistent(chunk.len() <= SLOTS as usize);
         for (key, n) in chunk {
             let (day, merchant_id, stage, slot) = **key;
             query = query
