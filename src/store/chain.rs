@@ -405,6 +405,52 @@ pub(super) async fn start_chains(
     link_rows(tx, &mut heads, rows, true).await
 }
 
+/// Writes new requests' first history rows (`rows`, one per request, their ids already
+/// drawn) sealed as they go in, with their chains' heads, in one statement (PostgreSQL).
+/// Unlike [`start_chains`] no row is updated after its insert, so none is written twice
+/// or passes through `history_unchained`; and the statement's text is the same for any
+/// number of rows, so it stays prepared.
+pub(super) async fn insert_first_rows(
+    tx: &mut Transaction<'static, Any>,
+    rows: &[HistoryFields<'_>],
+) -> Result<(), sqlx::Error> {
+    const SQL: &str = "WITH r AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(\
+            id BIGINT, request_id BIGINT, at BIGINT, actor TEXT, event TEXT, \
+            from_status TEXT, from_sub_status TEXT, to_status TEXT, to_sub_status TEXT, \
+            details TEXT, personal_digest TEXT, chain_hash TEXT)), \
+         heads AS (INSERT INTO audit_heads (chain, seq, hash) \
+            SELECT request_id, 1, chain_hash FROM r) \
+         INSERT INTO history (id, request_id, at, actor, event, from_status, from_sub_status, \
+            to_status, to_sub_status, details, chain_seq, personal_digest, chain_hash) \
+         SELECT id, request_id, at, actor, event, from_status, from_sub_status, to_status, \
+            to_sub_status, details, 1, personal_digest, chain_hash FROM r";
+    let records: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            let (personal, hash) = r.link_row().link(1, &GENESIS);
+            serde_json::json!({
+                "id": r.id,
+                "request_id": r.request_id,
+                "at": r.at,
+                "actor": r.actor,
+                "event": r.event,
+                "from_status": r.from.map(|f| f.0),
+                "from_sub_status": r.from.map(|f| f.1),
+                "to_status": r.to.0,
+                "to_sub_status": r.to.1,
+                "details": r.details,
+                "personal_digest": personal,
+                "chain_hash": hex::encode(hash),
+            })
+        })
+        .collect();
+    sqlx::query(SQL)
+        .bind(serde_json::Value::Array(records).to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 impl Store {
     /// Seals into their requests' chains the rows of `requests` that this transaction
     /// wrote to the tables in `wrote` (and any other unsealed final row of theirs).

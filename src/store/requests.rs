@@ -1,6 +1,7 @@
 //! Video KYC requests: create (on SQLite through one writer that commits creates in
 //! groups), point reads, the links due to expire, and the journey's access tokens.
 
+use super::chain::HistoryFields;
 use super::{notifications, point_reads, Backend, Store, ROWS_PER_STATEMENT};
 use crate::clock::now_ms;
 use crate::domain::request::Request;
@@ -17,6 +18,71 @@ pub(super) struct CreateJob {
     new: NewRequest,
     actor: Actor,
     reply: tokio::sync::oneshot::Sender<Result<Option<Request>>>,
+}
+
+/// A new request's first history row, as the audit chain sees it.
+fn created_row(request_id: i64, actor: Actor, id: i64, at: i64) -> HistoryFields<'static> {
+    let initial = SubStatus::INITIAL;
+    HistoryFields {
+        id,
+        request_id,
+        at,
+        actor: actor.as_str(),
+        event: "created",
+        from: None,
+        to: (initial.status().as_str(), initial.as_str()),
+        details: None,
+    }
+}
+
+/// New requests' first history rows (SQLite): inserted, then sealed with their ids.
+async fn insert_first_history(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    inserted: &[(&Request, Actor)],
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    use std::fmt::Write;
+    let initial = SubStatus::INITIAL;
+    // $1 time, $2 status, $3 sub-status; then the request and the actor.
+    let mut sql = String::from(
+        "INSERT INTO history (request_id, at, actor, event, from_status, from_sub_status, \
+         to_status, to_sub_status, details) VALUES ",
+    );
+    for i in 0..inserted.len() {
+        let p = 4 + 2 * i;
+        let sep = if i == 0 { "" } else { ", " };
+        let _ = write!(
+            sql,
+            "{sep}(${p}, $1, ${}, 'created', NULL, NULL, $2, $3, NULL)",
+            p + 1
+        );
+    }
+    // The row ids, for the links that start the requests' chains.
+    sql.push_str(" RETURNING id, request_id");
+    let mut query = sqlx::query(&sql)
+        .persistent(inserted.len() == ROWS_PER_STATEMENT)
+        .bind(now)
+        .bind(initial.status().as_str())
+        .bind(initial.as_str());
+    for (request, actor) in inserted {
+        query = query.bind(request.id).bind(actor.as_str());
+    }
+    let ids: std::collections::HashMap<i64, i64> = query
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("request_id")?, r.try_get("id")?)))
+        .collect::<Result<_, sqlx::Error>>()?;
+    let links = inserted
+        .iter()
+        .map(|(request, actor)| {
+            let id = *ids
+                .get(&request.id)
+                .ok_or_else(|| sqlx::Error::Protocol("a history row was not returned".into()))?;
+            Ok(created_row(request.id, *actor, id, now))
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    super::chain::start_chains(tx, &links).await
 }
 
 /// The creates waiting, shared by the writers that take them.
@@ -222,6 +288,13 @@ impl Store {
             sql.push_str(
                 " ON CONFLICT (merchant_id, verification_id) DO NOTHING RETURNING id, link_token",
             );
+            // PostgreSQL draws each new request's first history id here too, so that row
+            // goes in sealed, in one statement with no update after it
+            // (chain::insert_first_rows).
+            let pg = self.backend == Backend::Postgres;
+            if pg {
+                sql.push_str(", nextval('history_id_seq') AS history_id");
+            }
             let full = chunk.len() == ROWS_PER_STATEMENT;
             // The merchant's Aadhaar details are personal data: stored sealed.
             let sealed: Vec<Option<String>> = chunk
@@ -249,9 +322,14 @@ impl Store {
                     .bind(new.agent_template_version);
             }
             let mut ids = std::collections::HashMap::with_capacity(chunk.len());
+            let mut history_ids = std::collections::HashMap::new();
             for row in query.fetch_all(&mut **tx).await? {
                 let token: String = row.try_get("link_token")?;
-                ids.insert(token, row.try_get::<i64, _>("id")?);
+                let id: i64 = row.try_get("id")?;
+                if pg {
+                    history_ids.insert(id, row.try_get::<i64, _>("history_id")?);
+                }
+                ids.insert(token, id);
             }
             let requests: Vec<Option<Request>> = chunk
                 .iter()
@@ -292,58 +370,23 @@ impl Store {
                 .filter_map(|(request, (_, _, actor))| Some((request.as_ref()?, *actor)))
                 .collect();
             if !inserted.is_empty() {
-                // $1 time, $2 status, $3 sub-status; then the request and the actor.
-                let mut sql = String::from(
-                    "INSERT INTO history (request_id, at, actor, event, from_status, \
-                     from_sub_status, to_status, to_sub_status, details) VALUES ",
-                );
-                for i in 0..inserted.len() {
-                    let p = 4 + 2 * i;
-                    let _ = write!(
-                        sql,
-                        "{}(${}, $1, ${}, 'created', NULL, NULL, $2, $3, NULL)",
-                        if i == 0 { "" } else { ", " },
-                        p,
-                        p + 1
-                    );
-                }
-                // The row ids, for the links that start the requests' chains.
-                sql.push_str(" RETURNING id, request_id");
-                let mut query = sqlx::query(&sql)
-                    .persistent(inserted.len() == ROWS_PER_STATEMENT)
-                    .bind(now)
-                    .bind(initial.status().as_str())
-                    .bind(initial.as_str());
-                for (request, actor) in &inserted {
-                    query = query.bind(request.id).bind(actor.as_str());
-                }
-                let rows = query.fetch_all(&mut **tx).await?;
-                let ids: std::collections::HashMap<i64, i64> = rows
-                    .iter()
-                    .map(|r| Ok((r.try_get("request_id")?, r.try_get("id")?)))
-                    .collect::<Result<_, sqlx::Error>>()?;
-                let links = inserted
-                    .iter()
-                    .map(|(request, actor)| {
-                        let id = *ids.get(&request.id).ok_or_else(|| {
-                            sqlx::Error::Protocol("a history row was not returned".into())
-                        })?;
-                        Ok(super::chain::HistoryFields {
-                            id,
-                            request_id: request.id,
-                            at: now,
-                            actor: actor.as_str(),
-                            event: "created",
-                            from: None,
-                            to: (initial.status().as_str(), initial.as_str()),
-                            details: None,
+                if pg {
+                    let rows = inserted
+                        .iter()
+                        .map(|(request, actor)| {
+                            let id = *history_ids.get(&request.id).ok_or_else(|| {
+                                sqlx::Error::Protocol("a history id was not returned".into())
+                            })?;
+                            Ok(created_row(request.id, *actor, id, now))
                         })
-                    })
-                    .collect::<Result<Vec<_>, sqlx::Error>>()?;
-                super::chain::start_chains(tx, &links).await?;
-                let created: Vec<(i64, i64, i64)> = inserted
+                        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+                    super::chain::insert_first_rows(tx, &rows).await?;
+                } else {
+                    insert_first_history(tx, &inserted, now).await?;
+                }
+                let created: Vec<(i64, i64)> = inserted
                     .iter()
-                    .map(|(r, _)| (r.id, r.merchant_id, r.created_at))
+                    .map(|(r, _)| (r.merchant_id, r.created_at))
                     .collect();
                 super::rollups::count_created(tx, &created).await?;
                 let events: Vec<(&Request, i64)> =

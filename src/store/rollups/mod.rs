@@ -7,10 +7,12 @@
 //! racing to the same stage only one sets it (PostgreSQL re-reads the row after the
 //! first commits; SQLite has one writer), so a request counts once per stage. The counts
 //! go to `report_funnel_daily` on the request's creation day (its cohort), spread over a
-//! few slots (`request_id % SLOTS`) so that concurrent writers of one day and merchant
-//! do not all wait on the lock of one row. Failed checks are counted per event and reason
-//! in `report_failures_daily`; `request_failures` (one row per request, event and reason)
-//! says whether the request was already counted in `requests`.
+//! few slots so that concurrent writers of one day and merchant do not all wait on the
+//! lock of one row: each transaction adds all its counts to one slot drawn at random (a
+//! group commit of many creates then locks one row per stage, not every slot's). Failed
+//! checks are counted per event and reason in `report_failures_daily`;
+//! `request_failures` (one row per request, event and reason) says whether the request
+//! was already counted in `requests`.
 //!
 //! The counter rows of a transaction are written in key order, so two transactions that
 //! touch the same ones take their locks in the same order.
@@ -24,8 +26,9 @@ use super::Backend;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-/// Counter rows per day, merchant and stage.
-pub const SLOTS: i64 = 8;
+/// Counter rows per day, merchant and stage: enough that the writers of several
+/// processes seldom draw the same one.
+pub const SLOTS: i64 = 16;
 
 /// The funnel's stages that requests reach, with their bit in `requests.stages` and the
 /// history events that mark them (`opened` is a journey step being shown, not an event;
@@ -94,12 +97,12 @@ pub(super) struct Counted<'a> {
 /// Counts the requests just created (their `created` column).
 pub(super) async fn count_created(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    created: &[(i64, i64, i64)],
+    created: &[(i64, i64)],
 ) -> Result<(), sqlx::Error> {
-    let mut counts: BTreeMap<(i64, i64, &str, i64), i64> = BTreeMap::new();
-    for &(id, merchant_id, created_at) in created {
+    let mut counts: BTreeMap<(i64, i64, &str), i64> = BTreeMap::new();
+    for &(merchant_id, created_at) in created {
         *counts
-            .entry((day_of(created_at), merchant_id, "created", id % SLOTS))
+            .entry((day_of(created_at), merchant_id, "created"))
             .or_default() += 1;
     }
     add_funnel(tx, &counts).await
@@ -182,7 +185,7 @@ async fn mark(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     ids: &[i64],
     stage: &'static str,
-    counts: &mut BTreeMap<(i64, i64, &'static str, i64), i64>,
+    counts: &mut BTreeMap<(i64, i64, &'static str), i64>,
 ) -> Result<(), sqlx::Error> {
     let bit = bit_of(stage);
     for chunk in ids.chunks(1000) {
@@ -193,7 +196,7 @@ async fn mark(
         }
         let sql = format!(
             "UPDATE requests SET stages = stages | $1 \
-             WHERE id IN ({list}) AND (stages & $1) = 0 RETURNING id, merchant_id, created_at"
+             WHERE id IN ({list}) AND (stages & $1) = 0 RETURNING merchant_id, created_at"
         );
         let rows = sqlx::query(&sql)
             .persistent(chunk.len() == 1)
@@ -202,12 +205,10 @@ async fn mark(
             .await?;
         for row in rows {
             use sqlx::Row;
-            let id: i64 = row.try_get("id")?;
             let key = (
                 day_of(row.try_get("created_at")?),
                 row.try_get("merchant_id")?,
                 stage,
-                id % SLOTS,
             );
             *counts.entry(key).or_default() += 1;
         }
@@ -217,8 +218,9 @@ async fn mark(
 
 async fn add_funnel(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    counts: &BTreeMap<(i64, i64, &str, i64), i64>,
+    counts: &BTreeMap<(i64, i64, &str), i64>,
 ) -> Result<(), sqlx::Error> {
+    let slot = rand::random::<u32>() as i64 % SLOTS;
     // One statement for all the counter rows; the keys are distinct and in order, so one
     // upsert may touch each row once.
     let counts: Vec<_> = counts.iter().collect();
@@ -229,11 +231,11 @@ async fn add_funnel(
              DO UPDATE SET n = report_funnel_daily.n + excluded.n",
             super::value_rows(chunk.len(), 5)
         );
-        // Creates of one merchant and day touch at most SLOTS rows: so few statement texts
-        // that each can stay prepared.
-        let mut query = sqlx::query(&sql).persistent(chunk.len() <= SLOTS as usize);
+        // Creates of one merchant and day touch one row: so few statement texts that each
+        // can stay prepared.
+        let mut query = sqlx::query(&sql).persistent(chunk.len() <= 4);
         for (key, n) in chunk {
-            let (day, merchant_id, stage, slot) = **key;
+            let (day, merchant_id, stage) = **key;
             query = query
                 .bind(day)
                 .bind(merchant_id)
@@ -251,20 +253,23 @@ async fn add_funnel(
 /// after).
 pub fn rebuild_statements(backend: Backend) -> Vec<String> {
     let day = format!("((r.created_at + {IST_OFFSET_MS}) / {DAY_MS})");
+    // A rebuild spreads its counts over the 8 slots the migration that first filled the
+    // tables used (readers sum all slots, so which ones hold a count does not matter).
+    const REBUILT_SLOTS: i64 = 8;
     let mut bits = String::new();
     for (_, bit, events) in STAGES.iter().filter(|(_, _, e)| !e.is_empty()) {
         let list: Vec<String> = events.iter().map(|e| format!("'{e}'")).collect();
         let _ = write!(bits, "WHEN h.event IN ({}) THEN {bit} ", list.join(", "));
     }
     let mut selects = vec![format!(
-        "SELECT {day}, r.merchant_id, 'created', r.id % {SLOTS}, COUNT(*) FROM requests r \
+        "SELECT {day}, r.merchant_id, 'created', r.id % {REBUILT_SLOTS}, COUNT(*) FROM requests r \
          WHERE EXISTS (SELECT 1 FROM history h WHERE h.request_id = r.id) \
-         GROUP BY {day}, r.merchant_id, r.id % {SLOTS}"
+         GROUP BY {day}, r.merchant_id, r.id % {REBUILT_SLOTS}"
     )];
     for (stage, bit, _) in STAGES {
         selects.push(format!(
-            "SELECT {day}, r.merchant_id, '{stage}', r.id % {SLOTS}, COUNT(*) FROM requests r \
-             WHERE (r.stages & {bit}) <> 0 GROUP BY {day}, r.merchant_id, r.id % {SLOTS}"
+            "SELECT {day}, r.merchant_id, '{stage}', r.id % {REBUILT_SLOTS}, COUNT(*) FROM requests r \
+             WHERE (r.stages & {bit}) <> 0 GROUP BY {day}, r.merchant_id, r.id % {REBUILT_SLOTS}"
         ));
     }
     let failures: Vec<String> = FAILURE_EVENTS
