@@ -192,12 +192,8 @@ impl Store {
                     query = query.bind(hash);
                 }
                 query.execute(&mut *tx).await?;
-                let mark = super::chain::update_by_key(
-                    "audit_heads",
-                    "chain",
-                    &["anchored_seq"],
-                    chunk.len(),
-                );
+                let mark =
+                    super::update_by_key("audit_heads", "chain", &["anchored_seq"], chunk.len());
                 let mut query = sqlx::query(&mark).persistent(chunk.len() == ROWS_PER_STATEMENT);
                 for (chain, seq, _) in chunk {
                     query = query.bind(*chain).bind(*seq);

@@ -286,7 +286,7 @@ async fn link_rows(
     }
     for (table, links) in by_table {
         for chunk in links.chunks(ROWS_PER_STATEMENT) {
-            let sql = update_by_key(
+            let sql = super::update_by_key(
                 table.as_str(),
                 "id",
                 &["chain_seq", "personal_digest", "chain_hash"],
@@ -306,7 +306,7 @@ async fn link_rows(
                 super::value_rows(chunk.len(), 3)
             )
         } else {
-            update_by_key("audit_heads", "chain", &["seq", "hash"], chunk.len())
+            super::update_by_key("audit_heads", "chain", &["seq", "hash"], chunk.len())
         };
         let mut query = sqlx::query(&sql).persistent(chunk.len() == ROWS_PER_STATEMENT);
         for chain in chunk {
@@ -316,35 +316,6 @@ async fn link_rows(
         query.execute(&mut **tx).await?;
     }
     Ok(())
-}
-
-/// `UPDATE table SET c = CASE key WHEN $1 THEN $2 … END, … WHERE key IN ($1, …)` for
-/// `rows` rows, each bound as the key then one value per column. The key list finds the
-/// rows through the primary key whatever the planner's statistics say (a join against a
-/// VALUES list scanned a table the statistics thought empty).
-pub(super) fn update_by_key(table: &str, key: &str, columns: &[&str], rows: usize) -> String {
-    let per_row = 1 + columns.len();
-    let mut sql = format!("UPDATE {table} SET ");
-    for (c, column) in columns.iter().enumerate() {
-        let sep = if c == 0 { "" } else { ", " };
-        let _ = write!(sql, "{sep}{column} = CASE {key}");
-        for r in 0..rows {
-            let _ = write!(
-                sql,
-                " WHEN ${} THEN ${}",
-                r * per_row + 1,
-                r * per_row + 2 + c
-            );
-        }
-        sql.push_str(" END");
-    }
-    let _ = write!(sql, " WHERE {key} IN (");
-    for r in 0..rows {
-        let sep = if r == 0 { "" } else { ", " };
-        let _ = write!(sql, "{sep}${}", r * per_row + 1);
-    }
-    sql.push(')');
-    sql
 }
 
 /// A history row as the chain sees it (the `history` layout above, field for field).
@@ -424,30 +395,45 @@ pub(super) async fn insert_first_rows(
             to_status, to_sub_status, details, chain_seq, personal_digest, chain_hash) \
          SELECT id, request_id, at, actor, event, from_status, from_sub_status, to_status, \
             to_sub_status, details, 1, personal_digest, chain_hash FROM r";
-    let records: Vec<serde_json::Value> = rows
+    /// One row of the statement's `jsonb_to_recordset`, its columns by name.
+    #[derive(serde::Serialize)]
+    struct Sealed<'a> {
+        id: i64,
+        request_id: i64,
+        at: i64,
+        actor: &'a str,
+        event: &'a str,
+        from_status: Option<&'a str>,
+        from_sub_status: Option<&'a str>,
+        to_status: &'a str,
+        to_sub_status: &'a str,
+        details: Option<&'a str>,
+        personal_digest: String,
+        chain_hash: String,
+    }
+    let records: Vec<Sealed> = rows
         .iter()
         .map(|r| {
-            let (personal, hash) = r.link_row().link(1, &GENESIS);
-            serde_json::json!({
-                "id": r.id,
-                "request_id": r.request_id,
-                "at": r.at,
-                "actor": r.actor,
-                "event": r.event,
-                "from_status": r.from.map(|f| f.0),
-                "from_sub_status": r.from.map(|f| f.1),
-                "to_status": r.to.0,
-                "to_sub_status": r.to.1,
-                "details": r.details,
-                "personal_digest": personal,
-                "chain_hash": hex::encode(hash),
-            })
+            let (personal_digest, hash) = r.link_row().link(1, &GENESIS);
+            Sealed {
+                id: r.id,
+                request_id: r.request_id,
+                at: r.at,
+                actor: r.actor,
+                event: r.event,
+                from_status: r.from.map(|f| f.0),
+                from_sub_status: r.from.map(|f| f.1),
+                to_status: r.to.0,
+                to_sub_status: r.to.1,
+                details: r.details,
+                personal_digest,
+                chain_hash: hex::encode(hash),
+            }
         })
         .collect();
-    sqlx::query(SQL)
-        .bind(serde_json::Value::Array(records).to_string())
-        .execute(&mut **tx)
-        .await?;
+    let records = serde_json::to_string(&records)
+        .map_err(|e| sqlx::Error::Protocol(format!("history rows as JSON: {e}")))?;
+    sqlx::query(SQL).bind(records).execute(&mut **tx).await?;
     Ok(())
 }
 

@@ -205,6 +205,36 @@ pub(super) fn value_rows(rows: usize, per_row: usize) -> String {
     list
 }
 
+/// `UPDATE table SET c = CASE key WHEN $1 THEN $2 … END, … WHERE key IN ($1, …)` for
+/// `rows` rows, each bound as the key then one value per column. The key list finds the
+/// rows through the primary key whatever the planner's statistics say (a join against a
+/// VALUES list scanned a table the statistics thought empty).
+pub(super) fn update_by_key(table: &str, key: &str, columns: &[&str], rows: usize) -> String {
+    use std::fmt::Write;
+    let per_row = 1 + columns.len();
+    let mut sql = format!("UPDATE {table} SET ");
+    for (c, column) in columns.iter().enumerate() {
+        let sep = if c == 0 { "" } else { ", " };
+        let _ = write!(sql, "{sep}{column} = CASE {key}");
+        for r in 0..rows {
+            let _ = write!(
+                sql,
+                " WHEN ${} THEN ${}",
+                r * per_row + 1,
+                r * per_row + 2 + c
+            );
+        }
+        sql.push_str(" END");
+    }
+    let _ = write!(sql, " WHERE {key} IN (");
+    for r in 0..rows {
+        let sep = if r == 0 { "" } else { ", " };
+        let _ = write!(sql, "{sep}${}", r * per_row + 1);
+    }
+    sql.push(')');
+    sql
+}
+
 fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
 }

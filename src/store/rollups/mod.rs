@@ -28,7 +28,7 @@ use std::fmt::Write;
 
 /// Counter rows per day, merchant and stage: enough that the writers of several
 /// processes seldom draw the same one.
-pub const SLOTS: i64 = 16;
+const SLOTS: i64 = 16;
 
 /// The funnel's stages that requests reach, with their bit in `requests.stages` and the
 /// history events that mark them (`opened` is a journey step being shown, not an event;
@@ -220,7 +220,7 @@ async fn add_funnel(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     counts: &BTreeMap<(i64, i64, &str), i64>,
 ) -> Result<(), sqlx::Error> {
-    let slot = rand::random::<u32>() as i64 % SLOTS;
+    let slot = rand::Rng::gen_range(&mut rand::thread_rng(), 0..SLOTS);
     // One statement for all the counter rows; the keys are distinct and in order, so one
     // upsert may touch each row once.
     let counts: Vec<_> = counts.iter().collect();
@@ -231,8 +231,9 @@ async fn add_funnel(
              DO UPDATE SET n = report_funnel_daily.n + excluded.n",
             super::value_rows(chunk.len(), 5)
         );
-        // Creates of one merchant and day touch one row: so few statement texts that each
-        // can stay prepared.
+        // A group of creates of one merchant and day touches one row (one per stage a
+        // batch of moves reaches): the texts for a few rows stay prepared, longer ones
+        // are rare.
         let mut query = sqlx::query(&sql).persistent(chunk.len() <= 4);
         for (key, n) in chunk {
             let (day, merchant_id, stage) = **key;
